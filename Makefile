@@ -1,0 +1,78 @@
+# mlkube — train, register, serve, roll out and monitor ML models on Kubernetes.
+# `make help` lists every target. Tool versions: versions.env. Ports, images, labels: platform.env.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+include versions.env
+include platform.env
+
+ROOT := $(CURDIR)
+CACHE ?= $(ROOT)/.cache
+BIN := $(CACHE)/bin
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest -c tests/pytest.ini
+export PATH := $(BIN):$(VENV)/bin:$(PATH)
+export MLKUBE_CACHE := $(CACHE)
+
+# Each part of the platform brings its own targets; TEST_SUITES collects their test targets in order.
+TEST_SUITES :=
+-include training-jobs/training-jobs.mk
+-include model-server/model-server.mk
+-include charts/charts.mk
+-include charts/monitoring/monitoring.mk
+-include ansible/ansible.mk
+-include ansible/roles/local_cluster/local_cluster.mk
+-include tests/e2e/e2e.mk
+
+##@ Python environment
+
+PY_PROJECTS := training-jobs/pyproject.toml model-server/pyproject.toml
+VENV_STAMP := $(VENV)/.mlkube-stamp-$(shell cat $(PY_PROJECTS) 2>/dev/null | sha256sum | cut -c1-12)
+
+.PHONY: venv
+venv: $(VENV_STAMP) ## Create .venv with the trainers, the server and the test tools
+
+$(VENV_STAMP): $(PY_PROJECTS)
+	@echo "==> python environment (.venv)"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e 'training-jobs[dev,torch]' -e 'model-server[dev]'
+	@rm -f $(VENV)/.mlkube-stamp-* && touch $@
+
+##@ Main
+
+# The kubeconfig of the target: the local cluster writes its own; kind and cloud use the user's.
+TARGET_KUBECONFIG = $(if $(filter local,$(RESOLVED_TARGET)),$(CACHE)/cluster/kubeconfig,$${KUBECONFIG:-$$HOME/.kube/config})
+
+.PHONY: up
+up: ## The whole platform on a cluster (MLKUBE_TARGET=auto|kind|local|cloud): provision, images, install, train, serve
+	@t0=$$(date +%s); \
+	 $(MAKE) cluster-up && $(MAKE) images && $(MAKE) platform-up && \
+	 KUBECONFIG=$(TARGET_KUBECONFIG) ansible/scripts/print-access.sh $(RESOLVED_TARGET) $(NAMESPACE) mlkube && \
+	 echo "==> make up took $$(( $$(date +%s) - t0 ))s"
+
+.PHONY: down
+down: ## Remove the platform and the cluster (leaves nothing running)
+	@$(MAKE) cluster-down
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \
+	  /^[a-zA-Z0-9_.-]+:.*?##/ { printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2 } \
+	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+.PHONY: test
+test: ## Run every test suite (trainers, server, charts, monitoring, ansible, cluster, end to end)
+	@summary=""; failed=""; \
+	for suite in $(TEST_SUITES); do \
+	  echo "==> $$suite"; t0=$$(date +%s); \
+	  if $(MAKE) $$suite; then status=ok; else status=FAILED; failed="$$failed $$suite"; fi; \
+	  summary="$$summary$$(printf '%-22s %-7s %5ss' $$suite $$status $$(( $$(date +%s) - t0 )))\n"; \
+	  [ -z "$$failed" ] || [ -n "$${KEEP_GOING:-}" ] || break; \
+	done; \
+	printf '\n==> phase times\n%b' "$$summary"; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi

@@ -1,0 +1,80 @@
+##@ Cluster (Ansible)
+
+# Ansible runs from its own venv (ansible-core needs Python >= 3.12; the project's .venv is 3.11).
+ANSIBLE_VENV := $(CACHE)/ansible-venv
+ANSIBLE_STAMP := $(ANSIBLE_VENV)/.stamp-$(ANSIBLE_VERSION)-$(ANSIBLE_LINT_VERSION)
+# profile_tasks prints each task's start time and a timing summary at the end.
+ANSIBLE_ENV := ANSIBLE_CONFIG=$(ROOT)/ansible/ansible.cfg ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks \
+  PROFILE_TASKS_TASK_OUTPUT_LIMIT=10 \
+  PATH=$(ANSIBLE_VENV)/bin:$$PATH
+ANSIBLE_PLAYBOOK := cd ansible && $(ANSIBLE_ENV) ansible-playbook
+# auto: kind when Docker and kind can run, the local cluster otherwise (ansible/scripts/select-target.sh).
+MLKUBE_TARGET ?= auto
+export MLKUBE_TARGET
+RESOLVED_TARGET = $(shell MLKUBE_TARGET=$(MLKUBE_TARGET) ansible/scripts/select-target.sh)
+INVENTORY = inventories/$(RESOLVED_TARGET)/hosts.yml
+LOCAL_CLUSTER := ansible/roles/local_cluster/files/cluster.sh
+IMAGES_SCRIPT := ansible/roles/images/files/mlkube-images.sh
+
+.PHONY: ansible-venv
+ansible-venv: $(ANSIBLE_STAMP) ## Install ansible and ansible-lint (pinned) into .cache/ansible-venv
+
+$(ANSIBLE_STAMP):
+	@echo "==> ansible $(ANSIBLE_VERSION), ansible-lint $(ANSIBLE_LINT_VERSION) (.cache/ansible-venv)"
+	@python=$$(ansible/scripts/find-python.sh) && rm -rf $(ANSIBLE_VENV) && $$python -m venv $(ANSIBLE_VENV)
+	@$(ANSIBLE_VENV)/bin/pip install --quiet 'ansible==$(ANSIBLE_VERSION)' 'ansible-lint==$(ANSIBLE_LINT_VERSION)'
+	@touch $@
+
+.PHONY: cluster-build
+cluster-build: ## Install the local cluster's host packages and build its binaries (cached by version)
+	@$(LOCAL_CLUSTER) deps
+	@$(LOCAL_CLUSTER) build
+
+.PHONY: cluster-up
+cluster-up: ansible-venv helm ## Provision the cluster of MLKUBE_TARGET (auto|kind|local|cloud) through Ansible
+	@echo "==> cluster-up: target $(RESOLVED_TARGET)"
+	@$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) site.yml --tags tools,cluster
+
+.PHONY: cluster-down
+cluster-down: ansible-venv ## Remove the cluster of MLKUBE_TARGET (leaves nothing running)
+	@$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) site.yml --tags cluster -e mlkube_action=down
+	@if [ "$(RESOLVED_TARGET)" = local ]; then $(IMAGES_SCRIPT) dockerd-stop >/dev/null; fi
+
+.PHONY: cluster-status
+cluster-status: ansible-venv ## Show the cluster of MLKUBE_TARGET: components, nodes, system pods
+	@$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) site.yml --tags cluster -e mlkube_action=status
+
+.PHONY: platform-up
+platform-up: ansible-venv helm ## Install the umbrella chart on the cluster of MLKUBE_TARGET and wait until ready
+	@$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) site.yml --tags platform
+
+# The server and training images are built from wheelhouses made on the host by their own targets.
+# A fixed SOURCE_DATE_EPOCH makes the project's own wheels byte-identical from one run to the next,
+# so that Docker's cache (and the cluster's import stamps) see an unchanged wheelhouse as unchanged.
+.PHONY: image-wheelhouses
+image-wheelhouses:
+	@if [ -f model-server/Dockerfile ]; then SOURCE_DATE_EPOCH=315532800 $(MAKE) server-wheelhouse; fi
+	@if [ -f training-jobs/Dockerfile ]; then SOURCE_DATE_EPOCH=315532800 $(MAKE) training-image-context; fi
+
+.PHONY: images
+images: image-wheelhouses ## Build the images (debootstrap base, server, training, postgres, prometheus) and load them into the cluster
+	@target=$(RESOLVED_TARGET); \
+	 if [ "$$target" = local ] && ! $(LOCAL_CLUSTER) status >/dev/null 2>&1; then \
+	   echo "==> the local cluster is not running: building only (run 'make cluster-up', then 'make images' to import)"; \
+	   target=none; \
+	 fi; \
+	 $(IMAGES_SCRIPT) all $$target
+
+.PHONY: images-clean
+images-clean: ## Stop the dockerd that `make images` started (images and the base tarball stay cached)
+	@$(IMAGES_SCRIPT) dockerd-stop
+
+.PHONY: ansible-lint
+ansible-lint: ansible-venv ## Lint the playbook and roles (ansible-lint, production profile)
+	@cd ansible && $(ANSIBLE_ENV) ansible-lint
+
+.PHONY: test-ansible
+test-ansible: venv ansible-venv helm image-wheelhouses ## Ansible tests: syntax, lint, check mode (kind, cloud), local path twice (idempotence)
+	@MLKUBE_ANSIBLE_VENV=$(ANSIBLE_VENV) $(PYTEST) tests/ansible -q
+
+TEST_SUITES += test-ansible

@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# mlkube images: builds the platform's images with a local Docker engine on a Debian base made by
+# debootstrap (no registry needed), then loads them into the target cluster.
+#
+# Usage: mlkube-images.sh build                 build what is out of date
+#        mlkube-images.sh load  local|kind|none  load the built images into the cluster
+#        mlkube-images.sh all   local|kind|none  build, then load
+#        mlkube-images.sh dockerd-stop           stop the dockerd this script started (by PID)
+#
+# Settings (environment; defaults in brackets): MLKUBE_ROOT [repository root], MLKUBE_CACHE
+# [$MLKUBE_ROOT/.cache], MLKUBE_DEBIAN_MIRROR [the machine's apt sources], KIND_CLUSTER_NAME
+# [mlkube], MLKUBE_IMAGES [every image], MLKUBE_CLUSTER_CTL [the local_cluster role's cluster.sh].
+# Versions and names come from versions.env and platform.env. The last line printed is
+# `mlkube-images: changed=N` (N = images built or loaded), for callers that track changes.
+set -euo pipefail
+
+FILES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+MLKUBE_ROOT=${MLKUBE_ROOT:-$(cd "$FILES_DIR/../../../.." && pwd)}
+MLKUBE_CACHE=${MLKUBE_CACHE:-$MLKUBE_ROOT/.cache}
+WORK_DIR=$MLKUBE_CACHE/images
+DOCKER_DIR=$MLKUBE_CACHE/docker
+KIND_CLUSTER_NAME=${KIND_CLUSTER_NAME:-mlkube}
+MLKUBE_CLUSTER_CTL=${MLKUBE_CLUSTER_CTL:-$MLKUBE_ROOT/ansible/roles/local_cluster/files/cluster.sh}
+# Packages every project image may rely on being in the base.
+BASE_PACKAGES=python3,python3-venv,ca-certificates
+# Bump when the way the base rootfs is made changes: it is part of the cached tarball's name.
+BASE_RECIPE=2
+CHANGED=0
+FAILED=()
+T0=$SECONDS
+
+say()  { printf '    %s\n' "$*"; }
+step() { printf '==> [%4ss] %s\n' "$((SECONDS - T0))" "$*"; }
+die()  { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Reads KEY=VALUE lines without overriding what the caller exported.
+load_env_file() {
+  local key value
+  [ -f "$1" ] || die "$1 not found: set MLKUBE_ROOT to the repository root"
+  while IFS='=' read -r key value; do
+    [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]] || continue
+    [ -n "${!key:-}" ] || export "$key=$value"
+  done < "$1"
+}
+load_env_file "$MLKUBE_ROOT/versions.env"
+load_env_file "$MLKUBE_ROOT/platform.env"
+
+# name|Dockerfile|build context|context function, paths relative to the repository root. The
+# optional function assembles the context first (setting CONTEXT and BUILD_ARGS). An image whose
+# Dockerfile does not exist yet is skipped with a note.
+image_specs() {
+  local files=ansible/roles/images/files
+  echo "$IMAGE_PREFIX/postgres|$files/postgres/Dockerfile|$files/postgres|"
+  echo "$IMAGE_PREFIX/prometheus|$files/prometheus/Dockerfile|$files/prometheus|"
+  echo "$IMAGE_PREFIX/pushgateway|$files/pushgateway/Dockerfile|$files/pushgateway|"
+  echo "$MODEL_SERVER_IMAGE|model-server/Dockerfile||model_server_context"
+  echo "$TRAINING_IMAGE|training-jobs/Dockerfile||training_context"
+}
+
+# The server's Dockerfile only copies its wheelhouse: a context of just that (hard links) keeps
+# the repository's caches out of the build context.
+model_server_context() {
+  local wheels=$MLKUBE_CACHE/server-wheelhouse
+  [ -d "$wheels" ] || die "no server wheelhouse at $wheels: run 'make server-wheelhouse' first"
+  CONTEXT=$WORK_DIR/contexts/model-server
+  rm -rf "$CONTEXT" && mkdir -p "$CONTEXT"
+  cp -al "$wheels" "$CONTEXT/wheelhouse" 2>/dev/null || cp -a "$wheels" "$CONTEXT/wheelhouse"
+  BUILD_ARGS=(--build-arg WHEELHOUSE=wheelhouse --build-arg "PORT=$MODEL_SERVER_PORT")
+}
+
+# `make training-image-context` assembles the trainer's context (Dockerfile, configs, wheelhouse).
+training_context() {
+  CONTEXT=$MLKUBE_CACHE/training-image-context
+  [ -f "$CONTEXT/Dockerfile" ] || die "no training image context at $CONTEXT: run 'make training-image-context' first"
+  BUILD_ARGS=(--build-arg "WITH_TORCH=${WITH_TORCH:-false}"
+              --build-arg "CODE_VERSION=$(git -C "$MLKUBE_ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)")
+}
+
+selected_specs() {
+  local spec name
+  while IFS= read -r spec; do
+    name=${spec%%|*}
+    if [ -z "${MLKUBE_IMAGES:-}" ] || [[ " $MLKUBE_IMAGES " == *" $name "* ]]; then echo "$spec"; fi
+  done < <(image_specs)
+}
+
+base_image() { echo "$IMAGE_PREFIX/debian-base:$DEBIAN_SUITE"; }
+image_id()   { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+human_size() { numfmt --to=iec --suffix=B "$1"; }
+
+# ---------------------------------------------------------------------------------------- docker
+
+docker_up() { docker info >/dev/null 2>&1; }
+
+ensure_docker() {
+  docker_up && return 0
+  if ! command -v dockerd >/dev/null; then
+    step "installing Debian's docker.io (dockerd is missing)"
+    [ "$(id -u)" = 0 ] || die "dockerd is not installed: run 'apt-get install docker.io' as root, then retry"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null \
+      || die "apt-get install docker.io failed: run 'apt-get update' and retry"
+  fi
+  mkdir -p "$DOCKER_DIR"
+  step "starting dockerd (log: $DOCKER_DIR/dockerd.log; stop it with 'make images-clean')"
+  dockerd >"$DOCKER_DIR/dockerd.log" 2>&1 &
+  echo $! > "$DOCKER_DIR/dockerd.pid"
+  local deadline=$((SECONDS + 60))
+  until docker_up; do
+    if ! kill -0 "$(cat "$DOCKER_DIR/dockerd.pid")" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+      printf 'ERROR: dockerd did not come up; last lines of %s:\n' "$DOCKER_DIR/dockerd.log" >&2
+      tail -n 20 "$DOCKER_DIR/dockerd.log" >&2
+      exit 1
+    fi
+    sleep 1
+  done
+}
+
+dockerd_stop() {
+  local pidfile=$DOCKER_DIR/dockerd.pid pid
+  [ -f "$pidfile" ] || { say "no dockerd started by mlkube"; return 0; }
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    step "stopping dockerd (pid $pid)"
+    kill "$pid"
+    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    kill -0 "$pid" 2>/dev/null && die "dockerd (pid $pid) did not stop within 30 s"
+  fi
+  rm -f "$pidfile"
+}
+
+# ------------------------------------------------------------------------------------------ base
+
+# The first Debian mirror in the machine's apt sources (deb822 .sources or one-line format)
+# that serves the suite itself; never written into the repository.
+debian_mirror() {
+  if [ -n "${MLKUBE_DEBIAN_MIRROR:-}" ]; then echo "$MLKUBE_DEBIAN_MIRROR"; return; fi
+  python3 - "$DEBIAN_SUITE" <<'PY'
+import glob, re, sys
+suite = sys.argv[1]
+for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+    for stanza in re.split(r"\n\s*\n", open(path).read()):
+        fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.+)$", stanza, re.M))
+        if "deb" in fields.get("Types", "").split() and suite in fields.get("Suites", "").split():
+            print(fields["URIs"].split()[0]); sys.exit(0)
+for path in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        continue
+    for line in lines:
+        m = re.match(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+(\S+)", line)
+        if m and m.group(2) == suite:
+            print(m.group(1)); sys.exit(0)
+sys.exit(f"no apt source serves Debian {suite}: add one, or set MLKUBE_DEBIAN_MIRROR")
+PY
+}
+
+base_tarball() { echo "$WORK_DIR/debian-base-$DEBIAN_SUITE-$(echo "$BASE_PACKAGES $BASE_RECIPE" | sha256sum | cut -c1-8).tar"; }
+
+build_base_tarball() {
+  local tarball rootfs mirror t
+  tarball=$(base_tarball)
+  [ -s "$tarball" ] && return 0
+  command -v debootstrap >/dev/null || {
+    step "installing debootstrap"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null \
+      || die "apt-get install debootstrap failed: run 'apt-get update' and retry"
+  }
+  mirror=$(debian_mirror)
+  rootfs=$WORK_DIR/rootfs-$DEBIAN_SUITE
+  step "debootstrap $DEBIAN_SUITE (minbase + $BASE_PACKAGES; log: $WORK_DIR/debootstrap.log)"
+  t=$SECONDS
+  rm -rf "$rootfs" && mkdir -p "$rootfs"
+  if ! debootstrap --variant=minbase --include="$BASE_PACKAGES" "$DEBIAN_SUITE" "$rootfs" "$mirror" \
+      >"$WORK_DIR/debootstrap.log" 2>&1; then
+    tail -n 20 "$WORK_DIR/debootstrap.log" >&2
+    die "debootstrap of $DEBIAN_SUITE failed (log above): check the apt mirror and free disk"
+  fi
+  # As Debian's slim container images do: no service starts during builds, no recommends, no
+  # documentation or translations, no package caches (here and in every later install).
+  printf '#!/bin/sh\nexit 101\n' > "$rootfs/usr/sbin/policy-rc.d" && chmod 0755 "$rootfs/usr/sbin/policy-rc.d"
+  printf 'APT::Install-Recommends "false";\n' > "$rootfs/etc/apt/apt.conf.d/90mlkube-no-recommends"
+  printf 'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n' > "$rootfs/etc/apt/apt.conf.d/90mlkube-no-pkgcache"
+  printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+    'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' 'path-exclude /usr/share/locale/*' \
+    > "$rootfs/etc/dpkg/dpkg.cfg.d/90mlkube-slim"
+  find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/* \
+         "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/lib/apt/lists/* \
+         "$rootfs"/tmp/* "$rootfs"/var/log/*.log "$rootfs"/var/cache/debconf/*-old
+  tar --numeric-owner --xattrs -C "$rootfs" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+  rm -rf "$rootfs"
+  say "base rootfs built in $((SECONDS - t)) s: $(human_size "$(stat -c %s "$tarball")") ($tarball)"
+  CHANGED=$((CHANGED + 1))
+}
+
+import_base() {
+  local tarball digest current t
+  tarball=$(base_tarball)
+  digest=$(sha256sum "$tarball" | cut -c1-16)
+  current=$(docker image inspect --format '{{index .Config.Labels "io.mlkube.rootfs"}}' "$(base_image)" 2>/dev/null || true)
+  if [ "$current" = "$digest" ]; then
+    say "$(base_image) up to date"
+    return 0
+  fi
+  t=$SECONDS
+  docker import --change "LABEL io.mlkube.rootfs=$digest" --change 'ENV LANG=C.UTF-8' \
+    --change 'CMD ["/bin/bash"]' "$tarball" "$(base_image)" >/dev/null
+  say "imported $(base_image) in $((SECONDS - t)) s"
+  CHANGED=$((CHANGED + 1))
+}
+
+# ---------------------------------------------------------------------------------------- images
+
+# Docker's layer cache decides what is up to date: an image whose ID does not change was not rebuilt.
+build_image() {
+  local name=$1 dockerfile=$2 context=$3 ref before after t log
+  shift 3
+  ref="$name:$IMAGE_TAG"
+  log=$WORK_DIR/build-${name//\//_}.log
+  before=$(image_id "$ref")
+  t=$SECONDS
+  if ! docker build --network host --build-arg "BASE=$(base_image)" "$@" \
+      --label "io.mlkube.image=$name" -f "$dockerfile" -t "$ref" "$context" >"$log" 2>&1; then
+    tail -n 12 "$log" | sed 's/^/    | /' >&2
+    printf 'ERROR: docker build of %s failed (log: %s); going on with the other images\n' "$ref" "$log" >&2
+    FAILED+=("$ref")
+    return 0
+  fi
+  after=$(image_id "$ref")
+  if [ "$before" = "$after" ]; then
+    say "$ref up to date ($((SECONDS - t)) s)"
+  else
+    say "built $ref in $((SECONDS - t)) s: $(human_size "$(docker image inspect --format '{{.Size}}' "$ref")")"
+    CHANGED=$((CHANGED + 1))
+  fi
+}
+
+cmd_build() {
+  mkdir -p "$WORK_DIR"
+  ensure_docker
+  step "base image $(base_image)"
+  build_base_tarball
+  import_base
+  local name dockerfile context prepare
+  while IFS='|' read -r name dockerfile context prepare; do
+    step "image $name:$IMAGE_TAG"
+    if [ ! -f "$MLKUBE_ROOT/$dockerfile" ]; then
+      say "skip: $dockerfile does not exist yet"
+      continue
+    fi
+    CONTEXT=$MLKUBE_ROOT/$context
+    BUILD_ARGS=()
+    if [ -n "$prepare" ] && ! ( "$prepare" ) >/dev/null 2>"$WORK_DIR/prepare.err"; then
+      printf 'ERROR: %s\n' "$(sed 's/^ERROR: //' "$WORK_DIR/prepare.err")" >&2
+      FAILED+=("$name:$IMAGE_TAG")
+      continue
+    fi
+    [ -z "$prepare" ] || "$prepare"
+    build_image "$name" "$MLKUBE_ROOT/$dockerfile" "$CONTEXT" "${BUILD_ARGS[@]}"
+  done < <(selected_specs)
+  # Earlier builds of the project's images that a rebuild left untagged.
+  docker image prune --force --filter "label=io.mlkube.image" >/dev/null
+  step "images built in $((SECONDS - T0)) s"
+}
+
+# ------------------------------------------------------------------------------------------ load
+
+local_cluster_ctl() {
+  [ -x "$MLKUBE_CLUSTER_CTL" ] || die "the local cluster's control script is missing: $MLKUBE_CLUSTER_CTL"
+  "$MLKUBE_CLUSTER_CTL" "$@"
+}
+
+# The local cluster's containerd (roles/local_cluster: CONTAINERD_SOCK under its state directory)
+# names docker.io images in full, as the CRI does.
+local_cluster_has_image() {
+  local sock=${CLUSTER_STATE_DIR:-$MLKUBE_CACHE/cluster}/containerd/containerd.sock
+  ctr --address "$sock" --namespace k8s.io images ls --quiet "name==docker.io/$1" 2>/dev/null | grep -q .
+}
+
+# Loads one image into the local cluster's containerd unless the same image ID is already there.
+load_local() {
+  local ref=$1 id stamp archive t
+  id=$(image_id "$ref")
+  stamp=$WORK_DIR/loaded-local/${ref//[\/:]/_}
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$id" ] && local_cluster_has_image "$ref"; then
+    say "$ref already in the local cluster"
+    return 0
+  fi
+  t=$SECONDS
+  mkdir -p "$WORK_DIR/archives" "$(dirname "$stamp")"
+  archive=$WORK_DIR/archives/${ref//[\/:]/_}.tar
+  docker save -o "$archive" "$ref"
+  local_cluster_ctl import-image "$archive" >/dev/null || die "import of $ref into the local cluster failed: check 'make cluster-status'"
+  rm -f "$archive"
+  echo "$id" > "$stamp"
+  say "imported $ref into the local cluster in $((SECONDS - t)) s"
+  CHANGED=$((CHANGED + 1))
+}
+
+load_kind() {
+  local ref=$1 out t
+  t=$SECONDS
+  out=$(kind load docker-image "$ref" --name "$KIND_CLUSTER_NAME" 2>&1) \
+    || die "kind load of $ref into cluster '$KIND_CLUSTER_NAME' failed: $out"
+  if grep -q 'not yet present' <<<"$out"; then
+    say "loaded $ref into kind/$KIND_CLUSTER_NAME in $((SECONDS - t)) s"
+    CHANGED=$((CHANGED + 1))
+  else
+    say "$ref already in kind/$KIND_CLUSTER_NAME"
+  fi
+}
+
+cmd_load() {
+  local target=${1:?target: local, kind or none} name ref
+  [ "$target" = none ] && return 0
+  ensure_docker
+  if [ "$target" = local ] && ! local_cluster_ctl status >/dev/null 2>&1; then
+    die "the local cluster is not running: run 'make cluster-up', then load the images again"
+  fi
+  step "loading images into the $target cluster"
+  while IFS='|' read -r name _; do
+    ref="$name:$IMAGE_TAG"
+    [ -n "$(image_id "$ref")" ] || { say "skip $ref: not built"; continue; }
+    case "$target" in
+      local) load_local "$ref" ;;
+      kind) load_kind "$ref" ;;
+      *) die "unknown target '$target': use local, kind or none" ;;
+    esac
+  done < <(selected_specs)
+  step "images loaded in $((SECONDS - T0)) s"
+}
+
+main() {
+  local cmd=${1:-}
+  shift || true
+  case "$cmd" in
+    build) cmd_build ;;
+    load) cmd_load "$@" ;;
+    all) cmd_build; cmd_load "$@" ;;
+    dockerd-stop) dockerd_stop ;;
+    *) sed -n '4,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  esac
+  echo "mlkube-images: changed=$CHANGED"
+  if [ "${#FAILED[@]}" -gt 0 ]; then
+    printf 'ERROR: not built: %s (see the errors above)\n' "${FAILED[*]}" >&2
+    exit 1
+  fi
+}
+main "$@"

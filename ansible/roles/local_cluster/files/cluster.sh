@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# mlkube local cluster: a single-node Kubernetes built from Kubernetes' own Go modules, running as
+# plain background processes on this machine (no systemd, no container registry).
+#
+#   cluster.sh deps                 install the Debian packages the node needs (containerd, runc, CNI plugins...)
+#   cluster.sh build                build the binaries into the version-keyed cache (skips what exists)
+#   cluster.sh up                   start everything; idempotent, prints each step with its timing
+#   cluster.sh down [--purge]       stop everything and clean the host; --purge also deletes the state
+#   cluster.sh status               components, nodes and system pods
+#   cluster.sh import-image FILE... import docker-save or OCI archives into the cluster's containerd
+#   cluster.sh has-image REF        exit 0 if the image (e.g. mlkube/model-server:0.1.0) is imported
+#   cluster.sh kubeconfig           print the admin kubeconfig path
+#   cluster.sh kubectl ARGS...      kubectl with the admin kubeconfig
+#
+# Settings come from the environment (defaults below); versions from versions.env.
+set -euo pipefail
+
+FILES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TEMPLATES_DIR=$(cd "$FILES_DIR/../templates" && pwd)
+export FILES_DIR TEMPLATES_DIR
+
+export MLKUBE_ROOT=${MLKUBE_ROOT:-$(cd "$FILES_DIR/../../../.." && pwd)}
+export MLKUBE_CACHE=${MLKUBE_CACHE:-$MLKUBE_ROOT/.cache}
+export BIN_CACHE=${CLUSTER_BIN_CACHE:-$MLKUBE_CACHE/cluster-bin}
+export BUILD_CACHE=${CLUSTER_BUILD_CACHE:-$MLKUBE_CACHE/cluster-build}
+export STATE_DIR=${CLUSTER_STATE_DIR:-$MLKUBE_CACHE/cluster}
+export LOG_DIR=$STATE_DIR/logs
+export KUBECONFIG_ADMIN=$STATE_DIR/kubeconfig
+export VOLUMES_DIR=$STATE_DIR/volumes
+export CONTAINERD_SOCK=$STATE_DIR/containerd/containerd.sock
+
+# shellcheck source=lib/common.sh
+. "$FILES_DIR/lib/common.sh"
+load_versions "$MLKUBE_ROOT/versions.env"
+load_versions "$MLKUBE_ROOT/platform.env"
+
+# Cluster shape. Every address below exists only on this machine (see lib/network.sh).
+export CLUSTER_NAME=${CLUSTER_NAME:-mlkube-local}
+export NODE_NAME=${CLUSTER_NODE_NAME:-mlkube-node}
+export NODE_IP=${CLUSTER_NODE_IP:-10.250.0.1}
+export HOST_BRIDGE=${CLUSTER_HOST_BRIDGE:-mlkube0}
+export CNI_BRIDGE=${CLUSTER_CNI_BRIDGE:-mlkube-cni0}
+export POD_CIDR=${CLUSTER_POD_CIDR:-10.244.0.0/16}
+export NODE_POD_CIDR=${CLUSTER_NODE_POD_CIDR:-10.244.0.0/24}
+export FAKE_POD_CIDR=${CLUSTER_FAKE_POD_CIDR:-10.244.128.0/17}
+export SERVICE_CIDR=${CLUSTER_SERVICE_CIDR:-10.96.0.0/16}
+export SERVICE_API_IP=${CLUSTER_SERVICE_API_IP:-10.96.0.1}
+export DNS_IP=${CLUSTER_DNS_IP:-10.96.0.10}
+export CLUSTER_DOMAIN=${CLUSTER_DOMAIN:-cluster.local}
+export CGROUP_ROOT=${CLUSTER_CGROUP_ROOT:-mlkube}
+export FAKE_GPU_NODES=${CLUSTER_FAKE_GPU_NODES:-2}
+export FAKE_GPUS_PER_NODE=${CLUSTER_FAKE_GPUS_PER_NODE:-8}
+export FAKE_GPU_NODE_PREFIX=${CLUSTER_FAKE_GPU_NODE_PREFIX:-mlkube-fake-gpu}
+export PROVISIONER_NAME=mlkube.io/hostpath
+export ETCD_CLIENT_PORT=2379 ETCD_PEER_PORT=2380 ETCD_METRICS_PORT=${CLUSTER_ETCD_METRICS_PORT:-12381}
+export KUBELET_HEALTHZ_PORT=${CLUSTER_KUBELET_HEALTHZ_PORT:-10248}
+export KUBE_PROXY_HEALTHZ_PORT=${CLUSTER_KUBE_PROXY_HEALTHZ_PORT:-10256}
+export KUBE_PROXY_METRICS_PORT=${CLUSTER_KUBE_PROXY_METRICS_PORT:-10249}
+export KWOK_HEALTHZ_PORT=${CLUSTER_KWOK_HEALTHZ_PORT:-10247}
+export PAUSE_IMAGE=$IMAGE_PREFIX/pause:$IMAGE_TAG
+export COREDNS_IMAGE=$IMAGE_PREFIX/coredns:$COREDNS_VERSION
+
+for lib in build pki network processes components images addons teardown deps; do
+  # shellcheck source=/dev/null
+  . "$FILES_DIR/lib/$lib.sh"
+done
+
+export CNI_BIN_DIR=${CLUSTER_CNI_BIN_DIR:-$(cni_bin_dir)}
+
+cmd_build() {
+  mkdir -p "$BIN_CACHE" "$BUILD_CACHE"
+  local t0=$SECONDS
+  build_kubernetes
+  build_etcd
+  build_coredns
+  build_kwok
+  step "binaries ready in $((SECONDS - t0)) s under $BIN_CACHE"
+}
+
+preflight() {
+  [ "$(id -u)" = 0 ] || die "the local cluster needs root (iptables, mounts, cgroups); run as root"
+  all_present "$(k8s_dir)" "${K8S_BINARIES[@]}" && all_present "$(etcd_dir)" etcd &&
+    all_present "$(coredns_dir)" coredns && all_present "$(kwok_dir)" kwok ||
+    die "cluster binaries missing under $BIN_CACHE: run '$0 build' (or make cluster-build) first"
+  deps_missing >/dev/null || die "host packages missing ($(deps_missing)): run '$0 deps' first"
+}
+
+cmd_up() {
+  local t0=$SECONDS
+  CHANGED=0
+  preflight
+  mkdir -p "$STATE_DIR/config" "$LOG_DIR" "$STATE_DIR/run"
+  network_routes_present || CHANGED=1
+  step "host network: node IP $NODE_IP on $HOST_BRIDGE, services $SERVICE_CIDR local, pods $POD_CIDR unreachable off-node"
+  network_up
+  [ -f "$STATE_DIR/pki/ca.crt" ] || CHANGED=1
+  step "certificates and kubeconfigs"
+  ensure_pki
+  start_containerd
+  ensure_system_images
+  start_etcd
+  start_apiserver
+  start_controller_manager
+  start_scheduler
+  start_kubelet
+  wait_for 90 node_ready "$NODE_NAME" || fail_component kubelet "node $NODE_NAME is not Ready after 90 s"
+  say "node $NODE_NAME Ready"
+  start_kube_proxy
+  addon_coredns
+  addon_storage
+  addon_fake_gpu_nodes
+  wait_addons
+  if [ "$CHANGED" = 0 ]; then
+    step "cluster already up: nothing changed ($((SECONDS - t0)) s)"
+  else
+    step "cluster up in $((SECONDS - t0)) s — kubeconfig: $KUBECONFIG_ADMIN"
+  fi
+}
+
+cmd_status() {
+  local name pid state rc=0
+  printf '%-24s %s\n' COMPONENT STATE
+  for name in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy \
+      hostpath-provisioner kwok; do
+    if pid=$(component_pid "$name"); then state="running (pid $pid)"; else state="stopped"; rc=3; fi
+    printf '%-24s %s\n' "$name" "$state"
+  done
+  if component_running kube-apiserver && apiserver_ready >/dev/null 2>&1; then
+    echo
+    kubectl_admin get nodes -o wide
+    echo
+    kubectl_admin get pods -n kube-system -o wide
+  fi
+  echo
+  echo "kubeconfig: $KUBECONFIG_ADMIN"
+  echo "logs:       $LOG_DIR"
+  return "$rc"
+}
+
+cmd_import_image() {
+  [ "$#" -gt 0 ] || die "usage: $0 import-image ARCHIVE... (docker save or OCI archive)"
+  containerd_ready >/dev/null 2>&1 || die "the cluster's containerd is not running: run '$0 up' first"
+  step "importing $# image archive(s) into the cluster's containerd"
+  import_archives "$@"
+}
+
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+
+# up, down and build change shared host state: one at a time, whoever calls (make, Ansible, a test).
+take_lock() {
+  mkdir -p "$MLKUBE_CACHE"
+  exec 9>"$MLKUBE_CACHE/cluster.lock"
+  if ! flock -n 9; then
+    say "another cluster.sh up/down/build is running: waiting for it (up to 30 min)"
+    flock -w 1800 9 || die "gave up waiting for the lock $MLKUBE_CACHE/cluster.lock"
+  fi
+}
+
+main() {
+  local cmd="${1:-}"; shift || true
+  case "$cmd" in deps|build|up|down) take_lock ;; esac
+  case "$cmd" in
+    deps) deps_install ;;
+    build) cmd_build ;;
+    up) cmd_up ;;
+    down) cluster_down "${1:-}"; step "cluster down" ;;
+    status) cmd_status ;;
+    import-image) cmd_import_image "$@" ;;
+    has-image)
+      [ "$#" = 1 ] || die "usage: $0 has-image REF"
+      containerd_ready >/dev/null 2>&1 || die "the cluster's containerd is not running: run '$0 up' first"
+      image_present "$1" ;;
+    kubeconfig) echo "$KUBECONFIG_ADMIN" ;;
+    kubectl) kubectl_admin "$@" ;;
+    -h|--help|help) usage ;;
+    *) usage >&2; exit 2 ;;
+  esac
+}
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then main "$@"; fi

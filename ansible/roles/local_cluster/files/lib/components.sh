@@ -1,0 +1,142 @@
+# shellcheck shell=bash
+# The cluster's components: how each is started and how its readiness is checked.
+
+k8s_bin() { echo "$(k8s_dir)/$1"; }
+kubectl_admin() { "$(k8s_bin kubectl)" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
+ctr_k8s() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
+https_ok() { curl -fsk --max-time 3 "$1" >/dev/null; }
+
+containerd_ready() { ctr --address "$CONTAINERD_SOCK" version; }
+etcd_ready()       { curl -fs --max-time 3 "http://$NODE_IP:$ETCD_CLIENT_PORT/readyz"; }
+apiserver_ready()  { kubectl_admin get --raw /readyz; }
+controller_manager_ready() { https_ok "https://$NODE_IP:10257/healthz"; }
+scheduler_ready()  { https_ok "https://$NODE_IP:10259/healthz"; }
+kubelet_ready()    { curl -fs --max-time 3 "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz"; }
+kube_proxy_ready() { curl -fs --max-time 3 "http://127.0.0.1:$KUBE_PROXY_HEALTHZ_PORT/healthz"; }
+kwok_ready()       { curl -fs --max-time 3 "http://127.0.0.1:$KWOK_HEALTHZ_PORT/healthz"; }
+provisioner_ready() { component_running hostpath-provisioner; }
+
+start_containerd() {
+  mkdir -p "$STATE_DIR/containerd"
+  render_template containerd.toml > "$STATE_DIR/config/containerd.toml"
+  ensure_component containerd 30 containerd_ready -- \
+    "$(command -v containerd)" --config "$STATE_DIR/config/containerd.toml"
+}
+
+start_etcd() {
+  ensure_component etcd 60 etcd_ready -- "$(etcd_dir)/etcd" \
+    --name "$NODE_NAME" --data-dir "$STATE_DIR/etcd" \
+    --listen-client-urls "http://$NODE_IP:$ETCD_CLIENT_PORT" \
+    --advertise-client-urls "http://$NODE_IP:$ETCD_CLIENT_PORT" \
+    --listen-peer-urls "http://$NODE_IP:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls "http://$NODE_IP:$ETCD_PEER_PORT" \
+    --initial-cluster "$NODE_NAME=http://$NODE_IP:$ETCD_PEER_PORT" \
+    --listen-metrics-urls "http://127.0.0.1:$ETCD_METRICS_PORT" \
+    --unsafe-no-fsync --quota-backend-bytes 2147483648 --log-level warn
+}
+
+start_apiserver() {
+  local pki="$STATE_DIR/pki"
+  ensure_component kube-apiserver 120 apiserver_ready -- "$(k8s_bin kube-apiserver)" \
+    --advertise-address="$NODE_IP" --bind-address="$NODE_IP" --secure-port=6443 \
+    --etcd-servers="http://$NODE_IP:$ETCD_CLIENT_PORT" \
+    --service-cluster-ip-range="$SERVICE_CIDR" --service-node-port-range=30000-32767 \
+    --allow-privileged=true --authorization-mode=Node,RBAC \
+    --enable-admission-plugins=NodeRestriction \
+    --client-ca-file="$pki/ca.crt" \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="$pki/ca.crt" \
+    --kubelet-preferred-address-types=InternalIP \
+    --service-account-issuer="https://kubernetes.default.svc.$CLUSTER_DOMAIN" \
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+    --requestheader-client-ca-file="$pki/ca.crt" --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$pki/front-proxy-client.crt" \
+    --proxy-client-key-file="$pki/front-proxy-client.key" \
+    --profiling=false --event-ttl=1h --v=1
+}
+
+start_controller_manager() {
+  local pki="$STATE_DIR/pki" kubeconfig="$STATE_DIR/config/controller-manager.kubeconfig"
+  ensure_component kube-controller-manager 60 controller_manager_ready -- \
+    "$(k8s_bin kube-controller-manager)" \
+    --kubeconfig="$kubeconfig" --authentication-kubeconfig="$kubeconfig" \
+    --authorization-kubeconfig="$kubeconfig" \
+    --bind-address="$NODE_IP" --leader-elect=false \
+    --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
+    --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
+    --use-service-account-credentials=true \
+    --service-cluster-ip-range="$SERVICE_CIDR" --cluster-cidr="$POD_CIDR" \
+    --allocate-node-cidrs=false --profiling=false --v=1
+}
+
+start_scheduler() {
+  local kubeconfig="$STATE_DIR/config/scheduler.kubeconfig"
+  ensure_component kube-scheduler 60 scheduler_ready -- "$(k8s_bin kube-scheduler)" \
+    --kubeconfig="$kubeconfig" --authentication-kubeconfig="$kubeconfig" \
+    --authorization-kubeconfig="$kubeconfig" \
+    --bind-address="$NODE_IP" --leader-elect=false --profiling=false --v=1
+}
+
+# kubelet wants its cgroupRoot to exist in every mounted v1 hierarchy. A new cpuset cgroup starts
+# with no CPUs and no memory nodes: give it its parent's.
+ensure_cgroup_root() {
+  local hierarchy file
+  for hierarchy in /sys/fs/cgroup/*/; do
+    [ -d "$hierarchy" ] && [ "$(basename "$hierarchy")" != unified ] || continue
+    mkdir -p "$hierarchy$CGROUP_ROOT"
+  done
+  for file in cpuset.cpus cpuset.mems; do
+    [ -f "/sys/fs/cgroup/cpuset/$CGROUP_ROOT/$file" ] || continue
+    [ -n "$(cat "/sys/fs/cgroup/cpuset/$CGROUP_ROOT/$file")" ] ||
+      cat "/sys/fs/cgroup/cpuset/$file" > "/sys/fs/cgroup/cpuset/$CGROUP_ROOT/$file"
+  done
+}
+
+start_kubelet() {
+  ensure_cgroup_root
+  printf 'nameserver %s\nsearch %s\noptions ndots:5\n' "$DNS_IP" "svc.$CLUSTER_DOMAIN" \
+    > "$STATE_DIR/config/resolv.conf"
+  render_template kubelet.yaml > "$STATE_DIR/config/kubelet.yaml"
+  ensure_component kubelet 60 kubelet_ready -- "$(k8s_bin kubelet)" \
+    --config="$STATE_DIR/config/kubelet.yaml" \
+    --kubeconfig="$STATE_DIR/config/kubelet.kubeconfig" \
+    --root-dir="$STATE_DIR/kubelet" --cert-dir="$STATE_DIR/kubelet/pki" \
+    --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
+    --node-labels="mlkube.io/node-pool=cpu" --v=1
+}
+
+start_kube_proxy() {
+  render_template kube-proxy.yaml > "$STATE_DIR/config/kube-proxy.yaml"
+  ensure_component kube-proxy 60 kube_proxy_ready -- "$(k8s_bin kube-proxy)" \
+    --config="$STATE_DIR/config/kube-proxy.yaml" --v=1
+}
+
+start_kwok() {
+  ensure_component kwok 60 kwok_ready -- "$(kwok_dir)/kwok" \
+    --kubeconfig="$KUBECONFIG_ADMIN" \
+    --manage-all-nodes=false \
+    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --config="$TEMPLATES_DIR/kwok-stages.yaml" \
+    --cidr="$FAKE_POD_CIDR" --node-ip="$NODE_IP" \
+    --node-lease-duration-seconds=40 \
+    --server-address="127.0.0.1:$KWOK_HEALTHZ_PORT"
+}
+
+start_provisioner() {
+  mkdir -p "$VOLUMES_DIR"
+  # The interpreter itself, not a shim or venv wrapper: its pid file records the real binary.
+  local python; python=$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')
+  ensure_component hostpath-provisioner 10 provisioner_ready -- "$python" \
+    "$FILES_DIR/hostpath_provisioner.py" \
+    --server "https://$NODE_IP:6443" --ca "$STATE_DIR/pki/ca.crt" \
+    --cert "$STATE_DIR/pki/hostpath-provisioner.crt" --key "$STATE_DIR/pki/hostpath-provisioner.key" \
+    --volumes-dir "$VOLUMES_DIR" --provisioner "$PROVISIONER_NAME"
+}
+
+node_ready() {
+  [ "$(kubectl_admin get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}

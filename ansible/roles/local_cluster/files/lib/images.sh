@@ -1,0 +1,59 @@
+# shellcheck shell=bash
+# Images the cluster itself needs, built here without a registry: a static binary in a one-layer
+# OCI archive (oci_image.py), imported into the cluster's containerd.
+
+IMAGES_DIR() { echo "$MLKUBE_CACHE/cluster-images"; }
+
+image_present() { ctr_k8s images ls -q "name==$(docker_name "$1")" | grep -q .; }
+
+# docker.io normalisation, as containerd's CRI does for pod specs.
+docker_name() {
+  python3 "$FILES_DIR/oci_image.py" --normalise "$1"
+}
+
+# import_archives FILE... — docker-save or OCI archives into the k8s.io namespace.
+import_archives() {
+  local archive
+  for archive in "$@"; do
+    [ -f "$archive" ] || die "image archive not found: $archive"
+    ctr_k8s images import --digests=false "$archive" | sed 's/^/    /'
+  done
+}
+
+build_pause_image() {
+  local dir; dir=$(IMAGES_DIR)/pause-$IMAGE_TAG
+  if [ ! -f "$dir/pause.tar" ]; then
+    mkdir -p "$dir"
+    gcc -Os -Wall -Werror -static -o "$dir/pause" "$FILES_DIR/pause/pause.c"
+    strip "$dir/pause"
+    python3 "$FILES_DIR/oci_image.py" --name "$PAUSE_IMAGE" --out "$dir/pause.tar" \
+      --file "$dir/pause:/pause" --entrypoint /pause --user 65535:65535 >/dev/null
+  fi
+  echo "$dir/pause.tar"
+}
+
+build_coredns_image() {
+  local dir; dir=$(IMAGES_DIR)/coredns-$COREDNS_VERSION
+  if [ ! -f "$dir/coredns.tar" ]; then
+    mkdir -p "$dir"
+    python3 "$FILES_DIR/oci_image.py" --name "$COREDNS_IMAGE" --out "$dir/coredns.tar" \
+      --file "$(coredns_dir)/coredns:/coredns" --entrypoint /coredns --user 65532:65532 \
+      --port 1053/udp --port 1053/tcp >/dev/null
+  fi
+  echo "$dir/coredns.tar"
+}
+
+ensure_system_images() {
+  local image archive
+  for image in pause coredns; do
+    local name_var; name_var="$(tr '[:lower:]' '[:upper:]' <<< "$image")_IMAGE"
+    if image_present "${!name_var}"; then
+      say "image ${!name_var} already imported"
+      continue
+    fi
+    step "image ${!name_var}: build and import"
+    archive=$("build_${image}_image")
+    import_archives "$archive"
+    CHANGED=1
+  done
+}

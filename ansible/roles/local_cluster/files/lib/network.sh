@@ -1,0 +1,58 @@
+# shellcheck shell=bash
+# Host networking. Nothing addressed to the cluster may leave the machine:
+#  - the node IP lives as a /32 on a port-less bridge of our own ($HOST_BRIDGE);
+#  - the service range is routed to that bridge: kube-proxy's OUTPUT DNAT rewrites ClusterIP traffic
+#    after the route lookup succeeded, and whatever is not translated dies on the empty bridge
+#    (an unreachable route here would make connect() to a ClusterIP fail before any DNAT);
+#  - the pod range gets an unreachable route; the CNI bridge's /24 is more specific and wins locally.
+
+network_up() {
+  if ! ip link show "$HOST_BRIDGE" >/dev/null 2>&1; then
+    ip link add "$HOST_BRIDGE" type bridge
+  fi
+  ip link set "$HOST_BRIDGE" up
+  ip addr show dev "$HOST_BRIDGE" | grep -q "inet $NODE_IP/32" || ip addr add "$NODE_IP/32" dev "$HOST_BRIDGE"
+  ip route replace "$SERVICE_CIDR" dev "$HOST_BRIDGE"
+  ip route replace unreachable "$POD_CIDR"
+  sysctl -qw net.ipv4.ip_forward=1
+  # Bridged pod traffic must traverse iptables so that Service DNAT works between pods on cni0.
+  if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+    sysctl -qw net.bridge.bridge-nf-call-iptables=1
+  fi
+  mkdir -p "$STATE_DIR/cni/net.d" "$STATE_DIR/cni/networks"
+  render_template cni.conflist > "$STATE_DIR/cni/net.d/10-mlkube.conflist"
+}
+
+network_routes_present() {
+  ip link show "$HOST_BRIDGE" >/dev/null 2>&1 &&
+    ip route show "$SERVICE_CIDR" | grep -q "dev $HOST_BRIDGE" &&
+    ip route show type unreachable | grep -q "^unreachable $POD_CIDR"
+}
+
+# Chains left by the CNI plugins (portmap, firewall) and by the kubelet and kube-proxy
+# (KUBE-*, after `kube-proxy --cleanup` removed its own): jumps into them first, then the chains.
+iptables_chains_cleanup() {
+  local tool table chain rule
+  for tool in iptables ip6tables; do
+    command -v "$tool" >/dev/null || continue
+    for table in filter nat mangle; do
+      { "$tool" -t "$table" -S 2>/dev/null | grep -E -- '-j (CNI|KUBE)-' || true; } | sed 's/^-A /-D /' |
+        while read -r rule; do eval "$tool -t $table $rule" 2>/dev/null || true; done
+      for chain in $("$tool" -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^(CNI|KUBE)-/ {print $2}'); do
+        "$tool" -t "$table" -F "$chain" 2>/dev/null || true
+      done
+      for chain in $("$tool" -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^(CNI|KUBE)-/ {print $2}'); do
+        "$tool" -t "$table" -X "$chain" 2>/dev/null || true
+      done
+    done
+  done
+}
+
+network_down() {
+  iptables_chains_cleanup
+  ip link del "$CNI_BRIDGE" 2>/dev/null || true
+  ip route del "$SERVICE_CIDR" dev "$HOST_BRIDGE" 2>/dev/null || true
+  ip route del unreachable "$POD_CIDR" 2>/dev/null || true
+  ip link del "$HOST_BRIDGE" 2>/dev/null || true
+  rm -rf "$STATE_DIR/cni/networks"
+}

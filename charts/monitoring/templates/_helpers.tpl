@@ -1,0 +1,138 @@
+{{- define "monitoring.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "monitoring.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 45 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 45 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 45 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "monitoring.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "monitoring.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: mlkube
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Selector labels of one component: call with (dict "root" . "component" "prometheus"). */}}
+{{- define "monitoring.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "monitoring.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Labels kube-prometheus-stack selects the monitors and rules by. */}}
+{{- define "monitoring.stackLabels" -}}
+{{ include "monitoring.labels" . }}
+{{- with .Values.kubePrometheusStack.selectorLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "monitoring.selfContained" -}}
+{{- if eq .Values.mode "self-contained" }}true{{ end }}
+{{- end }}
+
+{{/* Namespaces the targets live in. */}}
+{{- define "monitoring.namespaces" -}}
+{{- toJson (concat (list .Release.Namespace) .Values.scrape.extraNamespaces | uniq) }}
+{{- end }}
+
+{{/* Base name of a rule or dashboard file: "files/rules/serving-alerts.yaml" -> "serving-alerts". */}}
+{{- define "monitoring.fileBase" -}}
+{{- base . | trimSuffix (ext .) | lower | replace "_" "-" | replace "." "-" }}
+{{- end }}
+
+{{- define "monitoring.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .runAsUser }}
+runAsGroup: {{ .runAsUser }}
+fsGroup: {{ .runAsUser }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "monitoring.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Prometheus configuration of the self-contained mode: pods discovered through the Kubernetes API. */}}
+{{- define "monitoring.prometheusConfig" -}}
+{{- $v := .Values }}
+global:
+  scrape_interval: {{ $v.scrape.interval }}
+  evaluation_interval: {{ $v.scrape.interval }}
+rule_files:
+  - /etc/prometheus/rules/*.yaml
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ["127.0.0.1:{{ $v.prometheus.port }}"]
+{{- range $job, $target := dict "model-server" $v.scrape.modelServer "mlflow" $v.scrape.mlflow }}
+{{- if $target.enabled }}
+  - job_name: {{ $job }}
+    metrics_path: {{ $target.path }}
+    {{- if eq $v.prometheus.discovery "dns" }}
+    dns_sd_configs:
+      - type: A
+        port: {{ $target.servicePort }}
+        refresh_interval: 15s
+        names:
+          {{- range $ns := include "monitoring.namespaces" $ | fromJsonArray }}
+          - {{ printf "%s-%s.%s.svc.%s" $.Release.Name $target.service $ns $v.scrape.clusterDomain }}
+          {{- end }}
+    relabel_configs:
+      # The namespace is the second label of the Service's DNS name.
+      - source_labels: [__meta_dns_name]
+        regex: '[^.]+\.([^.]+)\..*'
+        target_label: namespace
+    {{- else }}
+    kubernetes_sd_configs:
+      - role: pod
+        namespaces:
+          names: {{ include "monitoring.namespaces" $ }}
+    relabel_configs:
+      {{- range $key, $value := $target.podLabels }}
+      - source_labels: [{{ printf "__meta_kubernetes_pod_label_%s" (regexReplaceAll "[^a-zA-Z0-9_]" $key "_") }}]
+        regex: {{ $value | quote }}
+        action: keep
+      {{- end }}
+      - source_labels: [__meta_kubernetes_pod_container_port_name]
+        regex: {{ $target.port | quote }}
+        action: keep
+      - source_labels: [__meta_kubernetes_pod_phase]
+        regex: Running
+        action: keep
+      - source_labels: [__meta_kubernetes_namespace]
+        target_label: namespace
+      - source_labels: [__meta_kubernetes_pod_name]
+        target_label: pod
+    {{- end }}
+{{- end }}
+{{- end }}
+{{- if $v.pushgateway.enabled }}
+  - job_name: pushgateway
+    honor_labels: true
+    static_configs:
+      - targets: ["{{ include "monitoring.fullname" . }}-pushgateway:{{ $v.pushgateway.port }}"]
+{{- end }}
+{{- end }}

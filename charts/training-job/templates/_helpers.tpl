@@ -1,0 +1,197 @@
+{{- define "training-job.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* <release>-training-job unless the release name already contains it; short enough for "-<job>-<hash>". */}}
+{{- define "training-job.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 36 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 36 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 36 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "training-job.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "training-job.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: mlkube
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "training-job.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "training-job.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "training-job.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "training-job.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "training-job.mlflowUrl" -}}
+{{- $global := default dict .Values.global }}
+{{- $mlflow := default dict $global.mlflow }}
+{{- default (printf "http://%s-mlflow:5000" .Release.Name) $mlflow.url }}
+{{- end }}
+
+{{/* Whether one job gets a GPU: the chart-wide switch and the job's own wish. */}}
+{{- define "training-job.gpu" -}}
+{{- if and .root.Values.gpu.enabled .job.useGpu }}true{{ end }}
+{{- end }}
+
+{{/* Labels of one job's pods. */}}
+{{- define "training-job.jobLabels" -}}
+{{ include "training-job.labels" .root }}
+app.kubernetes.io/component: {{ .job.type }}
+mlkube.io/job: {{ .name }}
+mlkube.io/job-type: {{ .job.type }}
+mlkube.io/gpu: {{ include "training-job.gpu" . | default "false" | quote }}
+{{- end }}
+
+{{/* The pod template of one job (used by its Job and its CronJob). */}}
+{{- define "training-job.podTemplate" -}}
+{{- $v := .root.Values }}
+{{- $gpu := include "training-job.gpu" . }}
+metadata:
+  labels:
+    {{- include "training-job.jobLabels" . | nindent 4 }}
+spec:
+  restartPolicy: Never
+  serviceAccountName: {{ include "training-job.serviceAccountName" .root }}
+  automountServiceAccountToken: false
+  {{- with $v.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 10001
+    runAsGroup: 10001
+    fsGroup: 10001
+    seccompProfile:
+      type: RuntimeDefault
+  containers:
+    - name: trainer
+      image: {{ printf "%s:%s" $v.image.repository $v.image.tag }}
+      imagePullPolicy: {{ $v.image.pullPolicy }}
+      command:
+        {{- toYaml $v.command | nindent 8 }}
+      args:
+        {{- toYaml .job.args | nindent 8 }}
+      env:
+        - name: MLFLOW_TRACKING_URI
+          value: {{ include "training-job.mlflowUrl" .root | quote }}
+        {{- with .job.experiment }}
+        - name: MLFLOW_EXPERIMENT_NAME
+          value: {{ . | quote }}
+        {{- end }}
+        {{- with $v.pushgateway.url }}
+        - name: MLKUBE_PUSHGATEWAY_URL
+          value: {{ . | quote }}
+        {{- end }}
+        - name: JOB_NAME
+          value: {{ .name | quote }}
+        - name: HOME
+          value: /tmp
+        - name: MPLCONFIGDIR
+          value: /tmp/matplotlib
+        {{- with $v.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      resources:
+        requests:
+          {{- toYaml $v.resources.requests | nindent 10 }}
+        limits:
+          {{- toYaml $v.resources.limits | nindent 10 }}
+          {{- if $gpu }}
+          {{ $v.gpu.resourceName }}: {{ $v.gpu.count }}
+          {{- end }}
+      securityContext:
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        runAsNonRoot: true
+        capabilities:
+          drop: ["ALL"]
+        seccompProfile:
+          type: RuntimeDefault
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        - name: dshm
+          mountPath: /dev/shm
+        {{- if $v.dataVolume.claimName }}
+        - name: data
+          mountPath: {{ $v.dataVolume.mountPath }}
+        {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: {{ $v.tmpSizeLimit }}
+    - name: dshm
+      emptyDir:
+        medium: Memory
+        sizeLimit: {{ $v.shmSizeLimit }}
+    {{- if $v.dataVolume.claimName }}
+    - name: data
+      persistentVolumeClaim:
+        claimName: {{ $v.dataVolume.claimName }}
+    {{- end }}
+  {{- $nodeSelector := $v.nodeSelector }}
+  {{- if $gpu }}
+  {{- $nodeSelector = merge (deepCopy $v.gpu.nodeSelector) $v.nodeSelector }}
+  {{- end }}
+  {{- with $nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- $tolerations := $v.tolerations }}
+  {{- if $gpu }}
+  {{- $tolerations = concat $v.gpu.tolerations $v.tolerations }}
+  {{- end }}
+  {{- with $tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/* The Job spec of one job (used by its Job and its CronJob). */}}
+{{- define "training-job.jobSpec" -}}
+{{- $v := .root.Values }}
+backoffLimit: {{ $v.backoffLimit }}
+activeDeadlineSeconds: {{ $v.activeDeadlineSeconds }}
+ttlSecondsAfterFinished: {{ $v.ttlSecondsAfterFinished }}
+podFailurePolicy:
+  rules:
+    # A configuration error will fail again: stop at once instead of burning retries.
+    - action: FailJob
+      onExitCodes:
+        containerName: trainer
+        operator: In
+        values: {{ toJson $v.configErrorExitCodes }}
+    # Evictions, preemption and node drains are not the trainer's fault: retry without counting.
+    - action: Ignore
+      onPodConditions:
+        - type: DisruptionTarget
+          status: "True"
+template:
+  {{- include "training-job.podTemplate" . | nindent 2 }}
+{{- end }}

@@ -1,0 +1,85 @@
+"""Closed-loop HTTP load generator: N workers post one body back to back for a fixed time.
+
+Each worker keeps one keep-alive connection and sends its next request as soon as the previous one
+returned, so concurrency is exactly N. Latencies are measured per request on the client side.
+Usage (prints one JSON object): python loadgen.py URL BODY_FILE --concurrency 8 --duration 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+
+async def _worker(
+    session: aiohttp.ClientSession, url: str, body: bytes, deadline: float, latencies: list[float], errors: list[str]
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        try:
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    errors.append(f"HTTP {response.status}")
+                    continue
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            errors.append(type(exc).__name__)
+            await asyncio.sleep(0.05)
+            continue
+        latencies.append(time.perf_counter() - started)
+
+
+async def run(url: str, body: bytes, concurrency: int, duration: float, warmup: float) -> dict:
+    timeout = aiohttp.ClientTimeout(total=30)
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        if warmup > 0:
+            sink: list[float] = []
+            await asyncio.gather(
+                *(_worker(session, url, body, time.perf_counter() + warmup, sink, []) for _ in range(concurrency))
+            )
+        latencies: list[float] = []
+        errors: list[str] = []
+        started = time.perf_counter()
+        deadline = started + duration
+        await asyncio.gather(*(_worker(session, url, body, deadline, latencies, errors) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def percentile(q: float) -> float | None:
+        if not latencies:
+            return None
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": percentile(0.50),
+        "p99_ms": percentile(0.99),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("body_file", type=Path)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    args = parser.parse_args()
+    result = asyncio.run(run(args.url, args.body_file.read_bytes(), args.concurrency, args.duration, args.warmup))
+    json.dump(result, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+##@ Model server
+
+SERVER_DIR := model-server
+BENCH_DIR := $(CACHE)/bench
+SKLEARN_PIN = $(shell $(PY) -c 'import sklearn; print(sklearn.__version__)')
+KSERVE_STAMP := $(BENCH_DIR)/kserve-venv/.stamp-$(KSERVE_VERSION)
+MLSERVER_STAMP := $(BENCH_DIR)/mlserver-venv/.stamp-$(MLSERVER_VERSION)-$(MLSERVER_UVLOOP_VERSION)
+SERVER_WHEELHOUSE := $(CACHE)/server-wheelhouse
+
+.PHONY: test-server
+test-server: venv $(KSERVE_STAMP) ## Model server tests: real uvicorn, MLflow server, trainer and KServe SDK client
+	@$(PYTEST) tests/server -q
+
+TEST_SUITES += test-server
+
+.PHONY: serve
+serve: venv ## Serve the champion Penguins models from MLFLOW_TRACKING_URI on MODEL_SERVER_PORT
+	@$(VENV)/bin/mlkube-serve --port $(MODEL_SERVER_PORT) \
+	  --model models:/penguins-random-forest@champion \
+	  --model models:/penguins-logistic-regression@champion \
+	  --model models:/penguins-svm@champion
+
+# KServe's SDK pins pandas 2 while .venv has pandas 3, so it gets its own virtualenv: the bench peer and the
+# REST client the tests use unchanged.
+$(KSERVE_STAMP):
+	@echo "==> KServe $(KSERVE_VERSION) virtualenv ($(BENCH_DIR)/kserve-venv)"
+	@rm -rf $(BENCH_DIR)/kserve-venv && python3 -m venv $(BENCH_DIR)/kserve-venv
+	@$(BENCH_DIR)/kserve-venv/bin/pip install --quiet 'kserve==$(KSERVE_VERSION)' 'scikit-learn==$(SKLEARN_PIN)'
+	@touch $@
+
+$(MLSERVER_STAMP):
+	@echo "==> MLServer $(MLSERVER_VERSION) peer virtualenv ($(BENCH_DIR)/mlserver-venv)"
+	@rm -rf $(BENCH_DIR)/mlserver-venv && python3 -m venv $(BENCH_DIR)/mlserver-venv
+	@$(BENCH_DIR)/mlserver-venv/bin/pip install --quiet 'mlserver==$(MLSERVER_VERSION)' \
+	  'mlserver-sklearn==$(MLSERVER_VERSION)' 'scikit-learn==$(SKLEARN_PIN)' 'uvloop==$(MLSERVER_UVLOOP_VERSION)'
+	@touch $@
+
+.PHONY: bench-peers
+bench-peers: venv ## Virtualenvs of the benchmark peers (KServe SDK, MLServer + sklearn runtime) in .cache/bench
+	@$(MAKE) $(KSERVE_STAMP) || echo "bench: KServe peer could not be installed (see above); the table will say so"
+	@$(MAKE) $(MLSERVER_STAMP) || echo "bench: MLServer peer could not be installed (see above); the table will say so"
+
+.PHONY: bench
+bench: venv bench-peers ## This server vs KServe vs MLServer on the same trained pipelines: one table (about 4 min)
+	@$(PY) $(SERVER_DIR)/bench/run_bench.py --cache $(BENCH_DIR) $(if $(BENCH_DURATION),--duration $(BENCH_DURATION))
+
+.PHONY: server-wheelhouse
+server-wheelhouse: venv ## Wheels for the offline image build into .cache/server-wheelhouse (WITH_TORCH=1 adds torch)
+	@echo "==> server wheelhouse ($(SERVER_WHEELHOUSE))"
+	@rm -rf $(SERVER_WHEELHOUSE) && mkdir -p $(SERVER_WHEELHOUSE)
+	@# Constraints: exactly what .venv runs (the tests passed with it), plus the pinned MLflow and torch.
+	@$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(torch|triton|nvidia-|cuda-|mlkube|mlflow)' \
+	  > $(SERVER_WHEELHOUSE)/constraints.txt
+	@printf 'mlflow-skinny==%s\ntorch==%s\n' '$(MLFLOW_VERSION)' '$(TORCH_VERSION)' >> $(SERVER_WHEELHOUSE)/constraints.txt
+	@$(PY) -m pip wheel --quiet --wheel-dir $(SERVER_WHEELHOUSE) -c $(SERVER_WHEELHOUSE)/constraints.txt \
+	  './$(SERVER_DIR)$(if $(filter 1,$(WITH_TORCH)),[torch])'
+	@ls $(SERVER_WHEELHOUSE) | wc -l | xargs -I{} echo "    {} wheels"

@@ -1,0 +1,253 @@
+"""The seed API the users started from (tutorials 004 and 002): /predict, /predict/batch, /models, ..."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, UploadFile
+from starlette.datastructures import UploadFile as StarletteUpload
+
+from .. import __version__
+from ..context import app_state, request_info
+from ..errors import ApiError, bad_request
+from ..jsonio import FastJSONResponse, media_type, probabilities_by_class, read_json, require_object
+from ..repository import State
+from ..service import Prediction, decode_image, predict_rows, predict_tensor, select_model
+from .docs import body_doc
+
+router = APIRouter(tags=["seed API"])
+
+SINGLE = {"$ref": "#/components/schemas/Features"}
+RECORDS = {
+    "type": "object",
+    "properties": {"records": {"type": "array", "items": SINGLE}, "model": {"type": "string"}},
+    "required": ["records"],
+}
+BATCH = {"type": "object", "properties": {"penguins": {"type": "array", "items": SINGLE}}, "required": ["penguins"]}
+EXAMPLE = {
+    "island": "Biscoe",
+    "bill_length_mm": 39.1,
+    "bill_depth_mm": 18.7,
+    "flipper_length_mm": 181.0,
+    "body_mass_g": 3750.0,
+    "sex": "male",
+}
+
+
+def _single(prediction: Prediction) -> dict[str, Any]:
+    return {
+        "species": prediction.labels[0],
+        "confidence": prediction.confidences[0],
+        "probabilities": probabilities_by_class(prediction.model.classes, prediction.probabilities[0]),
+        **prediction.identity(),
+    }
+
+
+def _records(prediction: Prediction) -> dict[str, Any]:
+    classes = prediction.model.classes
+    return {
+        **prediction.identity(),
+        "predictions": prediction.labels,
+        "confidence": prediction.confidences,
+        "probabilities": [probabilities_by_class(classes, row) for row in prediction.probabilities],
+        "classes": classes,
+    }
+
+
+@router.get("/", summary="What this server is and where to go next")
+async def root(request: Request) -> FastJSONResponse:
+    state = app_state(request)
+    return FastJSONResponse(
+        {
+            "message": "mlkube model server",
+            "version": __version__,
+            "default_model": state.repository.default_name,
+            "models": state.repository.names,
+            "docs": "/docs",
+            "endpoints": {
+                "seed": ["/predict", "/predict/batch", "/predict/{model_name}", "/predict/compare",
+                         "/predict/image", "/models", "/model/info", "/health"],
+                "kserve_v1": ["/v1/models", "/v1/models/{name}", "/v1/models/{name}:predict"],
+                "open_inference_v2": ["/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{name}",
+                                      "/v2/models/{name}/ready", "/v2/models/{name}/infer",
+                                      "/v2/repository/models/{name}/load", "/v2/repository/models/{name}/unload"],
+                "mlflow": ["/invocations", "/ping"],
+                "metrics": "/metrics",
+            },
+        }  # fmt: skip
+    )
+
+
+@router.get("/health", summary="Seed health check: 200 when every configured model is loaded, else 503")
+async def health(request: Request) -> FastJSONResponse:
+    state = app_state(request)
+    entries = state.repository.entries.values()
+    if state.shutting_down:
+        status = "shutting_down"
+    elif state.repository.ready():
+        status = "healthy"
+    elif any(e.state in (State.PENDING, State.LOADING) for e in entries):
+        status = "loading"
+    else:
+        status = "degraded"
+    body = {
+        "status": status,
+        "ready": state.ready(),
+        "models": {e.name: e.summary() for e in entries},
+    }
+    return FastJSONResponse(body, status_code=200 if state.ready() else 503)
+
+
+@router.get("/models", summary="Every configured model with its version, alias and state")
+async def models(request: Request) -> FastJSONResponse:
+    repo = app_state(request).repository
+    listing = [e.summary() for e in repo.entries.values()]
+    return FastJSONResponse({"default": repo.default_name, "count": len(listing), "models": listing})
+
+
+@router.get("/model/info", summary="Metadata of one model (default unless ?model=)")
+async def model_info(request: Request, model: str | None = Query(None)) -> FastJSONResponse:
+    served = select_model(request, model)
+    return FastJSONResponse({**served.metadata(), "default": served.name == app_state(request).repository.default_name})
+
+
+async def _predict(request: Request, model_name: str | None) -> FastJSONResponse:
+    payload = require_object(await read_json(request), "one penguin, or {'records': [...]}")
+    if "records" in payload:
+        extra = set(payload) - {"records", "model"}
+        if extra:
+            raise bad_request(f"unexpected field(s) {sorted(extra)} next to 'records'", ("body", sorted(extra)[0]))
+        body_model = payload.get("model")
+        if body_model is not None and not isinstance(body_model, str):
+            raise bad_request("must be a model name", ("body", "model"))
+        model = select_model(request, model_name or body_model)
+        prediction = await predict_rows(request, model, payload["records"], ("body", "records"))
+        return FastJSONResponse(_records(prediction))
+    model = select_model(request, model_name)
+    prediction = await predict_rows(request, model, [payload], ("body",), single=True)
+    return FastJSONResponse(_single(prediction))
+
+
+# Fixed paths first: /predict/{model_name} would otherwise swallow them.
+@router.post(
+    "/predict/batch",
+    summary="Predict many penguins: {'penguins': [...]} (limit: max_batch_rows, 413 above)",
+    openapi_extra=body_doc(BATCH, {"penguins": [EXAMPLE, {**EXAMPLE, "island": "Dream", "sex": "FEMALE"}]}),
+)
+async def predict_batch(request: Request, model: str | None = Query(None)) -> FastJSONResponse:
+    payload = require_object(await read_json(request), "{'penguins': [...]}")
+    if "penguins" not in payload:
+        raise bad_request("field required", ("body", "penguins"))
+    extra = set(payload) - {"penguins"}
+    if extra:
+        raise bad_request(f"unexpected field(s) {sorted(extra)}", ("body", sorted(extra)[0]))
+    served = select_model(request, model)
+    prediction = await predict_rows(request, served, payload["penguins"], ("body", "penguins"))
+    classes = served.classes
+    items = [
+        {"species": label, "confidence": confidence, "probabilities": probabilities_by_class(classes, row)}
+        for label, confidence, row in zip(
+            prediction.labels, prediction.confidences, prediction.probabilities, strict=True
+        )
+    ]
+    return FastJSONResponse({**prediction.identity(), "count": len(items), "predictions": items})
+
+
+@router.post(
+    "/predict/compare",
+    summary="Every model (or ?models=a&models=b) on the same rows",
+    openapi_extra=body_doc({"oneOf": [SINGLE, RECORDS, BATCH]}, {"records": [EXAMPLE]}),
+)
+async def predict_compare(request: Request, models: list[str] | None = Query(None)) -> FastJSONResponse:
+    state = app_state(request)
+    payload = require_object(await read_json(request), "one penguin, {'records': [...]} or {'penguins': [...]}")
+    if "records" in payload:
+        rows, loc = payload["records"], ("body", "records")
+    elif "penguins" in payload:
+        rows, loc = payload["penguins"], ("body", "penguins")
+    else:
+        rows, loc = [payload], ("body",)
+    single = loc == ("body",)
+    names = [n.strip() for item in (models or []) for n in item.split(",") if n.strip()]
+    if not names:
+        names = [n for n in state.repository.ready_models() if state.repository.entries[n].model.kind == "tabular"]
+    for name in names:
+        state.repository.entry(name)  # 404 listing the models before any work
+    results: dict[str, Any] = {}
+    for name in names:
+        served = state.repository.get(name)[0]
+        results[name] = _records(await predict_rows(request, served, rows, loc, single=single))
+    info = request_info(request)
+    info.model = "compare"
+    info.version = ",".join(f"{n}:{results[n]['version']}" for n in names)
+    return FastJSONResponse({"models": names, "results": results})
+
+
+@router.post(
+    "/predict/image",
+    summary="Classify a PNG/JPEG upload with the image model (default: the first image model, or ?model=)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                }
+            },
+        }
+    },
+)
+async def predict_image(request: Request, model: str | None = Query(None)) -> FastJSONResponse:
+    state = app_state(request)
+    if media_type(request) != "multipart/form-data":
+        raise ApiError(415, "send the image as multipart/form-data with a 'file' field (curl -F file=@digit.png)")
+    if model is None:
+        images = [e.name for e in state.repository.entries.values() if e.model is not None and e.model.kind == "image"]
+        candidates = images or [n for n in state.repository.names if "digit" in n]
+        if not candidates:
+            raise ApiError(404, f"no image model is configured; available models: {', '.join(state.repository.names)}")
+        model = candidates[0]
+    served = select_model(request, model)
+    try:
+        form = await request.form()
+    except ApiError:
+        raise
+    except Exception:  # noqa: BLE001 - a broken multipart body is the client's
+        raise bad_request("malformed multipart body", ("body",), status=400) from None
+    upload = form.get("file")
+    if not isinstance(upload, (UploadFile, StarletteUpload)):
+        raise bad_request("field required: a file upload named 'file'", ("body", "file"))
+    sample = decode_image(served, await upload.read())
+    prediction = await predict_tensor(request, served, sample, ("body", "file"))
+    label = prediction.labels[0]
+    return FastJSONResponse(
+        {
+            "digit": int(label) if label.isdigit() else label,
+            "prediction": label,
+            "confidence": prediction.confidences[0],
+            "probabilities": probabilities_by_class(served.classes, prediction.probabilities[0]),
+            **prediction.identity(),
+        }
+    )
+
+
+@router.post(
+    "/predict",
+    summary="Predict one penguin (or {'records': [...]}) with the default model or ?model=",
+    openapi_extra=body_doc({"oneOf": [SINGLE, RECORDS]}, EXAMPLE),
+)
+async def predict(request: Request, model: str | None = Query(None)) -> FastJSONResponse:
+    return await _predict(request, model)
+
+
+@router.post(
+    "/predict/{model_name}",
+    summary="Predict with the named model",
+    openapi_extra=body_doc({"oneOf": [SINGLE, RECORDS]}, EXAMPLE),
+)
+async def predict_named(request: Request, model_name: str) -> FastJSONResponse:
+    return await _predict(request, model_name)

@@ -1,0 +1,68 @@
+"""KServe V1: /v1/models, /v1/models/{name}, /v1/models/{name}:predict with {"instances": [...]}."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, Request
+
+from ..context import app_state
+from ..errors import ApiError, bad_request
+from ..jsonio import FastJSONResponse, probabilities_by_class, read_json, require_object
+from ..models import TabularModel
+from ..service import predict_rows, predict_tensor, select_model
+from .docs import body_doc
+
+router = APIRouter(prefix="/v1", tags=["KServe V1"])
+
+EXAMPLE = {
+    "instances": [
+        {"island": "Biscoe", "bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181.0,
+         "body_mass_g": 3750.0, "sex": "male"}
+    ]
+}  # fmt: skip
+
+
+@router.get("/models", summary="Model names")
+async def list_models(request: Request) -> FastJSONResponse:
+    return FastJSONResponse({"models": app_state(request).repository.names})
+
+
+@router.get("/models/{name}", summary="Model readiness (503 while not loaded)")
+async def model_status(request: Request, name: str) -> FastJSONResponse:
+    try:
+        model = select_model(request, name)
+    except ApiError as exc:
+        if exc.status == 503:
+            return FastJSONResponse({"name": name, "ready": False, "error": exc.message}, status_code=503)
+        raise
+    return FastJSONResponse({"name": name, "ready": True, "model_version": model.version})
+
+
+@router.post(
+    "/models/{name}:predict",
+    summary="Predict: rows as objects, or as lists in signature order; image models take nested arrays",
+    openapi_extra=body_doc({"type": "object", "properties": {"instances": {"type": "array"}}}, EXAMPLE),
+)
+async def predict(request: Request, name: str) -> FastJSONResponse:
+    model = select_model(request, name)
+    payload = require_object(await read_json(request), "{'instances': [...]}")
+    if "instances" not in payload:
+        raise bad_request("field required", ("body", "instances"))
+    instances = payload["instances"]
+    loc = ("body", "instances")
+    if isinstance(model, TabularModel):
+        prediction = await predict_rows(request, model, instances, loc)
+    else:
+        try:
+            array = np.asarray(instances, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise bad_request("instances must be nested arrays of numbers", loc) from None
+        prediction = await predict_tensor(request, model, array, loc)
+    return FastJSONResponse(
+        {
+            "predictions": prediction.labels,
+            "probabilities": [probabilities_by_class(model.classes, row) for row in prediction.probabilities],
+            "model_name": model.name,
+            "model_version": model.version,
+        }
+    )

@@ -1,0 +1,100 @@
+"""The FastAPI application: routers, error handlers, middleware, model loading in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from . import __version__
+from .api import mlflow_scoring, seed, v1, v2
+from .api.docs import install_openapi
+from .batching import ArrivalGate
+from .context import AppState, request_info
+from .errors import ApiError, FieldError, invalid_input
+from .jsonio import FastJSONResponse, error_response
+from .metrics import ServerMetrics
+from .middleware import ServingMiddleware
+from .repository import ModelRepository
+from .settings import ServerSettings
+
+log = logging.getLogger("mlkube_server")
+
+DESCRIPTION = (
+    "Serves every configured MLflow model over the seed API, KServe V1, the Open Inference Protocol V2 "
+    "and MLflow's /invocations, with adaptive micro-batching and Prometheus metrics at /metrics."
+)
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or ServerSettings()
+    metrics = ServerMetrics(settings.variant)
+    gate = ArrivalGate()
+    state = AppState(settings, metrics, ModelRepository(settings, metrics, gate), gate)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.models:
+            log.warning("no model configured: set MLKUBE_SERVER_MODELS or pass --model; readiness stays false")
+        loading = asyncio.create_task(state.repository.load_all())  # liveness answers while models load
+        try:
+            yield
+        finally:
+            state.shutting_down = True
+            loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loading
+            await state.repository.close()
+
+    app = FastAPI(
+        title="mlkube model server",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=FastJSONResponse,
+    )
+    app.state.mlkube = state
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        details = [FieldError(tuple(err.get("loc", ())), err.get("msg", "invalid")) for err in exc.errors()]
+        return error_response(invalid_input(details or [FieldError(("request",), "invalid request")]))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = {404: f"no route {request.url.path}; see /docs", 405: f"method {request.method} not allowed"}.get(
+            exc.status_code, str(exc.detail)
+        )
+        return error_response(ApiError(exc.status_code, message, headers=exc.headers))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        request_id = request_info(request).request_id
+        log.error("unhandled error", exc_info=exc, extra={"request_id": request_id, "path": request.url.path})
+        return error_response(ApiError(500, f"internal error; see the server log for request id {request_id}"))
+
+    @app.get("/metrics", include_in_schema=True, tags=["operations"], summary="Prometheus metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in (seed.router, v1.router, v2.router, mlflow_scoring.router):
+        app.include_router(router)
+    app.add_middleware(ServingMiddleware, state=state)
+    install_openapi(app)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory`` and multi-worker runs: settings from the environment only."""
+    return create_app(ServerSettings())

@@ -1,0 +1,134 @@
+"""``mlkube-serve``: run the model server with uvicorn and a graceful SIGTERM.
+
+    mlkube-serve --tracking-uri http://127.0.0.1:5000 \
+        --model models:/penguins-random-forest@champion --model models:/penguins-logistic-regression@champion
+
+On SIGTERM (or Ctrl-C) readiness turns false at once; after ``drain_seconds`` the listener closes,
+in-flight requests get up to ``graceful_timeout_seconds`` to finish, then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+from typing import Any
+
+import uvicorn
+from pydantic import ValidationError
+
+from .settings import CONFIG_ENV, ENV_PREFIX, ServerSettings, parse_model_spec
+
+log = logging.getLogger("mlkube_server")
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn that marks the app not-ready before it stops accepting connections."""
+
+    def __init__(self, config: uvicorn.Config, app_state: Any, drain_seconds: float) -> None:
+        super().__init__(config)
+        self._app_state = app_state
+        self._drain_seconds = drain_seconds
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self._app_state.shutting_down = True
+        if self._draining or self._drain_seconds <= 0:
+            if not self._draining:
+                log.info("signal %d: not ready any more; finishing in-flight requests", sig)
+            self._stop(sig, frame)
+            return
+        self._draining = True
+        log.info("signal %d: not ready any more; draining for %.1fs", sig, self._drain_seconds)
+        timer = threading.Timer(self._drain_seconds, self._stop, args=(sig, frame))
+        timer.daemon = True
+        timer.start()
+
+    def _stop(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        # uvicorn would re-raise the signal after its graceful shutdown, ending the process with 128+15;
+        # a completed graceful shutdown is a clean exit.
+        self._captured_signals.clear()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="mlkube-serve",
+        description="Serve MLflow models (seed API, KServe V1, Open Inference V2, MLflow /invocations).",
+        epilog=f"Every option also reads {ENV_PREFIX}<NAME> from the environment or a YAML file ({CONFIG_ENV}).",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        metavar="[NAME=]URI",
+        help="a model to serve, repeatable: models:/name@alias, NAME=models:/name/3, NAME=runs:/<id>/model, NAME=/path",
+    )
+    parser.add_argument("--default-model", help="model used when a request names none (default: the first)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking server (default: MLFLOW_TRACKING_URI)")
+    parser.add_argument("--host", help="listen address (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="listen port (default 8080)")
+    parser.add_argument("--workers", type=int, help="uvicorn worker processes (default 1)")
+    parser.add_argument("--config", help="YAML settings file")
+    parser.add_argument("--log-level", help="debug, info, warning, error")
+    return parser.parse_args(argv)
+
+
+def build_settings(args: argparse.Namespace) -> ServerSettings:
+    if args.config:
+        os.environ[CONFIG_ENV] = args.config
+    overrides: dict[str, Any] = {}
+    if args.model:
+        overrides["models"] = dict(parse_model_spec(spec) for spec in args.model)
+    for key in ("default_model", "tracking_uri", "host", "port", "workers", "log_level"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides[key] = value
+    return ServerSettings(**overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .logging_setup import configure_logging
+
+    args = parse_args(argv)
+    configure_logging(args.log_level or os.environ.get(f"{ENV_PREFIX}LOG_LEVEL", "info"))
+    try:
+        settings = build_settings(args)
+    except (ValidationError, ValueError) as exc:
+        first = str(exc).strip().splitlines()
+        print(f"mlkube-serve: invalid settings: {' '.join(first[:3])}", file=sys.stderr)
+        return 2
+    if settings.tracking_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    common = dict(
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.graceful_timeout_seconds),
+        proxy_headers=False,
+    )
+    if settings.workers > 1:
+        # Worker processes rebuild the settings from the environment.
+        os.environ[f"{ENV_PREFIX}MODELS"] = json.dumps(settings.models)
+        if settings.default_model:
+            os.environ[f"{ENV_PREFIX}DEFAULT_MODEL"] = settings.default_model
+        uvicorn.run("mlkube_server.app:app_from_environment", factory=True, workers=settings.workers, **common)
+        return 0
+
+    from .app import create_app
+
+    app = create_app(settings)
+    server = GracefulServer(uvicorn.Config(app, **common), app.state.mlkube, settings.drain_seconds)
+    log.info(
+        "serving %d model(s) on %s:%d", len(settings.models), settings.host, settings.port,
+        extra={"models": settings.models, "variant": settings.variant},
+    )  # fmt: skip
+    server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Per-request bookkeeping shared by the middleware and the handlers, and the app-wide state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from .batching import ArrivalGate
+from .metrics import ServerMetrics
+from .repository import ModelRepository
+from .settings import ServerSettings
+
+
+@dataclass
+class RequestInfo:
+    request_id: str
+    protocol: str | None  # seed / v1 / v2 / mlflow; None for health, metrics and docs
+    model: str = ""
+    version: str = ""
+    arriving: bool = False  # counted in ArrivalGate.pending until queued or finished
+
+    def arrived(self, gate: ArrivalGate) -> None:
+        if self.arriving:
+            self.arriving = False
+            gate.pending -= 1
+
+
+@dataclass
+class AppState:
+    settings: ServerSettings
+    metrics: ServerMetrics
+    repository: ModelRepository
+    gate: ArrivalGate
+    shutting_down: bool = False
+
+    def ready(self) -> bool:
+        return not self.shutting_down and self.repository.ready()
+
+
+def app_state(request: Request) -> AppState:
+    return request.app.state.mlkube
+
+
+def request_info(request: Request) -> RequestInfo:
+    info: Any = request.scope.get("state", {}).get("mlkube")
+    if info is None:  # requests that bypassed the middleware (never in production)
+        info = RequestInfo(request_id="-", protocol=None)
+    return info

@@ -1,0 +1,45 @@
+"""Every Prometheus metric the model server exports, defined once.
+
+Dashboards, recording rules, alerts and tests import these names; a rename here breaks the
+tests that evaluate them, never a dashboard silently. This module has no dependencies so that
+the dashboard generator can import it without the server's runtime.
+"""
+
+# Label keys carried by the serving metrics.
+MODEL = "model"
+VERSION = "version"
+VARIANT = "variant"  # stable / canary / blue / green, from the pod's environment
+PROTOCOL = "protocol"  # seed / v1 / v2 / mlflow
+CODE = "code"  # HTTP status code
+PREDICTED_CLASS = "predicted_class"
+ALIAS = "alias"
+
+SERVING_LABELS = (MODEL, VERSION, VARIANT, PROTOCOL, CODE)
+
+# Counter: requests answered, by model, version, variant, protocol and status code.
+REQUESTS_TOTAL = "mlkube_requests_total"
+# Histogram: request latency in seconds, same labels as REQUESTS_TOTAL.
+REQUEST_DURATION_SECONDS = "mlkube_request_duration_seconds"
+# Gauge: requests in flight, by model and variant.
+INFLIGHT_REQUESTS = "mlkube_inflight_requests"
+# Counter: predictions made (rows, not requests), by model, version, variant and predicted class.
+PREDICTIONS_TOTAL = "mlkube_predictions_total"
+# Histogram: rows per vectorised predict call after adaptive batching, by model and version.
+BATCH_SIZE = "mlkube_batch_size"
+# Gauge: 1 while a model version is loaded and serving, by model, version and alias.
+MODEL_LOADED = "mlkube_model_loaded"
+# Gauge: seconds the last load of a model version took, by model and version.
+MODEL_LOAD_DURATION_SECONDS = "mlkube_model_load_duration_seconds"
+# Counter: failed model loads, by model.
+MODEL_LOAD_FAILURES_TOTAL = "mlkube_model_load_failures_total"
+
+ALL = (
+    REQUESTS_TOTAL,
+    REQUEST_DURATION_SECONDS,
+    INFLIGHT_REQUESTS,
+    PREDICTIONS_TOTAL,
+    BATCH_SIZE,
+    MODEL_LOADED,
+    MODEL_LOAD_DURATION_SECONDS,
+    MODEL_LOAD_FAILURES_TOTAL,
+)

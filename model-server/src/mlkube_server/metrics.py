@@ -1,0 +1,61 @@
+"""The Prometheus collectors, built from the names in ``metric_names`` (never retyped here)."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from . import metric_names as m
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class ServerMetrics:
+    def __init__(self, variant: str, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.variant = variant
+        r = self.registry
+        self.requests = Counter(m.REQUESTS_TOTAL, "Requests answered", m.SERVING_LABELS, registry=r)
+        self.latency = Histogram(
+            m.REQUEST_DURATION_SECONDS, "Request latency", m.SERVING_LABELS, buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.inflight = Gauge(m.INFLIGHT_REQUESTS, "Requests in flight", (m.MODEL, m.VARIANT), registry=r)
+        self.predictions = Counter(
+            m.PREDICTIONS_TOTAL,
+            "Predictions made (rows) by predicted class",
+            (m.MODEL, m.VERSION, m.VARIANT, m.PREDICTED_CLASS),
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            m.BATCH_SIZE, "Rows per vectorised predict call", (m.MODEL, m.VERSION), buckets=BATCH_BUCKETS, registry=r
+        )
+        self.model_loaded = Gauge(m.MODEL_LOADED, "1 while a model version is serving", (m.MODEL, m.VERSION, m.ALIAS),
+                                  registry=r)  # fmt: skip
+        self.load_seconds = Gauge(
+            m.MODEL_LOAD_DURATION_SECONDS, "Seconds the last load took", (m.MODEL, m.VERSION), registry=r
+        )
+        self.load_failures = Counter(m.MODEL_LOAD_FAILURES_TOTAL, "Failed model loads", (m.MODEL,), registry=r)
+
+    def observe_request(self, model: str, version: str, protocol: str, code: int, seconds: float) -> None:
+        labels = (model, version, self.variant, protocol, str(code))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
+
+    def observe_predictions(self, model: str, version: str, classes: list[str], probabilities: np.ndarray) -> None:
+        if len(probabilities) == 0:
+            return
+        for index, count in Tally(probabilities.argmax(axis=1).tolist()).items():
+            self.predictions.labels(model, version, self.variant, classes[index]).inc(count)
+
+    def loaded(self, model: str, version: str, alias: str | None, seconds: float) -> None:
+        self.model_loaded.labels(model, version, alias or "").set(1)
+        self.load_seconds.labels(model, version).set(seconds)
+
+    def unloaded(self, model: str, version: str, alias: str | None) -> None:
+        try:
+            self.model_loaded.remove(model, version, alias or "")
+        except KeyError:
+            pass

@@ -1,0 +1,99 @@
+"""Pure ASGI middleware: request id, body size limit, arrival counting, request metrics, access log."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .context import AppState, RequestInfo
+from .errors import ApiError
+from .jsonio import error_response
+
+log = logging.getLogger("mlkube_server.access")
+
+UNCOUNTED = ("/v2/health/", "/metrics", "/docs", "/openapi.json", "/redoc")
+
+
+def protocol_of(path: str) -> str | None:
+    if path.startswith("/v2/health") or path in ("/metrics", "/health", "/ping", "/"):
+        return None
+    if path.startswith("/v2"):
+        return "v2"
+    if path.startswith("/v1"):
+        return "v1"
+    if path == "/invocations":
+        return "mlflow"
+    if path.startswith(("/predict", "/model")):
+        return "seed"
+    return None
+
+
+class ServingMiddleware:
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = self.state
+        started = time.perf_counter()
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
+        info = RequestInfo(request_id=request_id, protocol=protocol_of(scope["path"]))
+        scope.setdefault("state", {})["mlkube"] = info
+        status = 500
+        limit = state.settings.max_body_bytes
+
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            error = ApiError(413, f"request body of {int(length)} bytes exceeds the limit of {limit} bytes")
+            await error_response(error, request_id)(scope, receive, send)
+            self._finish(info, scope, 413, started)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
+            return message
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                extra = [(b"x-request-id", request_id.encode("latin-1"))]
+                if info.version:
+                    extra.append((b"x-model-version", info.version.encode("latin-1", errors="replace")))
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        if scope["method"] == "POST":
+            info.arriving = True
+            state.gate.pending += 1
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        finally:
+            info.arrived(state.gate)
+            self._finish(info, scope, status, started)
+
+    def _finish(self, info: RequestInfo, scope: Scope, status: int, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        if info.protocol is not None:
+            self.state.metrics.observe_request(info.model, info.version, info.protocol, status, elapsed)
+        if self.state.settings.access_log and not scope["path"].startswith(UNCOUNTED):
+            log.info(
+                "%s %s %d",
+                scope["method"], scope["path"], status,
+                extra={"request_id": info.request_id, "status": status, "duration_ms": round(elapsed * 1000, 3),
+                       "model": info.model or None, "version": info.version or None},
+            )  # fmt: skip

@@ -1,0 +1,162 @@
+"""The models this server knows: configured name -> URI, load state, the loaded model and its batcher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from .batching import ArrivalGate, MicroBatcher
+from .errors import ApiError, model_unavailable, unknown_model
+from .loader import ModelLoadError, load_model
+from .metrics import ServerMetrics
+from .models import ServedModel
+from .settings import ServerSettings
+
+log = logging.getLogger("mlkube_server.repository")
+
+
+class State(str, Enum):
+    PENDING = "pending"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+    UNLOADED = "unloaded"
+
+
+@dataclass
+class Entry:
+    name: str
+    uri: str
+    state: State = State.PENDING
+    reason: str | None = None
+    model: ServedModel | None = None
+    batcher: MicroBatcher | None = None
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "uri": self.uri, "state": self.state.value}
+        if self.model is not None:
+            out.update(version=self.model.version, alias=self.model.identity.alias, kind=self.model.kind)
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+class ModelRepository:
+    def __init__(self, settings: ServerSettings, metrics: ServerMetrics, gate: ArrivalGate) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.gate = gate
+        self.entries: dict[str, Entry] = {name: Entry(name, uri) for name, uri in settings.models.items()}
+        self.configured = frozenset(settings.models)
+        self.default_name = settings.default_model_name
+        self.predict_executor = ThreadPoolExecutor(settings.predict_threads, thread_name_prefix="predict")
+        self._load_executor = ThreadPoolExecutor(2, thread_name_prefix="load")
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.entries)
+
+    def ready(self) -> bool:
+        """True only when every configured model is loaded (and at least one is configured)."""
+        configured = [e for e in self.entries.values() if e.state is not State.UNLOADED]
+        return bool(configured) and all(e.state is State.READY for e in configured)
+
+    def entry(self, name: str | None) -> Entry:
+        name = name or self.default_name
+        if name is None:
+            raise ApiError(503, "no model is configured; set MLKUBE_SERVER_MODELS or pass --model")
+        entry = self.entries.get(name)
+        if entry is None:
+            raise unknown_model(name, self.names)
+        return entry
+
+    def get(self, name: str | None) -> tuple[ServedModel, MicroBatcher]:
+        entry = self.entry(name)
+        if entry.state is not State.READY or entry.model is None or entry.batcher is None:
+            reason = entry.reason or {
+                State.PENDING: "loading has not started yet",
+                State.LOADING: "still loading; retry shortly",
+                State.UNLOADED: "unloaded through the repository API; load it again with "
+                f"POST /v2/repository/models/{entry.name}/load",
+            }.get(entry.state, entry.state.value)
+            raise model_unavailable(entry.name, reason)
+        return entry.model, entry.batcher
+
+    def ready_models(self) -> list[str]:
+        return [e.name for e in self.entries.values() if e.state is State.READY]
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    async def load_all(self) -> None:
+        await asyncio.gather(*(self.load(name) for name in list(self.entries)), return_exceptions=True)
+
+    async def load(self, name: str, uri: str | None = None) -> Entry:
+        entry = self.entries.get(name)
+        if entry is None:
+            if uri is None:
+                raise unknown_model(name, self.names)
+            entry = self.entries[name] = Entry(name, uri)
+        elif uri is not None:
+            entry.uri = uri
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            entry.state, entry.reason = State.LOADING, None
+            loop = asyncio.get_running_loop()
+            try:
+                model = await loop.run_in_executor(self._load_executor, load_model, name, entry.uri, self.settings)
+            except ModelLoadError as exc:
+                entry.state, entry.reason = State.FAILED, str(exc)
+                self.metrics.load_failures.labels(name).inc()
+                log.error("model %s failed to load: %s", name, exc, extra={"model": name, "uri": entry.uri})
+                return entry
+            except Exception as exc:  # noqa: BLE001 - any other loader failure is reported by name too
+                entry.state, entry.reason = State.FAILED, f"model {name}: unexpected load error ({type(exc).__name__})"
+                self.metrics.load_failures.labels(name).inc()
+                log.exception("model %s failed to load", name, extra={"model": name, "uri": entry.uri})
+                return entry
+            await self._retire(entry)
+            batcher = MicroBatcher(model, self.predict_executor, self.settings.batching, self.gate, self._batch_done)
+            batcher.start()
+            entry.model, entry.batcher, entry.state = model, batcher, State.READY
+            ident = model.identity
+            self.metrics.loaded(name, ident.version, ident.alias, ident.load_seconds)
+            log.info(
+                "model %s version %s loaded from %s in %.2fs",
+                name, ident.version, entry.uri, ident.load_seconds,
+                extra={"model": name, "version": ident.version, "alias": ident.alias},
+            )  # fmt: skip
+            return entry
+
+    async def unload(self, name: str) -> Entry:
+        entry = self.entry(name)
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            await self._retire(entry)
+            entry.state, entry.reason = State.UNLOADED, None
+            if name not in self.configured:  # added at run time through the repository API: forget it
+                del self.entries[name]
+            log.info("model %s unloaded", name, extra={"model": name})
+        return entry
+
+    async def _retire(self, entry: Entry) -> None:
+        if entry.batcher is not None:
+            await entry.batcher.stop()
+        if entry.model is not None:
+            ident = entry.model.identity
+            self.metrics.unloaded(entry.name, ident.version, ident.alias)
+        entry.model, entry.batcher = None, None
+
+    def _batch_done(self, model: ServedModel, rows: int) -> None:
+        self.metrics.batch_size.labels(model.name, model.version).observe(rows)
+
+    async def close(self) -> None:
+        for entry in self.entries.values():
+            await self._retire(entry)
+        self.predict_executor.shutdown(wait=False, cancel_futures=True)
+        self._load_executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,136 @@
+"""The one prediction path every protocol goes through: pick the model, validate, batch, count."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from fastapi import Request
+
+from .context import AppState, app_state, request_info
+from .errors import ApiError, bad_request, too_large
+from .models import ServedModel, TabularModel, TensorModel
+
+
+@dataclass
+class Prediction:
+    model: ServedModel
+    probabilities: np.ndarray  # (rows, classes)
+
+    @property
+    def labels(self) -> list[str]:
+        classes = self.model.classes
+        return [classes[i] for i in self.probabilities.argmax(axis=1).tolist()]
+
+    @property
+    def confidences(self) -> list[float]:
+        return [round(float(p), 6) for p in self.probabilities.max(axis=1)]
+
+    def identity(self) -> dict[str, Any]:
+        ident = self.model.identity
+        return {"model": ident.name, "version": ident.version, "alias": ident.alias}
+
+
+def select_model(request: Request, name: str | None) -> ServedModel:
+    """The named (or default) model, recorded on the request for metrics and the X-Model-Version header."""
+    state = app_state(request)
+    info = request_info(request)
+    entry = state.repository.entry(name)
+    info.model = entry.name
+    model, _ = state.repository.get(entry.name)
+    info.version = model.version
+    return model
+
+
+def check_rows(state: AppState, count: int, loc: tuple[str | int, ...]) -> None:
+    if count == 0:
+        raise bad_request("no rows to predict: the list is empty", loc)
+    limit = state.settings.max_batch_rows
+    if count > limit:
+        raise too_large(f"{count} rows exceed the limit of {limit} rows per request", loc)
+
+
+def tabular(model: ServedModel, loc: tuple[str | int, ...]) -> TabularModel:
+    if not isinstance(model, TabularModel):
+        raise bad_request(
+            f"model {model.name!r} takes images, not rows: use POST /predict/image or a V2 FP32 tensor", loc
+        )
+    return model
+
+
+async def predict_rows(
+    request: Request, model: ServedModel, rows: Any, loc: tuple[str | int, ...], single: bool = False
+) -> Prediction:
+    """``single``: the body was one row (seed /predict), so error paths name its fields directly."""
+    model = tabular(model, loc)
+    state = app_state(request)
+    if isinstance(rows, list):
+        check_rows(state, len(rows), loc)
+    values = model.schema.validate_rows(rows, loc, indexed=not single)
+    return await _run(request, state, model, values)
+
+
+async def predict_columns(
+    request: Request, model: ServedModel, columns: dict[str, list[Any]], loc: tuple[str | int, ...]
+) -> Prediction:
+    model = tabular(model, loc)
+    state = app_state(request)
+    first = next(iter(columns.values()), [])
+    check_rows(state, len(first) if isinstance(first, list) else 0, loc)
+    values = model.schema.validate_columns(columns, loc)
+    return await _run(request, state, model, values)
+
+
+async def predict_tensor(request: Request, model: ServedModel, array: np.ndarray, loc: tuple[str | int, ...]):
+    if not isinstance(model, TensorModel):
+        raise bad_request(f"model {model.name!r} takes table rows, not a tensor", loc)
+    state = app_state(request)
+    expected = model.image.shape
+    if array.ndim == len(expected):
+        array = array[np.newaxis]
+    if tuple(array.shape[1:]) != tuple(expected):
+        raise bad_request(f"tensor shape {list(array.shape)} does not match [-1, {', '.join(map(str, expected))}]", loc)
+    if not np.isfinite(array).all():
+        raise bad_request("tensor holds NaN or infinite values", loc)
+    check_rows(state, int(array.shape[0]), loc)
+    return await _run(request, state, model, array.astype(np.float32, copy=False))
+
+
+def decode_image(model: ServedModel, content: bytes) -> np.ndarray:
+    """A PNG/JPEG upload -> one normalised sample shaped like the network's input."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not isinstance(model, TensorModel):
+        raise bad_request(f"model {model.name!r} does not take images", ("query", "model"))
+    if not content:
+        raise bad_request("the uploaded file is empty", ("body", "file"))
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            if image.format not in ("PNG", "JPEG"):
+                raise bad_request(f"unsupported image format {image.format}; send PNG or JPEG", ("body", "file"))
+            spec = model.image
+            gray = image.convert("L").resize((spec.width, spec.height))
+            pixels = np.asarray(gray, dtype=np.float32) / 255.0
+            if pixels.mean() > 0.5:  # dark ink on a light background: the network expects ink as high values
+                pixels = 1.0 - pixels
+    except ApiError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise bad_request("the uploaded file is not a readable PNG or JPEG image", ("body", "file")) from None
+    pixels = (pixels * spec.pixel_max - spec.mean) / spec.std
+    return pixels.reshape((1, *spec.shape)).astype(np.float32)
+
+
+async def _run(request: Request, state: AppState, model: ServedModel, part: Any) -> Prediction:
+    request_info(request).arrived(state.gate)
+    batcher = state.repository.get(model.name)[1]
+    gauge = state.metrics.inflight.labels(model.name, state.metrics.variant)
+    gauge.inc()
+    try:
+        probabilities = await batcher.predict(part)
+    finally:
+        gauge.dec()
+    state.metrics.observe_predictions(model.name, model.version, model.classes, probabilities)
+    return Prediction(model, probabilities)

@@ -1,0 +1,143 @@
+"""Typed server settings: environment (prefix ``MLKUBE_SERVER_``), an optional YAML file, command-line flags.
+
+Precedence, highest first: command-line flags, environment, the YAML file named by ``MLKUBE_SERVER_CONFIG``
+(or ``--config``), defaults. The variant and the model version used as metric labels come from the
+un-prefixed ``MLKUBE_VARIANT`` / ``MLKUBE_MODEL_VERSION`` that the Helm chart sets per pod (platform.env).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+ENV_PREFIX = "MLKUBE_SERVER_"
+CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
+DEFAULT_PORT = 8080  # MODEL_SERVER_PORT in platform.env; tests/server checks that they agree
+
+
+class BatchingSettings(BaseModel):
+    """Adaptive micro-batching: concurrent requests to one model become one vectorised predict call."""
+
+    enabled: bool = True
+    max_batch_size: int = Field(512, ge=1, description="most rows in one coalesced predict call")
+    max_wait_ms: float = Field(
+        20.0,
+        ge=0,
+        description="longest a queued request waits for company (never more than half a predict call), "
+        "and only while more requests are on their way",
+    )
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    models: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="model name -> MLflow URI (models:/name@alias, models:/name/3, runs:/id/model, a folder)",
+    )
+    default_model: str | None = Field(None, description="model used when a request names none; else the first")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; else MLFLOW_TRACKING_URI")
+    host: str = "0.0.0.0"  # noqa: S104 - a server inside a pod listens on every interface
+    port: int = Field(DEFAULT_PORT, ge=1, le=65535)
+    workers: int = Field(1, ge=1, description="uvicorn worker processes")
+    predict_threads: int = Field(1, ge=1, description="threads running predict calls, shared by all models")
+
+    max_batch_rows: int = Field(100, ge=1, description="most rows accepted in one request (413 above)")
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest request body (413 above)")
+    batching: BatchingSettings = Field(default_factory=BatchingSettings)
+
+    validate_ranges: bool = Field(True, description="reject numeric values outside the training ranges")
+    range_tolerance: float = Field(
+        0.5, ge=0, description="allowed excess beyond a training range, as a fraction of its width"
+    )
+
+    load_attempts: int = Field(6, ge=1, description="tries per model when MLflow is unreachable")
+    load_backoff_seconds: float = Field(1.0, ge=0, description="first retry delay; doubles, capped at 30 s")
+    model_cache_dir: Path = Field(Path("/tmp/mlkube-server/models"), description="downloaded artifacts")  # noqa: S108
+
+    drain_seconds: float = Field(0.0, ge=0, description="after SIGTERM: keep serving this long while not ready")
+    graceful_timeout_seconds: float = Field(20.0, ge=0, description="longest wait for in-flight requests")
+
+    log_level: str = "info"
+    access_log: bool = True
+
+    variant: str = Field("stable", validation_alias=AliasChoices("MLKUBE_VARIANT", "variant"))
+    pod_model_version: str | None = Field(
+        None,
+        validation_alias=AliasChoices("MLKUBE_MODEL_VERSION", "pod_model_version"),
+        description="version label for models MLflow gives no version for (local folders)",
+    )
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _parse_models(cls, value: Any) -> Any:
+        """Accept a mapping, JSON, ``name=uri,name=uri`` or a list of ``models:/`` URIs (named after the model)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return {}
+            if text[0] in "{[":
+                value = json.loads(text)
+            else:
+                value = [part.strip() for part in text.split(",") if part.strip()]
+        if isinstance(value, (list, tuple)):
+            return dict(parse_model_spec(item) for item in value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_default(self) -> ServerSettings:
+        if self.default_model and self.models and self.default_model not in self.models:
+            raise ValueError(
+                f"default_model {self.default_model!r} is not among the configured models {sorted(self.models)}"
+            )
+        return self
+
+    @property
+    def default_model_name(self) -> str | None:
+        return self.default_model or next(iter(self.models), None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ValueError(f"{CONFIG_ENV}={config_file}: no such file")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+
+def parse_model_spec(spec: str) -> tuple[str, str]:
+    """``name=uri`` -> (name, uri); a bare ``models:/name@alias`` or ``models:/name/3`` is named ``name``."""
+    if "=" in spec.split(":", 1)[0]:
+        name, uri = spec.split("=", 1)
+        return name.strip(), uri.strip()
+    if spec.startswith("models:/"):
+        rest = spec[len("models:/") :]
+        name = rest.split("@", 1)[0].split("/", 1)[0]
+        if name:
+            return name, spec
+    raise ValueError(f"cannot name model {spec!r}: write it as name=URI")

@@ -1,0 +1,99 @@
+"""Runs mlkube's playbook from the Ansible venv (.cache/ansible-venv, made by `make ansible-venv`)
+and parses the ansible.posix.json callback's report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ANSIBLE_DIR = ROOT / "ansible"
+INVENTORIES = ("kind", "cloud", "local")
+
+
+def ansible_venv() -> Path:
+    return Path(os.environ.get("MLKUBE_ANSIBLE_VENV", ROOT / ".cache" / "ansible-venv"))
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    stdout: str
+    stderr: str
+    report: dict = field(default_factory=dict)
+
+    @property
+    def stats(self) -> dict:
+        return self.report.get("stats", {}).get("localhost", {})
+
+    def results(self) -> dict[str, dict]:
+        """Task name -> the host's result, for every task that ran on the host (last one wins)."""
+        found: dict[str, dict] = {}
+        for play in self.report.get("plays", []):
+            for task in play.get("tasks", []):
+                result = task.get("hosts", {}).get("localhost")
+                if result is not None:
+                    found[task["task"]["name"]] = result
+        return found
+
+    def result(self, name_part: str) -> dict:
+        matches = [r for name, r in self.results().items() if name_part in name]
+        assert matches, f"no task named like {name_part!r} ran; tasks: {list(self.results())}"
+        return matches[-1]
+
+    def failure_messages(self) -> list[str]:
+        return [str(r.get("msg", "")) for r in self.results().values() if r.get("failed")]
+
+    def explain(self) -> str:
+        lines = [f"rc={self.rc}"]
+        for name, result in self.results().items():
+            if result.get("failed"):
+                lines.append(f"FAILED {name}: {result.get('msg', '')}")
+                for stream in ("stdout", "stderr"):
+                    if result.get(stream):
+                        lines.append(f"  {stream}: ...{result[stream][-1500:]}")
+        lines.append(f"ansible-playbook stderr: {self.stderr[-1500:]}")
+        return "\n".join(lines)
+
+
+def ansible_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+    env.update(
+        ANSIBLE_CONFIG=str(ANSIBLE_DIR / "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_NOCOLOR="1",
+        PATH=f"{ansible_venv() / 'bin'}:{env.get('PATH', '')}",
+    )
+    env.update(extra)
+    return env
+
+
+def run_playbook(inventory: str, *args: str, timeout: float = 1800, **env: str) -> PlaybookRun:
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", f"inventories/{inventory}/hosts.yml", "site.yml", *args],
+        cwd=ANSIBLE_DIR, env=ansible_env(**env), capture_output=True, text=True, timeout=timeout,
+    )
+    try:
+        report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    except json.JSONDecodeError:
+        report = {}
+    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, report)
+
+
+def find_kubectl() -> str:
+    """The local cluster's own kubectl when it has been built, else one on PATH."""
+    versions = dict(
+        line.split("=", 1) for line in (ROOT / "versions.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    built = ROOT / ".cache" / "cluster-bin" / f"kubernetes-{versions['KUBERNETES_VERSION']}" / "kubectl"
+    if built.is_file():
+        return str(built)
+    found = shutil.which("kubectl")
+    assert found, "no kubectl: build the local cluster (make cluster-build) or install kubectl"
+    return found

@@ -1,0 +1,32 @@
+"""The playbook parses for every inventory and passes ansible-lint's production profile."""
+
+import subprocess
+
+import pytest
+
+from tests.ansible.playbook import ANSIBLE_DIR, INVENTORIES, ansible_env, run_playbook
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_syntax_check(inventory: str) -> None:
+    run = run_playbook(inventory, "--syntax-check")
+    assert run.rc == 0, run.explain()
+
+
+def test_every_role_validates_its_arguments() -> None:
+    roles = [p for p in (ANSIBLE_DIR / "roles").iterdir() if (p / "tasks" / "main.yml").exists()]
+    assert {"cluster_tools", "kind_cluster", "cloud_cluster", "images", "platform"} <= {r.name for r in roles}
+    for role in roles:
+        assert (role / "meta" / "argument_specs.yml").is_file(), f"{role.name} has no meta/argument_specs.yml"
+        assert (role / "defaults" / "main.yml").is_file(), f"{role.name} has no defaults/main.yml"
+
+
+@pytest.mark.slow
+def test_ansible_lint_production_profile() -> None:
+    proc = subprocess.run(
+        ["ansible-lint", "--nocolor"], cwd=ANSIBLE_DIR, env=ansible_env(), capture_output=True, text=True,
+        timeout=600,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-5000:]
+    assert "Profile 'production' was required, and it passed" in output, output[-2000:]

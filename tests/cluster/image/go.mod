@@ -1,0 +1,3 @@
+module mlkube.local/cluster-smoke
+
+go 1.24

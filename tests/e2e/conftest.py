@@ -1,0 +1,79 @@
+"""End-to-end fixtures: the umbrella chart installed on the local cluster, once per session.
+
+The cluster itself is brought up by `make cluster-up` (tests/e2e/e2e.mk runs it before pytest); these
+fixtures only check it, install the platform into a namespace of their own and remove it at the end
+unless MLKUBE_E2E_KEEP=1.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from . import kube
+from .kube import NAMESPACE, ROOT, helm, kubectl, kubectl_json, wait_for
+
+RELEASE = "mlkube"
+UMBRELLA = ROOT / "charts" / "mlkube"
+PROFILE = UMBRELLA / "profiles" / "local.yaml"
+TIMINGS: dict[str, float] = {}
+
+
+def platform_values(**overrides: str) -> list[str]:
+    """helm arguments for the local profile plus the e2e namespace's own settings."""
+    args = ["-f", str(PROFILE)]
+    settings = {
+        "training-job.pushgateway.url": f"http://{RELEASE}-monitoring-pushgateway:9091",
+        # The digits trainer needs the torch build of the training image, which the e2e run does not build.
+        "training-job.jobs.digits.enabled": "false",
+        **overrides,
+    }
+    for key, value in settings.items():
+        args += ["--set", f"{key}={value}"]
+    return args
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    if not kube.KUBECONFIG.exists():
+        pytest.fail(f"no cluster: {kube.KUBECONFIG} is missing — run `make cluster-up` first", pytrace=False)
+    nodes = kubectl_json("get", "nodes", namespace=None)["items"]
+    real = [n for n in nodes if n["metadata"].get("annotations", {}).get("kwok.x-k8s.io/node") != "fake"]
+    assert real and all(kube.ready(n) or _node_ready(n) for n in real), "the cluster's real node is not Ready"
+    return nodes
+
+
+def _node_ready(node: dict) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
+
+
+@pytest.fixture(scope="session")
+def platform(cluster):
+    """`helm upgrade --install` of the umbrella chart (local profile); yields once every pod is Ready."""
+    started = time.monotonic()
+    kubectl("apply", "-f", str(ROOT / "manifests" / "priority-classes.yaml"), namespace=None)
+    kubectl("create", "namespace", NAMESPACE, namespace=None, check=False)
+    kubectl("label", "--overwrite", "namespace", NAMESPACE,
+            "pod-security.kubernetes.io/enforce=restricted", "app.kubernetes.io/part-of=mlkube", namespace=None)
+    helm("dependency", "build", str(UMBRELLA), "--skip-refresh", timeout=120)
+    helm("upgrade", "--install", RELEASE, str(UMBRELLA), *platform_values(),
+         "--wait", "--wait-for-jobs", "--timeout", "15m", timeout=960)
+    TIMINGS["install platform"] = time.monotonic() - started
+    yield RELEASE
+    if os.environ.get("MLKUBE_E2E_KEEP") != "1":
+        helm("uninstall", RELEASE, "--wait", "--timeout", "5m", check=False, timeout=330)
+        kubectl("delete", "namespace", NAMESPACE, "--wait=false", namespace=None, check=False)
+
+
+@pytest.fixture(scope="session")
+def server_url(platform) -> str:
+    return kube.service_url(f"{RELEASE}-model-server")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TIMINGS:
+        terminalreporter.section("e2e phase times")
+        for name, seconds in TIMINGS.items():
+            terminalreporter.write_line(f"{name:<40}{seconds:8.1f}s")

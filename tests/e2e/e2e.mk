@@ -1,0 +1,11 @@
+##@ End to end
+
+E2E_TARGET := local
+
+.PHONY: test-e2e
+test-e2e: venv helm ## The whole platform on the local cluster: install, train, serve, observe, roll out (rolling, canary, blue-green), GPU scheduling
+	@$(MAKE) cluster-up MLKUBE_TARGET=$(E2E_TARGET)
+	@$(MAKE) images MLKUBE_TARGET=$(E2E_TARGET)
+	@$(PYTEST) tests/e2e -v -s --durations=0
+
+TEST_SUITES += test-e2e

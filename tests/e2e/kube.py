@@ -1,0 +1,76 @@
+"""Thin helpers around the real `kubectl` and `helm` binaries, pointed at the local cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("MLKUBE_CACHE", ROOT / ".cache"))
+KUBECONFIG = Path(os.environ.get("KUBECONFIG", CACHE / "cluster" / "kubeconfig"))
+NAMESPACE = os.environ.get("MLKUBE_E2E_NAMESPACE", "mlkube-e2e")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["KUBECONFIG"] = str(KUBECONFIG)
+    env["PATH"] = f"{CACHE / 'bin'}:{env.get('PATH', '')}"
+    return env
+
+
+def run(*args: str, check: bool = True, timeout: float = 300, input: str | None = None) -> subprocess.CompletedProcess:
+    """Runs a command with the cluster's kubeconfig; on failure raises with its output, not a trace of ours."""
+    proc = subprocess.run(list(args), capture_output=True, text=True, env=_env(), timeout=timeout, input=input)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"`{' '.join(args)}` exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def kubectl(*args: str, namespace: str | None = NAMESPACE, **kwargs: Any) -> subprocess.CompletedProcess:
+    ns = ["-n", namespace] if namespace else []
+    return run("kubectl", *ns, *args, **kwargs)
+
+
+def kubectl_json(*args: str, namespace: str | None = NAMESPACE) -> dict:
+    return json.loads(kubectl(*args, "-o", "json", namespace=namespace).stdout)
+
+
+def helm(*args: str, **kwargs: Any) -> subprocess.CompletedProcess:
+    return run("helm", "--namespace", NAMESPACE, *args, **kwargs)
+
+
+def wait_for(what: str, predicate, timeout: float = 180, interval: float = 2.0):
+    """Polls `predicate` until it returns a truthy value; the timeout names what it was waiting for."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except (AssertionError, subprocess.SubprocessError, OSError, ValueError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def service_url(name: str, port_name: str | None = None) -> str:
+    """http://<ClusterIP>:<port> of a Service: the host reaches the service range through kube-proxy."""
+    svc = kubectl_json("get", "service", name)
+    ports = svc["spec"]["ports"]
+    port = next((p for p in ports if port_name is None or p.get("name") == port_name), ports[0])
+    return f"http://{svc['spec']['clusterIP']}:{port['port']}"
+
+
+def pods(selector: str) -> list[dict]:
+    return kubectl_json("get", "pods", "-l", selector)["items"]
+
+
+def ready(pod: dict) -> bool:
+    conditions = pod.get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)

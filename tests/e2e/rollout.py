@@ -1,0 +1,60 @@
+"""Steps of the rollout scenarios: helm upgrades of the model-server part of the umbrella release."""
+
+from __future__ import annotations
+
+import collections
+import subprocess
+import time
+
+import httpx
+
+from .conftest import RELEASE, UMBRELLA, platform_values
+from .kube import CACHE, helm, kubectl, run, wait_for
+from .load import PENGUIN
+
+SERVER = f"{RELEASE}-model-server"
+IMAGE = "docker.io/mlkube/model-server"
+CONTAINERD_SOCK = CACHE / "cluster" / "containerd" / "containerd.sock"
+
+
+def upgrade(wait: bool = True, **values: str) -> None:
+    """helm upgrade of the umbrella release: the local profile plus `model-server.<key>=<value>` settings."""
+    settings = {f"model-server.{key}": value for key, value in values.items()}
+    args = ["upgrade", RELEASE, str(UMBRELLA), *platform_values(**settings)]
+    if wait:
+        args += ["--wait", "--timeout", "10m"]
+    helm(*args, timeout=660)
+
+
+def tag_image(source: str, target_tag: str) -> str:
+    """Adds a tag to an image already in the cluster's containerd (no registry involved)."""
+    target = f"{IMAGE}:{target_tag}"
+    run("ctr", "--address", str(CONTAINERD_SOCK), "-n", "k8s.io", "images", "tag", "--force", source, target)
+    return target
+
+
+def rollout_status(deployment: str, timeout: str = "5m") -> subprocess.CompletedProcess:
+    return kubectl("rollout", "status", f"deployment/{deployment}", f"--timeout={timeout}", check=False, timeout=330)
+
+
+def version_split(url: str, requests: int) -> collections.Counter[str]:
+    """Model versions answering `requests` predictions, one new connection each so kube-proxy picks anew."""
+    counts: collections.Counter[str] = collections.Counter()
+    for _ in range(requests):
+        response = httpx.post(f"{url}/predict", json=PENGUIN, headers={"Connection": "close"}, timeout=10)
+        response.raise_for_status()
+        counts[str(response.json()["model_version"])] += 1
+    return counts
+
+
+def only_version(url: str, version: str, requests: int = 40) -> bool:
+    split = version_split(url, requests)
+    return set(split) == {version}
+
+
+def wait_only_version(url: str, version: str, what: str, timeout: float = 300) -> None:
+    wait_for(what, lambda: only_version(url, version), timeout=timeout, interval=3)
+
+
+def settle(seconds: float) -> None:
+    time.sleep(seconds)

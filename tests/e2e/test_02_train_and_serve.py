@@ -1,0 +1,65 @@
+"""2. Training runs in the cluster against the in-cluster MLflow (PostgreSQL backend), registers versions
+with aliases, and the model server loads @champion and answers on the seed API, V1 and V2."""
+
+import httpx
+import pytest
+
+from .conftest import RELEASE
+from .kube import kubectl_json, service_url
+from .load import PENGUIN
+
+ALGORITHMS = ("penguins-logistic-regression", "penguins-random-forest", "penguins-svm")
+
+
+@pytest.fixture(scope="module")
+def mlflow_url(platform) -> str:
+    return service_url(f"{RELEASE}-mlflow")
+
+
+def test_training_job_completed(platform):
+    jobs = kubectl_json("get", "jobs", "-l", "app.kubernetes.io/name=training-job")["items"]
+    penguins = [j for j in jobs if "penguins" in j["metadata"]["name"]]
+    assert penguins, f"no penguins training Job among {[j['metadata']['name'] for j in jobs]}"
+    assert penguins[0]["status"].get("succeeded") == 1, penguins[0]["status"]
+
+
+def test_mlflow_uses_postgres(platform):
+    deployment = kubectl_json("get", "deployment", f"{RELEASE}-mlflow")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    spec = " ".join(container.get("args", []) + container.get("command", []))
+    env = {e["name"]: e for e in container.get("env", [])}
+    assert "postgresql" in spec or any("postgres" in str(e).lower() for e in env.values()), spec
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_registry_has_versions_with_aliases(mlflow_url, name):
+    response = httpx.get(f"{mlflow_url}/api/2.0/mlflow/registered-models/get", params={"name": name}, timeout=10)
+    assert response.status_code == 200, response.text
+    model = response.json()["registered_model"]
+    aliases = {a["alias"]: a["version"] for a in model.get("aliases", [])}
+    assert {"champion", "challenger"} <= set(aliases), aliases
+
+
+def test_seed_api_predicts_with_the_champion(server_url):
+    body = httpx.post(f"{server_url}/predict", json=PENGUIN, timeout=10).json()
+    assert body["species"] in {"Adelie", "Chinstrap", "Gentoo"}, body
+    assert body["model_version"], body
+    assert abs(sum(body["probabilities"].values()) - 1.0) < 1e-6
+
+
+def test_kserve_v1_predicts(server_url):
+    response = httpx.post(
+        f"{server_url}/v1/models/penguins-random-forest:predict", json={"instances": [PENGUIN, PENGUIN]}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == 2
+
+
+def test_open_inference_v2_predicts(server_url):
+    inputs = [
+        {"name": key, "shape": [1], "datatype": "BYTES" if isinstance(value, str) else "FP64", "data": [value]}
+        for key, value in PENGUIN.items()
+    ]
+    response = httpx.post(f"{server_url}/v2/models/penguins-random-forest/infer", json={"inputs": inputs}, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"], response.json()

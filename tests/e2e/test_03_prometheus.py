@@ -1,0 +1,28 @@
+"""3. The in-cluster Prometheus scrapes the server pods: the requests this test sends show up labelled
+with model, version and variant."""
+
+import httpx
+
+from mlkube_server import metric_names as m
+
+from .conftest import RELEASE
+from .kube import service_url, wait_for
+from .load import PENGUIN
+
+
+def test_prometheus_sees_labelled_requests(server_url):
+    for _ in range(20):
+        assert httpx.post(f"{server_url}/predict", json=PENGUIN, timeout=10).status_code == 200
+    prometheus = service_url(f"{RELEASE}-monitoring-prometheus")
+    query = f'sum by ({m.MODEL}, {m.VERSION}, {m.VARIANT}) ({m.REQUESTS_TOTAL}{{{m.PROTOCOL}="seed"}})'
+
+    def labelled_series():
+        result = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=10).json()
+        series = result["data"]["result"]
+        return [s for s in series if float(s["value"][1]) >= 20] or None
+
+    series = wait_for("Prometheus to scrape the model server pods", labelled_series, timeout=180, interval=5)
+    labels = series[0]["metric"]
+    assert labels[m.MODEL] == "penguins-random-forest"
+    assert labels[m.VARIANT] == "stable"
+    assert labels[m.VERSION].isdigit(), labels

@@ -1,0 +1,112 @@
+"""Fixtures for the model server tests: a real MLflow server, models trained by the real trainer, and the
+real server (``mlkube-serve``, uvicorn) in its own process on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.fixtures import mlflow_server  # noqa: F401 - re-exported fixture
+from tests.support.mlflow_server import MlflowServer
+from tests.support.processes import ManagedProcess, free_port, wait_for_http
+from tests.support.training import RegisteredModel, train_digits, train_penguins
+
+HOST = "127.0.0.1"
+SERVE = Path(sys.executable).parent / "mlkube-serve"
+RF, LR, DIGITS = "penguins-random-forest", "penguins-logistic-regression", "digits-cnn"
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: ManagedProcess
+    client: httpx.Client
+
+    def log(self) -> str:
+        return self.process.log_tail(20000)
+
+
+@dataclass(frozen=True)
+class Trained:
+    penguins: dict[str, RegisteredModel]  # by registered name
+    digits: RegisteredModel
+
+
+@pytest.fixture(scope="session")
+def trained(mlflow_server: MlflowServer) -> Trained:  # noqa: F811
+    penguins = train_penguins(mlflow_server.url, algorithms=("logistic_regression", "random_forest"))
+    digits = train_digits(mlflow_server.url)
+    return Trained({m.name: m for m in penguins}, digits[0])
+
+
+def server_env(tracking_uri: str | None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLKUBE_"))}
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def start_server(
+    tmp: Path,
+    models: list[str],
+    tracking_uri: str | None,
+    wait_ready: bool = True,
+    launcher: list[str] | None = None,
+    **env: str,
+) -> Iterator[RunningServer]:
+    port = free_port(HOST)
+    argv = [*(launcher or [str(SERVE)]), "--host", HOST, "--port", str(port)]
+    for spec in models:
+        argv += ["--model", spec]
+    env.setdefault("MLKUBE_SERVER_MODEL_CACHE_DIR", str(tmp / "model-cache"))
+    process = ManagedProcess("mlkube-serve", argv, tmp / f"server-{port}.log", env=server_env(tracking_uri, **env))
+    url = f"http://{HOST}:{port}"
+    try:
+        wait_for_http(f"{url}/v2/health/live", timeout=60, process=process)
+        if wait_ready:
+            wait_for_http(f"{url}/v2/health/ready", timeout=120, process=process)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            yield RunningServer(url, process, client)
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def server(trained: Trained, mlflow_server: MlflowServer, tmp_path_factory) -> Iterator[RunningServer]:  # noqa: F811
+    """Random forest (default, by alias), logistic regression (by alias) and the digits CNN (by version)."""
+    models = [
+        f"models:/{RF}@champion",
+        f"models:/{LR}@champion",
+        f"{DIGITS}=models:/{DIGITS}/{trained.digits.version}",
+    ]
+    with start_server(
+        tmp_path_factory.mktemp("server"), models, mlflow_server.url, MLKUBE_VARIANT="canary"
+    ) as running:
+        yield running
+
+
+PENGUIN = {
+    "island": "Biscoe",
+    "bill_length_mm": 39.1,
+    "bill_depth_mm": 18.7,
+    "flipper_length_mm": 181.0,
+    "body_mass_g": 3750.0,
+    "sex": "male",
+}
+GENTOO = {
+    "island": "Biscoe",
+    "bill_length_mm": 47.5,
+    "bill_depth_mm": 14.2,
+    "flipper_length_mm": 215.0,
+    "body_mass_g": 5300.0,
+    "sex": "female",
+}

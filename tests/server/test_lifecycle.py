@@ -1,0 +1,110 @@
+"""Start-up, failures reported by name, retries against an unreachable MLflow, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+
+import httpx
+
+from tests.support.processes import free_port
+
+import sys
+from pathlib import Path
+
+from .conftest import DIGITS, LR, PENGUIN, start_server
+
+
+def test_unreachable_mlflow_is_retried_with_one_line_per_attempt_then_reported(tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"
+    with start_server(tmp_path, [f"models:/{LR}@champion"], dead, wait_ready=False,
+                      MLKUBE_SERVER_LOAD_ATTEMPTS="3", MLKUBE_SERVER_LOAD_BACKOFF_SECONDS="0.2") as srv:  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "failed to load" not in srv.log():
+            assert srv.client.get("/v2/health/ready").status_code == 503
+            time.sleep(0.3)
+        log = srv.log()
+        attempts = [line for line in log.splitlines() if "MLflow unreachable (attempt" in line]
+        assert len(attempts) == 2, log  # attempts 1 and 2 retried, the 3rd gives up
+        assert all(json.loads(line)["level"] == "warning" for line in attempts)
+        assert "gave up after 3 attempts" in log
+        assert srv.client.get("/v2/health/live").status_code == 200
+        assert srv.client.get("/v2/health/ready").status_code == 503
+        health = srv.client.get("/health")
+        assert health.status_code == 503
+        assert health.json()["models"][LR]["state"] == "failed"
+        answer = srv.client.post("/predict", json=PENGUIN)
+        assert answer.status_code == 503 and LR in answer.json()["error"]
+        metrics = srv.client.get("/metrics").text
+        assert f'mlkube_model_load_failures_total{{model="{LR}"}} 1.0' in metrics
+
+
+def test_a_model_missing_from_the_registry_is_named_and_the_others_serve(tmp_path, trained, mlflow_server):
+    with start_server(tmp_path, [f"models:/{LR}@champion", "ghost=models:/no-such-model@champion"],
+                      mlflow_server.url, wait_ready=False) as srv:  # fmt: skip
+        deadline = time.monotonic() + 90
+        states: dict = {}
+        while time.monotonic() < deadline:
+            states = {m["name"]: m for m in srv.client.get("/models").json()["models"]}
+            if states[LR]["state"] == "ready" and states["ghost"]["state"] == "failed":
+                break
+            time.sleep(0.3)
+        assert states["ghost"]["state"] == "failed", states
+        assert "no-such-model" in states["ghost"]["reason"] and "does not exist" in states["ghost"]["reason"]
+        assert srv.client.get("/v2/health/ready").status_code == 503  # not every configured model is loaded
+        assert srv.client.post(f"/predict/{LR}", json=PENGUIN).status_code == 200
+        assert "model ghost failed to load" in srv.log()
+
+
+def test_sigterm_turns_readiness_off_at_once_and_finishes_in_flight_requests(tmp_path, trained, mlflow_server):
+    with start_server(tmp_path, [f"models:/{LR}@champion"], mlflow_server.url,
+                      MLKUBE_SERVER_DRAIN_SECONDS="1.5") as srv:  # fmt: skip
+        host, port = srv.url.removeprefix("http://").split(":")
+        body = json.dumps(PENGUIN).encode()
+        half = len(body) // 2
+        with socket.create_connection((host, int(port)), timeout=30) as conn:
+            conn.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body[:half]
+            )
+            time.sleep(0.3)  # the request is now in flight, its body half sent
+            srv.process.popen.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            ready = httpx.get(f"{srv.url}/v2/health/ready", timeout=5)
+            assert ready.status_code == 503 and ready.json() == {"ready": False}
+            assert httpx.get(f"{srv.url}/v2/health/live", timeout=5).status_code == 200
+            conn.sendall(body[half:])
+            response = b""
+            while b"\r\n\r\n" not in response or not response.rstrip().endswith(b"}"):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                response += chunk
+        assert response.startswith(b"HTTP/1.1 200"), response[:300]
+        assert b'"species"' in response
+        assert srv.process.popen.wait(timeout=30) == 0
+        log = srv.log()
+        assert "not ready any more" in log
+        assert "Traceback" not in log
+
+
+def test_without_pytorch_the_digits_model_fails_clearly_and_penguins_serve(tmp_path, trained, mlflow_server):
+    launcher = [sys.executable, str(Path(__file__).with_name("no_torch_launcher.py"))]
+    models = [f"models:/{LR}@champion", f"{DIGITS}=models:/{DIGITS}/{trained.digits.version}"]
+    with start_server(tmp_path, models, mlflow_server.url, wait_ready=False, launcher=launcher) as srv:
+        deadline = time.monotonic() + 90
+        states: dict = {}
+        while time.monotonic() < deadline:
+            states = {m["name"]: m for m in srv.client.get("/models").json()["models"]}
+            if {s["state"] for s in states.values()} <= {"ready", "failed"}:
+                break
+            time.sleep(0.3)
+        assert states[LR]["state"] == "ready"
+        assert states[DIGITS]["state"] == "failed"
+        assert "PyTorch is not installed" in states[DIGITS]["reason"]
+        image = srv.client.post("/predict/image", params={"model": DIGITS}, files={"file": ("d.png", b"x", "image/png")})
+        assert image.status_code == 503 and "PyTorch is not installed" in image.json()["error"]
+        assert srv.client.post("/predict", json=PENGUIN).status_code == 200

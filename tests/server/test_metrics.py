@@ -1,0 +1,88 @@
+"""Prometheus metrics: names from metric_names, labels model/version/variant/protocol/code, batching."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from mlkube_server import metric_names as m
+
+from .conftest import GENTOO, LR, PENGUIN, RF
+
+
+def _samples(server) -> list:
+    text = server.client.get("/metrics").text
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def _value(samples, name: str, **labels: str) -> float:
+    return sum(s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def test_request_counters_and_latency_by_model_version_variant_protocol_code(server, trained):
+    version = trained.penguins[RF].version
+    before = _samples(server)
+    labels = {m.MODEL: RF, m.VERSION: version, m.VARIANT: "canary"}
+    server.client.post("/predict", json=PENGUIN)
+    server.client.post(f"/v1/models/{RF}:predict", json={"instances": [PENGUIN]})
+    server.client.post("/predict", json={**PENGUIN, "island": "Atlantis"})
+    after = _samples(server)
+    counter = m.REQUESTS_TOTAL
+    for protocol, code, added in (("seed", "200", 1), ("v1", "200", 1), ("seed", "422", 1)):
+        want = {**labels, m.PROTOCOL: protocol, m.CODE: code}
+        assert _value(after, counter, **want) - _value(before, counter, **want) == added, want
+    histogram_count = m.REQUEST_DURATION_SECONDS + "_count"
+    want = {**labels, m.PROTOCOL: "seed", m.CODE: "200"}
+    assert _value(after, histogram_count, **want) - _value(before, histogram_count, **want) == 1
+
+
+def test_unknown_models_do_not_create_label_values(server):
+    server.client.post("/predict/made-up-name", json=PENGUIN)
+    samples = _samples(server)
+    assert not [s for s in samples if s.labels.get(m.MODEL) == "made-up-name"]
+    assert _value(samples, m.REQUESTS_TOTAL, **{m.MODEL: "", m.CODE: "404"}) >= 1
+
+
+def test_predictions_by_class_and_model_load_gauges(server, trained):
+    version = trained.penguins[LR].version
+    before = _samples(server)
+    server.client.post(f"/predict/batch?model={LR}", json={"penguins": [PENGUIN, GENTOO, GENTOO]})
+    after = _samples(server)
+    name = m.PREDICTIONS_TOTAL
+    for species, added in (("Adelie", 1), ("Gentoo", 2)):
+        want = {m.MODEL: LR, m.VERSION: version, m.VARIANT: "canary", m.PREDICTED_CLASS: species}
+        assert _value(after, name, **want) - _value(before, name, **want) == added
+    assert _value(after, m.MODEL_LOADED, **{m.MODEL: LR, m.VERSION: version, m.ALIAS: "champion"}) == 1
+    assert _value(after, m.MODEL_LOAD_DURATION_SECONDS, **{m.MODEL: LR, m.VERSION: version}) > 0
+    assert any(s.name == m.INFLIGHT_REQUESTS and s.labels[m.MODEL] == LR for s in after)
+
+
+def test_concurrent_requests_are_coalesced_into_batches(server, trained):
+    version = trained.penguins[RF].version
+    count = m.BATCH_SIZE + "_count"
+    total = m.BATCH_SIZE + "_sum"
+    before = _samples(server)
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(lambda _: server.client.post("/predict", json=PENGUIN), range(64)))
+    assert all(r.status_code == 200 for r in responses)
+    after = _samples(server)
+    labels = {m.MODEL: RF, m.VERSION: version}
+    rows = _value(after, total, **labels) - _value(before, total, **labels)
+    calls = _value(after, count, **labels) - _value(before, count, **labels)
+    assert rows == 64
+    assert calls < 64, "64 concurrent single-row requests never shared a predict call"
+
+
+def test_structured_json_logs_carry_the_request_id(server):
+    import json
+    import time
+
+    server.client.post("/predict", json=PENGUIN, headers={"X-Request-ID": "trace-me-42"})
+    mine: list = []
+    deadline = time.monotonic() + 10
+    while not mine and time.monotonic() < deadline:  # the access line is written just after the response
+        lines = [json.loads(line) for line in server.log().splitlines()[1:] if line.startswith("{")]
+        mine = [entry for entry in lines if entry.get("request_id") == "trace-me-42"]
+        time.sleep(0.1)
+    assert mine and mine[-1]["status"] == 200 and mine[-1]["model"] == RF

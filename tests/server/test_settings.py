@@ -1,0 +1,74 @@
+"""Settings: the environment, a YAML file and flags; the default port agrees with platform.env."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlkube_server.settings import ServerSettings, parse_model_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _platform(key: str) -> str:
+    for line in (ROOT / "platform.env").read_text().splitlines():
+        if line.startswith(f"{key}="):
+            return line.split("=", 1)[1].strip()
+    raise KeyError(key)
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("MLKUBE_"):
+            monkeypatch.delenv(key)
+    return monkeypatch
+
+
+def test_default_port_and_variant_match_the_platform_contract(clean_env):
+    settings = ServerSettings()
+    assert settings.port == int(_platform("MODEL_SERVER_PORT"))
+    assert settings.variant == "stable"
+    clean_env.setenv(_platform("ENV_VARIANT"), "canary")
+    clean_env.setenv(_platform("ENV_MODEL_VERSION"), "7")
+    settings = ServerSettings()
+    assert (settings.variant, settings.pod_model_version) == ("canary", "7")
+
+
+def test_models_from_json_pairs_and_bare_uris(clean_env):
+    clean_env.setenv("MLKUBE_SERVER_MODELS", '{"a": "models:/x@champion"}')
+    assert ServerSettings().models == {"a": "models:/x@champion"}
+    clean_env.setenv("MLKUBE_SERVER_MODELS", "models:/penguins-svm@champion, digits=models:/digits-cnn/3")
+    assert ServerSettings().models == {"penguins-svm": "models:/penguins-svm@champion", "digits": "models:/digits-cnn/3"}
+    assert parse_model_spec("models:/m/4") == ("m", "models:/m/4")
+    with pytest.raises(ValueError):
+        parse_model_spec("/some/folder")
+
+
+def test_yaml_file_and_nested_batching_settings(clean_env, tmp_path):
+    config = tmp_path / "server.yaml"
+    config.write_text(
+        "models:\n  rf: models:/penguins-random-forest@champion\n"
+        "default_model: rf\nmax_batch_rows: 50\nbatching:\n  max_batch_size: 64\n  max_wait_ms: 2\n"
+    )
+    clean_env.setenv("MLKUBE_SERVER_CONFIG", str(config))
+    clean_env.setenv("MLKUBE_SERVER_BATCHING__MAX_WAIT_MS", "3")  # the environment wins over the file
+    settings = ServerSettings()
+    assert settings.default_model_name == "rf"
+    assert settings.max_batch_rows == 50
+    assert (settings.batching.max_batch_size, settings.batching.max_wait_ms) == (64, 3.0)
+
+
+def test_cli_rejects_bad_settings_in_one_line(clean_env):
+    result = subprocess.run(
+        [sys.executable, "-m", "mlkube_server", "--model", "models:/a@champion", "--default-model", "b"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith("mlkube-serve: invalid settings:")
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

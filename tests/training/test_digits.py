@@ -1,0 +1,70 @@
+"""The digits CNN on CPU with the fast config (2 epochs), embedded store."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from tests.support.training import DIGITS_FAST_CONFIG
+
+from .conftest import Trainer
+from .registry_checks import aliases
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    trainer = Trainer(tmp_path_factory.mktemp("digits"), None)
+    first = trainer("digits", "--config", str(DIGITS_FAST_CONFIG))
+    assert first.returncode == 0, first.stderr
+    mlflow.set_tracking_uri(trainer.store_uri)
+    mlflow.set_registry_uri(trainer.store_uri)
+    return trainer, first
+
+
+def test_progress_line_and_metrics_per_epoch(digits_run):
+    _, result = digits_run
+    lines = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
+    assert all("train_loss=" in line and "val_acc=" in line and "on cpu" in line for line in lines)
+    (model,) = result.models
+    client = MlflowClient()
+    for metric in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds"):
+        assert [m.step for m in client.get_metric_history(model.run_id, metric)] == [1, 2], metric
+    losses = [m.value for m in client.get_metric_history(model.run_id, "train_loss")]
+    assert losses[1] < losses[0], "two epochs of Adam must lower the training loss"
+    run = client.get_run(model.run_id)
+    assert run.data.params["device"] == "cpu"
+    assert run.data.metrics["test_accuracy"] > 0.3  # 2 small epochs; chance is 0.1
+    assert "confusion_matrix.png" in {a.path for a in client.list_artifacts(model.run_id)}
+
+
+def test_registered_with_tensor_signature_and_predicts(digits_run):
+    _, result = digits_run
+    (model,) = result.models
+    assert (model.name, model.version, model.promotion_decision) == ("digits-cnn", "1", "first_champion")
+    info = mlflow.models.get_model_info("models:/digits-cnn@champion")
+    assert "pytorch" in info.flavors
+    (spec,) = info.signature.inputs.inputs
+    assert spec.shape == (-1, 1, 8, 8) and spec.type == np.dtype(np.float32)
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = digits.images.astype(np.float32).reshape(-1, 1, 8, 8)
+    pyfunc = mlflow.pyfunc.load_model("models:/digits-cnn@champion")
+    logits = np.asarray(pyfunc.predict(images[:200]))
+    assert logits.shape == (200, 10)
+    assert (logits.argmax(axis=1) == digits.target[:200]).mean() > 0.3
+
+
+def test_retrain_same_seed_keeps_champion(digits_run):
+    trainer, first = digits_run
+    again = trainer("digits", "--config", str(DIGITS_FAST_CONFIG))
+    assert again.returncode == 0, again.stderr
+    (model,) = again.models
+    assert model.version == "2"
+    # Same seed, same data: the same score, which does not beat the champion.
+    assert model.metrics["test_accuracy"] == first.models[0].metrics["test_accuracy"]
+    assert model.promotion_decision == "kept_champion"
+    assert aliases(MlflowClient(), "digits-cnn") == {"champion": "1", "challenger": "2"}

@@ -1,0 +1,3 @@
+from mlkube_train.cli import main
+
+raise SystemExit(main())

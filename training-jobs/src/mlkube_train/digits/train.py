@@ -1,0 +1,220 @@
+"""Train the digits CNN on CPU or CUDA, log per-epoch metrics, register it with the PyTorch flavour.
+
+Model input: float32 tensor (N, 1, 8, 8) of raw ``load_digits`` intensities 0..16; output: (N, 10) logits.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from .. import registry
+from ..errors import ConfigError
+from ..evaluation import classification_metrics, confusion_figure
+from ..jobrun import tracked_run
+from ..provenance import code_version, model_requirements, models_code_path
+from ..pushgateway import push_failure, push_success
+from ..results import ModelResult
+from ..settings import Device, DigitsSettings
+from ..tracking import ensure_experiment, transient_guard
+
+TRAINER = "digits"
+ALGORITHM = "cnn"
+REGISTERED_MODEL_NAME = "digits-cnn"
+LABELS = tuple(range(10))
+TAG_INPUT_FORMAT = "input_format"
+INPUT_FORMAT = "float32 tensor (N, 1, 8, 8), raw load_digits intensities 0..16; output (N, 10) logits"
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise ConfigError(
+            "the digits trainer needs PyTorch: install the extra `pip install 'mlkube-train[torch]'` "
+            "or build the image with --build-arg WITH_TORCH=true"
+        ) from None
+    return torch
+
+
+def check_device(settings: DigitsSettings) -> str:
+    """The torch device to use; ConfigError when CUDA is asked for but absent."""
+    torch = _torch()
+    available = torch.cuda.is_available()
+    if settings.device is Device.cuda and not available:
+        raise ConfigError(
+            "invalid setting device = \"cuda\": no CUDA GPU is visible to PyTorch "
+            f"(torch {torch.__version__}, torch.cuda.is_available() is False); use --device cpu or auto"
+        )
+    if settings.device is Device.cpu or not available:
+        return "cpu"
+    return "cuda"
+
+
+def load_digits_split(test_size: float, seed: int):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = digits.images.astype(np.float32).reshape(-1, 1, 8, 8)
+    return train_test_split(images, digits.target.astype(np.int64), test_size=test_size, random_state=seed, stratify=digits.target)
+
+
+def train_digits(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
+    try:
+        return _train(settings, tracking_uri)
+    except BaseException:
+        push_failure(settings.pushgateway_url, TRAINER, ALGORITHM)
+        raise
+
+
+def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    from mlkube_models.digits_cnn import DigitsCNN
+
+    torch = _torch()
+    started = time.monotonic()
+    device_name = check_device(settings)
+    device = torch.device(device_name)
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    torch.manual_seed(settings.seed)
+    np.random.seed(settings.seed)
+    x_train, x_test, y_train, y_test = load_digits_split(settings.test_size, settings.seed)
+    data_sha256 = _sha256(x_train, y_train, x_test, y_test)
+    print(f"digits data: train {len(x_train)}, test {len(x_test)}; device {device_name}", flush=True)
+
+    experiment_id = transient_guard("creating the experiment", lambda: ensure_experiment(settings.experiment, tracking_uri))
+    tags = {"trainer": TRAINER, "algorithm": ALGORITHM, "code_version": code_version(), "device": device_name}
+    with tracked_run(experiment_id, "digits-cnn", tags) as run_id:
+        mlflow.log_params(
+            {
+                "epochs": settings.epochs,
+                "batch_size": settings.batch_size,
+                "learning_rate": settings.learning_rate,
+                "channels": settings.channels,
+                "hidden": settings.hidden,
+                "seed": settings.seed,
+                "device": device_name,
+                "torch_version": torch.__version__,
+                "train_rows": len(x_train),
+                "test_rows": len(x_test),
+                "data_sha256": data_sha256,
+            }
+        )
+        model = DigitsCNN(channels=settings.channels, hidden=settings.hidden).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        train_x, train_y = torch.from_numpy(x_train).to(device), torch.from_numpy(y_train).to(device)
+        test_x, test_y = torch.from_numpy(x_test).to(device), torch.from_numpy(y_test).to(device)
+        generator = torch.Generator().manual_seed(settings.seed)
+        epoch_times = []
+        for epoch in range(1, settings.epochs + 1):
+            epoch_started = time.perf_counter()
+            model.train()
+            order = torch.randperm(len(train_x), generator=generator).to(device)
+            total_loss, correct = 0.0, 0
+            for start in range(0, len(order), settings.batch_size):
+                batch = order[start : start + settings.batch_size]
+                optimizer.zero_grad()
+                logits = model(train_x[batch])
+                loss = loss_fn(logits, train_y[batch])
+                loss.backward()
+                optimizer.step()
+                total_loss += loss.item() * len(batch)
+                correct += int((logits.argmax(dim=1) == train_y[batch]).sum())
+            model.eval()
+            with torch.no_grad():
+                test_logits = model(test_x)
+                val_loss = float(loss_fn(test_logits, test_y))
+                val_acc = float((test_logits.argmax(dim=1) == test_y).float().mean())
+            if device_name == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - epoch_started
+            epoch_times.append(seconds)
+            epoch_metrics = {
+                "train_loss": total_loss / len(train_x),
+                "train_accuracy": correct / len(train_x),
+                "val_loss": val_loss,
+                "val_accuracy": val_acc,
+                "epoch_seconds": seconds,
+            }
+            transient_guard("logging epoch metrics", lambda m=epoch_metrics, e=epoch: mlflow.log_metrics(m, step=e))
+            print(
+                f"epoch {epoch}/{settings.epochs} train_loss={epoch_metrics['train_loss']:.4f} "
+                f"train_acc={epoch_metrics['train_accuracy']:.4f} val_loss={val_loss:.4f} val_acc={val_acc:.4f} "
+                f"({seconds:.2f}s on {device_name})",
+                flush=True,
+            )
+        model.eval()
+        with torch.no_grad():
+            predictions = model(test_x).argmax(dim=1).cpu().numpy()
+        metrics = classification_metrics(y_test, predictions, LABELS)
+        metrics["epoch_seconds_mean"] = float(np.mean(epoch_times))
+        mlflow.log_metrics(metrics)
+        mlflow.log_figure(confusion_figure(y_test, predictions, LABELS, "digits cnn"), "confusion_matrix.png")
+        class_share = {str(k): round(float(v), 6) for k, v in zip(*np.unique(y_train, return_counts=True), strict=True)}
+        total = sum(class_share.values())
+        class_share = {k: round(v / total, 6) for k, v in class_share.items()}
+        mlflow.log_dict({"training_class_share": class_share, "input_format": INPUT_FORMAT}, "training_profile.json")
+
+        model = model.to("cpu")  # the registered model loads anywhere
+        signature = ModelSignature(
+            inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, 8, 8))]),
+            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 10))]),
+        )
+        info = mlflow.pytorch.log_model(
+            model,
+            name="model",
+            signature=signature,
+            input_example=x_test[:2],
+            code_paths=[models_code_path()],
+            pip_requirements=model_requirements("torch", "numpy"),
+        )
+        client = MlflowClient()
+        registry.ensure_registered_model(client, REGISTERED_MODEL_NAME, "Handwritten digits 0-9, small CNN on 8x8 images")
+        version_tags = {
+            registry.TAG_TRAINER: TRAINER,
+            registry.TAG_ALGORITHM: ALGORITHM,
+            registry.TAG_CODE_VERSION: tags["code_version"],
+            registry.TAG_DATA_SHA256: data_sha256,
+            TAG_INPUT_FORMAT: INPUT_FORMAT,
+            "training_class_share": json.dumps(class_share, sort_keys=True),
+        }
+        version = registry.register_version(client, REGISTERED_MODEL_NAME, info.model_uri, run_id, version_tags)
+        try:
+            promotion = registry.decide_champion(
+                client, REGISTERED_MODEL_NAME, version.version, settings.promotion_metric, metrics[settings.promotion_metric]
+            )
+        except BaseException:
+            registry.delete_version_quietly(client, REGISTERED_MODEL_NAME, version.version)
+            raise
+    result = ModelResult(
+        trainer=TRAINER,
+        algorithm=ALGORITHM,
+        model_name=REGISTERED_MODEL_NAME,
+        version=str(version.version),
+        run_id=run_id,
+        metrics=metrics,
+        promotion=promotion,
+        duration_s=time.monotonic() - started,
+        class_share=class_share,
+    )
+    print(result.line(settings.promotion_metric), flush=True)
+    push_success(settings.pushgateway_url, result)
+    return result
+
+
+def _sha256(*arrays: np.ndarray) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()

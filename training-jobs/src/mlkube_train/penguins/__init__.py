@@ -1,0 +1,1 @@
+"""Palmer penguins species classifiers (scikit-learn)."""

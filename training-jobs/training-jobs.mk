@@ -1,0 +1,78 @@
+##@ Training jobs
+
+TRAIN_DIR := training-jobs
+TRAIN_CONFIGS := $(TRAIN_DIR)/configs
+TRAIN := $(VENV)/bin/mlkube-train
+TRAIN_MODEL ?= all
+TRAIN_ARGS ?=
+# Wheelhouse for the offline image build: python 3.11 manylinux x86_64 wheels, pinned to what .venv runs.
+TRAINING_WHEELHOUSE := $(CACHE)/training-wheelhouse
+TRAINING_CONTEXT := $(CACHE)/training-image-context
+WITH_TORCH ?= false
+# Optional wheel index for torch (e.g. a CPU-only index); empty: the machine's pip configuration.
+TORCH_INDEX_URL ?=
+TRAINING_BASE ?= python:3.11-slim
+WHEEL_PLATFORMS := --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 --abi abi3 --abi none \
+  --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+  --platform manylinux_2_34_x86_64 --platform linux_x86_64 --platform any
+
+.PHONY: postgresql-server
+postgresql-server: ## Debian's PostgreSQL server binaries (initdb, pg_ctl) for the tests; apt-get when missing
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "==> apt-get install postgresql"; \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "postgresql missing: run 'sudo apt-get install -y postgresql' once" >&2; exit 2; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	  for unit in postgresql; do service $$unit stop >/dev/null 2>&1 || true; done; \
+	fi
+
+.PHONY: test-training
+test-training: venv postgresql-server ## Trainer tests: embedded SQLite and a real MLflow server on PostgreSQL
+	@$(PYTEST) tests/training -q
+
+TEST_SUITES += test-training
+
+.PHONY: train-penguins
+train-penguins: venv ## Train the penguins classifiers (TRAIN_MODEL=all|svm|..., TRAIN_ARGS=...) into MLFLOW_TRACKING_URI or ./.mlkube
+	@$(TRAIN) penguins --config $(TRAIN_CONFIGS)/penguins.yaml --model $(TRAIN_MODEL) $(TRAIN_ARGS)
+
+.PHONY: train-digits
+train-digits: venv ## Train the digits CNN (CUDA when present) into MLFLOW_TRACKING_URI or ./.mlkube
+	@$(TRAIN) digits --config $(TRAIN_CONFIGS)/digits.yaml $(TRAIN_ARGS)
+
+.PHONY: training-wheelhouse
+training-wheelhouse: venv ## Wheels for the offline image build in .cache/training-wheelhouse (WITH_TORCH=true adds torch)
+	@echo "==> training wheelhouse ($(TRAINING_WHEELHOUSE), torch: $(WITH_TORCH))"
+	@mkdir -p $(TRAINING_WHEELHOUSE)
+	@rm -f $(TRAINING_WHEELHOUSE)/mlkube_train-*.whl
+	@$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(TRAINING_WHEELHOUSE) ./$(TRAIN_DIR)
+	@# Constraints: exactly what .venv runs (the tests passed with it), torch and CUDA libs aside.
+	@$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(torch|triton|nvidia-|cuda-|mlkube)' > $(TRAINING_WHEELHOUSE)/constraints.txt
+	@echo "mlflow==$(MLFLOW_VERSION)" >> $(TRAINING_WHEELHOUSE)/constraints.txt
+	@$(PY) -m pip download --quiet --dest $(TRAINING_WHEELHOUSE) $(WHEEL_PLATFORMS) \
+	  --constraint $(TRAINING_WHEELHOUSE)/constraints.txt \
+	  --find-links $(TRAINING_WHEELHOUSE) 'mlkube-train[server]' pip setuptools wheel
+	@# With TORCH_INDEX_URL, torch itself comes from that index (e.g. CPU-only wheels, whose +cpu local
+	@# version sorts above the default index's build) and its dependencies from the machine's pip index.
+	@if [ "$(WITH_TORCH)" = "true" ]; then \
+	  if [ -n "$(TORCH_INDEX_URL)" ]; then \
+	    $(PY) -m pip download --quiet --no-deps --dest $(TRAINING_WHEELHOUSE) $(WHEEL_PLATFORMS) \
+	      --index-url "$(TORCH_INDEX_URL)" 'torch==$(TORCH_VERSION)'; \
+	  fi; \
+	  $(PY) -m pip download --quiet --dest $(TRAINING_WHEELHOUSE) $(WHEEL_PLATFORMS) --find-links $(TRAINING_WHEELHOUSE) \
+	    --constraint $(TRAINING_WHEELHOUSE)/constraints.txt 'torch==$(TORCH_VERSION)'; \
+	fi
+	@ls $(TRAINING_WHEELHOUSE)/*.whl | wc -l | xargs printf "    %s wheels\n"
+
+.PHONY: training-image-context
+training-image-context: training-wheelhouse ## Docker build context in .cache/training-image-context (Dockerfile, configs, wheelhouse)
+	@rm -rf $(TRAINING_CONTEXT) && mkdir -p $(TRAINING_CONTEXT)
+	@cp $(TRAIN_DIR)/Dockerfile $(TRAINING_CONTEXT)/Dockerfile
+	@cp -r $(TRAIN_CONFIGS) $(TRAINING_CONTEXT)/configs
+	@cp -r $(TRAINING_WHEELHOUSE) $(TRAINING_CONTEXT)/wheelhouse
+	@echo "    context ready: docker build --build-arg BASE=... $(TRAINING_CONTEXT)"
+
+.PHONY: training-image
+training-image: training-image-context ## Build $(TRAINING_IMAGE):$(IMAGE_TAG) (TRAINING_BASE=..., WITH_TORCH=true)
+	@docker build --build-arg BASE=$(TRAINING_BASE) --build-arg WITH_TORCH=$(WITH_TORCH) \
+	  --build-arg CODE_VERSION=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown) \
+	  -t $(TRAINING_IMAGE):$(IMAGE_TAG) $(TRAINING_CONTEXT)
