@@ -25,11 +25,6 @@ $(ANSIBLE_STAMP):
 	@$(ANSIBLE_VENV)/bin/pip install --quiet 'ansible==$(ANSIBLE_VERSION)' 'ansible-lint==$(ANSIBLE_LINT_VERSION)'
 	@touch $@
 
-.PHONY: cluster-build
-cluster-build: ## Install the local cluster's host packages and build its binaries (cached by version)
-	@$(LOCAL_CLUSTER) deps
-	@$(LOCAL_CLUSTER) build
-
 .PHONY: cluster-up
 cluster-up: ansible-venv helm ## Provision the cluster of MLKUBE_TARGET (auto|kind|local|cloud) through Ansible
 	@echo "==> cluster-up: target $(RESOLVED_TARGET)"

@@ -14,8 +14,9 @@ test-server: venv $(KSERVE_STAMP) ## Model server tests: real uvicorn, MLflow se
 TEST_SUITES += test-server
 
 .PHONY: serve
-serve: venv ## Serve the champion Penguins models from MLFLOW_TRACKING_URI on MODEL_SERVER_PORT
-	@$(VENV)/bin/mlkube-serve --port $(MODEL_SERVER_PORT) \
+serve: venv ## Serve the champion Penguins models from MLFLOW_TRACKING_URI (default: the trainers' embedded store) on MODEL_SERVER_PORT
+	@MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(ROOT)/.mlkube/mlruns.db} \
+	 $(VENV)/bin/mlkube-serve --port $(MODEL_SERVER_PORT) \
 	  --model models:/penguins-random-forest@champion \
 	  --model models:/penguins-logistic-regression@champion \
 	  --model models:/penguins-svm@champion

@@ -22,11 +22,20 @@ postgresql-server: ## Debian's PostgreSQL server binaries (initdb, pg_ctl) for t
 	  echo "==> apt-get install postgresql"; \
 	  if [ "$$(id -u)" -ne 0 ]; then echo "postgresql missing: run 'sudo apt-get install -y postgresql' once" >&2; exit 2; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
-	  for unit in postgresql; do service $$unit stop >/dev/null 2>&1 || true; done; \
+	  service postgresql stop >/dev/null 2>&1 || true; \
+	fi
+
+.PHONY: pushgateway-server
+pushgateway-server: ## Debian's Prometheus Pushgateway for the tests; apt-get when missing
+	@if ! command -v prometheus-pushgateway >/dev/null; then \
+	  echo "==> apt-get install prometheus-pushgateway"; \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "prometheus-pushgateway missing: run 'sudo apt-get install -y prometheus-pushgateway' once" >&2; exit 2; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-pushgateway >/dev/null; \
+	  service prometheus-pushgateway stop >/dev/null 2>&1 || true; \
 	fi
 
 .PHONY: test-training
-test-training: venv postgresql-server ## Trainer tests: embedded SQLite and a real MLflow server on PostgreSQL
+test-training: venv postgresql-server pushgateway-server ## Trainer tests: embedded SQLite and a real MLflow server on PostgreSQL
 	@$(PYTEST) tests/training -q
 
 TEST_SUITES += test-training
@@ -44,7 +53,7 @@ training-wheelhouse: venv ## Wheels for the offline image build in .cache/traini
 	@echo "==> training wheelhouse ($(TRAINING_WHEELHOUSE), torch: $(WITH_TORCH))"
 	@mkdir -p $(TRAINING_WHEELHOUSE)
 	@rm -f $(TRAINING_WHEELHOUSE)/mlkube_train-*.whl
-	@$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(TRAINING_WHEELHOUSE) ./$(TRAIN_DIR)
+	@$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(TRAINING_WHEELHOUSE) ./$(TRAIN_DIR) && rm -rf $(TRAIN_DIR)/build
 	@# Constraints: exactly what .venv runs (the tests passed with it), torch and CUDA libs aside.
 	@$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(torch|triton|nvidia-|cuda-|mlkube)' > $(TRAINING_WHEELHOUSE)/constraints.txt
 	@echo "mlflow==$(MLFLOW_VERSION)" >> $(TRAINING_WHEELHOUSE)/constraints.txt

@@ -95,5 +95,5 @@ def find_kubectl() -> str:
     if built.is_file():
         return str(built)
     found = shutil.which("kubectl")
-    assert found, "no kubectl: build the local cluster (make cluster-build) or install kubectl"
+    assert found, "no kubectl: build the local cluster (make local-cluster-build) or install kubectl"
     return found

@@ -1,5 +1,6 @@
 """The local path for real: the playbook brings the local cluster up (binaries, node, images), and a
-second run changes nothing. The platform chart itself is installed by the end-to-end suite."""
+second run changes nothing. The platform chart itself is installed by the end-to-end suite; here the
+cloud path's check mode plans it against the live cluster."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.ansible.playbook import ANSIBLE_DIR, ROOT, run_playbook
+from tests.ansible.playbook import ANSIBLE_DIR, ROOT, find_kubectl, run_playbook
 
 CLUSTER_SH = ANSIBLE_DIR / "roles" / "local_cluster" / "files" / "cluster.sh"
 IMAGES_SH = ANSIBLE_DIR / "roles" / "images" / "files" / "mlkube-images.sh"
@@ -43,6 +44,22 @@ def test_local_path_runs_for_real_and_twice_changes_nothing() -> None:
         load = second.result("Load the images into the cluster")
         assert load["stdout_lines"][-1] == "mlkube-images: changed=0"
         assert any("already in the local cluster" in line for line in load["stdout_lines"]), load["stdout_lines"]
+
+        # The cloud path's check mode, pointed at this live cluster as an existing one: the API server
+        # answers, validates the cluster-level manifests in a server-side dry run, and helm plans the
+        # release (the device plugin chart is left out: its repository is not reachable here).
+        planned = run_playbook(
+            "cloud", "--check", "--tags", "cluster,platform",
+            "-e", f"mlkube_kubectl={find_kubectl()}", "-e", "mlkube_profile=local", "-e", "cloud_cluster_device_plugin=false",
+            MLKUBE_KUBECONFIG=cluster("kubeconfig").stdout.strip(), MLKUBE_CLOUD_PROVIDER="existing", MLKUBE_GPU="false",
+            timeout=900,
+        )
+        assert planned.rc == 0, planned.explain()
+        assert "Kubernetes v" in planned.result("Print the cluster")["msg"]
+        dry_run = planned.result("Apply the cluster-level objects")
+        assert "--dry-run=server" in dry_run["cmd"], dry_run["cmd"]
+        assert "mlkube" in dry_run["stdout"], dry_run["stdout"]
+        assert not planned.result("Install or upgrade the umbrella release").get("failed")
     finally:
         if not was_up and os.environ.get("MLKUBE_KEEP_CLUSTER") != "1":
             down = run_playbook("local", "--tags", "cluster", "-e", "mlkube_action=down", timeout=600)

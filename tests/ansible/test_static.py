@@ -30,3 +30,28 @@ def test_ansible_lint_production_profile() -> None:
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-5000:]
     assert "Profile 'production' was required, and it passed" in output, output[-2000:]
+
+
+SELECT_TARGET = ANSIBLE_DIR / "scripts" / "select-target.sh"
+
+
+@pytest.mark.parametrize("target", ["kind", "local", "cloud"])
+def test_an_explicit_target_is_kept(target: str) -> None:
+    proc = subprocess.run([str(SELECT_TARGET)], env={"MLKUBE_TARGET": target, "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == target
+
+
+def test_auto_picks_the_local_cluster_without_docker_and_kind(tmp_path) -> None:
+    # A PATH where neither docker nor kind exists: only the shell's own tools.
+    (tmp_path / "bin").mkdir()
+    proc = subprocess.run(["/bin/bash", str(SELECT_TARGET)], env={"MLKUBE_TARGET": "auto", "PATH": str(tmp_path / "bin")},
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "local"
+
+
+def test_an_unknown_target_says_which_ones_exist() -> None:
+    proc = subprocess.run([str(SELECT_TARGET)], env={"MLKUBE_TARGET": "minikube", "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "use auto, kind, local or cloud" in proc.stderr

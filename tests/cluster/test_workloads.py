@@ -63,8 +63,14 @@ def test_deployment_reached_by_cluster_ip_and_dns(namespace: Kubectl, smoke_imag
 
     cluster_ip = namespace.get("service", "web")["spec"]["clusterIP"]
     with httpx.Client(trust_env=False, timeout=5) as client:
-        answer = wait_until("the Service's ClusterIP to answer from the host",
-                            lambda: client.get(f"http://{cluster_ip}:{PORT}/").json(), timeout=30)
+        def ask() -> dict | None:
+            # kube-proxy programs the Service a moment after the endpoints become ready.
+            try:
+                return client.get(f"http://{cluster_ip}:{PORT}/").raise_for_status().json()
+            except httpx.HTTPError:
+                return None
+
+        answer = wait_until("the Service's ClusterIP to answer from the host", ask, timeout=30)
     assert answer["version"] == "1"
     assert answer["hostname"].startswith("web-")
 

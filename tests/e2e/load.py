@@ -64,7 +64,7 @@ class LoadGenerator:
                     response = client.post(self.url, json=PENGUIN)
                     good = response.status_code == 200
                     detail = f"HTTP {response.status_code}"
-                    version = response.json().get("model_version") if good else None
+                    version = response.headers.get("x-model-version") if good else None
                 except httpx.HTTPError as exc:
                     good, detail, version = False, type(exc).__name__, None
                 with self._lock:

@@ -43,7 +43,7 @@ def version_split(url: str, requests: int) -> collections.Counter[str]:
     for _ in range(requests):
         response = httpx.post(f"{url}/predict", json=PENGUIN, headers={"Connection": "close"}, timeout=10)
         response.raise_for_status()
-        counts[str(response.json()["model_version"])] += 1
+        counts[response.headers["x-model-version"]] += 1
     return counts
 
 

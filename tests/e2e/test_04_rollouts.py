@@ -82,9 +82,9 @@ def test_rolling_update_to_a_new_image_tag(load, server_url):
     tag = rollout.tag_image(f"{rollout.IMAGE}:{os.environ.get('IMAGE_TAG', '0.1.0')}", "0.1.0-e2e.2")
     upgrade(**{"image.tag": tag.rsplit(":", 1)[1]})
     assert rollout.rollout_status(SERVER).returncode == 0
-    images = {p["spec"]["containers"][0]["image"] for p in pods(f"app.kubernetes.io/instance={RELEASE},"
-                                                                "app.kubernetes.io/name=model-server")
-              if ready(p)}
+    serving = pods(f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=model-server")
+    images = {p["spec"]["containers"][0]["image"] for p in serving
+              if ready(p) and not p["metadata"].get("deletionTimestamp")}
     assert images == {"mlkube/model-server:0.1.0-e2e.2"}, images
     history = kubectl("rollout", "history", f"deployment/{SERVER}").stdout
     assert "0.1.0-e2e.2" in history, history
@@ -93,7 +93,7 @@ def test_rolling_update_to_a_new_image_tag(load, server_url):
 def test_broken_image_stalls_without_losing_capacity_and_undo_recovers(load):
     load.phase("rolling: broken image")
     # The pause image never answers the readiness probe: a release that never becomes Ready.
-    rollout.tag_image("registry.k8s.io/pause:3.6", "0.1.0-e2e.broken")
+    rollout.tag_image("docker.io/mlkube/pause:0.1.0", "0.1.0-e2e.broken")
     upgrade(wait=False, **{"image.tag": "0.1.0-e2e.broken"})
     stalled = rollout.rollout_status(SERVER, timeout="45s")
     assert stalled.returncode != 0, "a rollout of an image that never becomes Ready reported success"
@@ -152,7 +152,7 @@ def test_canary_promote_leaves_only_the_new_version(load, server_url, versions, 
     load.phase("canary: promote")
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url}
     promoted = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "mlkube-train"), "promote", "--model-name", MODEL,
+        [str(ROOT / ".venv" / "bin" / "mlkube-train"), "promote", "--name", MODEL,
          "--version", versions["new"], "--alias", "champion"],
         capture_output=True, text=True, env=env, timeout=120,
     )

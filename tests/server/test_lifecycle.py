@@ -108,3 +108,30 @@ def test_without_pytorch_the_digits_model_fails_clearly_and_penguins_serve(tmp_p
         image = srv.client.post("/predict/image", params={"model": DIGITS}, files={"file": ("d.png", b"x", "image/png")})
         assert image.status_code == 503 and "PyTorch is not installed" in image.json()["error"]
         assert srv.client.post("/predict", json=PENGUIN).status_code == 200
+
+
+def test_a_model_registered_after_start_up_is_picked_up_without_a_restart(tmp_path, trained, mlflow_server):
+    """A pod started before the first training run finished becomes Ready once the model exists."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    late = f"penguins-late-{time.monotonic_ns()}"
+    with start_server(tmp_path, [f"models:/{late}@champion"], mlflow_server.url, wait_ready=False,
+                      MLKUBE_SERVER_RETRY_FAILED_SECONDS="1") as srv:  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "does not exist" not in srv.log():
+            time.sleep(0.3)
+        assert srv.client.get("/v2/health/ready").status_code == 503
+
+        client = MlflowClient(mlflow_server.url)
+        source = client.get_model_version(LR, trained.penguins[LR].version)
+        mlflow.set_tracking_uri(mlflow_server.url)
+        version = mlflow.register_model(source.source, late)
+        client.set_registered_model_alias(late, "champion", version.version)
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and srv.client.get("/v2/health/ready").status_code != 200:
+            time.sleep(0.5)
+        assert srv.client.get("/v2/health/ready").status_code == 200, srv.log()[-3000:]
+        answer = srv.client.post("/predict", json=PENGUIN)
+        assert answer.status_code == 200 and answer.headers["x-model-version"] == version.version

@@ -12,6 +12,8 @@ Plain helpers (usable from scripts and any test framework):
 - ``postgres.run_postgres()``: context manager that starts a throw-away PostgreSQL cluster with Debian's
   ``initdb``/``pg_ctl`` (as the ``postgres`` user when running as root), on a unix socket and a free loopback
   port, and yields a ``PostgresInstance`` (``.dsn``, ``.create_database(name)``); ``pg_ctl stop`` on exit.
+- ``pushgateway.run_pushgateway(workdir)``: context manager for a real Prometheus Pushgateway (Debian's
+  ``prometheus-pushgateway``) on a free loopback port; yields ``Pushgateway`` (``.url``, ``.metrics_text()``).
 - ``training.train_penguins(tracking_uri, algorithms=("logistic_regression",), ...)``: runs the real
   ``mlkube-train penguins`` command with the fast config and returns the ``RegisteredModel`` entries it registered
   (name, version, algorithm, run id, ``models:/`` URI, champion decision). ``training.train_digits(...)`` likewise.
@@ -23,6 +25,7 @@ pytest refuses ``pytest_plugins`` in a conftest below the rootdir (tests/) when 
 - ``mlflow_server`` (session): an ``MlflowServer`` backed by SQLite.
 - ``postgres`` (session): a ``PostgresInstance``; ``postgres_dsn`` (session): DSN of a fresh database in it.
 - ``mlflow_server_postgres`` (session): an ``MlflowServer`` whose backend store is that PostgreSQL database.
+- ``pushgateway`` (session): a ``Pushgateway``.
 - ``penguins_models`` (session): models registered by ``train_penguins`` into ``mlflow_server``
   (logistic regression and random forest).
 """

@@ -8,6 +8,7 @@ import pytest
 
 from .mlflow_server import MlflowServer, run_mlflow_server
 from .postgres import PostgresInstance, run_postgres
+from .pushgateway import Pushgateway, run_pushgateway
 from .training import RegisteredModel, train_penguins
 
 
@@ -46,3 +47,10 @@ def mlflow_server_postgres(
 def penguins_models(mlflow_server: MlflowServer) -> list[RegisteredModel]:
     """Logistic regression and random forest penguins models registered in ``mlflow_server``."""
     return train_penguins(mlflow_server.url, algorithms=("logistic_regression", "random_forest"))
+
+
+@pytest.fixture(scope="session")
+def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushgateway]:
+    """A real Prometheus Pushgateway on 127.0.0.1."""
+    with run_pushgateway(tmp_path_factory.mktemp("pushgateway")) as gateway:
+        yield gateway

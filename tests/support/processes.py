@@ -69,9 +69,7 @@ class ManagedProcess:
         return text[-max_chars:]
 
     def fail(self, reason: str) -> ProcessFailed:
-        return ProcessFailed(
-            f"{self.name} (pid {self.pid}) {reason}; log {self.log_path}:\n{self.log_tail()}"
-        )
+        return ProcessFailed(f"{self.name} (pid {self.pid}) {reason}; log {self.log_path}:\n{self.log_tail()}")
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM the process group, then SIGKILL it if it has not exited within ``timeout``."""

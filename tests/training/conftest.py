@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow
 import pytest
 
 from tests.support.fixtures import (  # noqa: F401 - fixtures are registered by being imported here
@@ -12,6 +15,7 @@ from tests.support.fixtures import (  # noqa: F401 - fixtures are registered by 
     penguins_models,
     postgres,
     postgres_dsn,
+    pushgateway,
 )
 from tests.support.training import TrainResult, run_trainer
 
@@ -44,3 +48,16 @@ def one_line_error(result: TrainResult) -> str:
     errors = [line for line in result.stderr.splitlines() if line.startswith("mlkube-train")]
     assert len(errors) == 1, result.stderr
     return errors[0]
+
+
+@contextlib.contextmanager
+def mlflow_store(uri: str) -> Iterator[None]:
+    """Point this process's MLflow tracking and registry at ``uri`` for a while (no leak between modules)."""
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])

@@ -36,7 +36,10 @@ def check_penguins_version(client: MlflowClient, model: RegisteredModel) -> None
     ranges = json.loads(tags["feature_ranges"])
     assert set(ranges) == {"bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"}
     assert 2500 < ranges["body_mass_g"]["min"] < ranges["body_mass_g"]["max"] < 7000
-    assert json.loads(tags["feature_categories"]) == {"island": ["Biscoe", "Dream", "Torgersen"], "sex": ["female", "male"]}
+    assert json.loads(tags["feature_categories"]) == {
+        "island": ["Biscoe", "Dream", "Torgersen"],
+        "sex": ["female", "male"],
+    }
     share = json.loads(tags["training_class_share"])
     assert set(share) == {"Adelie", "Chinstrap", "Gentoo"} and abs(sum(share.values()) - 1) < 1e-4
     assert tags["promotion_decision"] in ("first_champion", "promoted", "kept_champion")

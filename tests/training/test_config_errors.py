@@ -24,13 +24,22 @@ from .conftest import one_line_error
     ],
     ids=["flag-range", "flag-bound", "unknown-algorithm", "env-type", "grid-param", "flag-json"],
 )
-def test_bad_setting_exits_2_naming_key_and_value(embedded_trainer, args, env, expected):
-    result = embedded_trainer("penguins", "--config", str(PENGUINS_FAST_CONFIG), *args, env=env)
-    assert result.returncode == 2, result.stderr
-    line = one_line_error(result)
+def test_bad_setting_exits_2_naming_key_and_value(tmp_path, monkeypatch, capsys, args, env, expected):
+    # In-process (the console script is `raise SystemExit(main())`): these fail before any MLflow access.
+    from mlkube_train.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    code = main(["penguins", "--config", str(PENGUINS_FAST_CONFIG), *args])
+    assert code == 2
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr
+    (line,) = [x for x in stderr.splitlines() if x.startswith("mlkube-train")]
     for fragment in expected:
         assert fragment in line, line
-    assert not (embedded_trainer.workdir / ".mlkube").exists(), "config errors must fail before touching MLflow"
+    assert not (tmp_path / ".mlkube").exists(), "config errors must fail before touching MLflow"
 
 
 def test_unknown_config_key_exits_2(embedded_trainer, tmp_path):
@@ -106,7 +115,7 @@ def test_grid_value_rejected_by_the_classifier_fails_the_run_and_registers_nothi
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "grids.svm" in one_line_error(result)
-    client = MlflowClient(embedded_trainer.store_uri)
+    client = MlflowClient(embedded_trainer.store_uri, registry_uri=embedded_trainer.store_uri)
     runs = client.search_runs([client.get_experiment_by_name("penguins").experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
     assert "kernel" in runs[0].data.tags["mlkube.failure"]

@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 
 from tests.support.training import DIGITS_FAST_CONFIG
 
-from .conftest import Trainer
+from .conftest import Trainer, mlflow_store
 from .registry_checks import aliases
 
 
@@ -18,9 +18,8 @@ def digits_run(tmp_path_factory):
     trainer = Trainer(tmp_path_factory.mktemp("digits"), None)
     first = trainer("digits", "--config", str(DIGITS_FAST_CONFIG))
     assert first.returncode == 0, first.stderr
-    mlflow.set_tracking_uri(trainer.store_uri)
-    mlflow.set_registry_uri(trainer.store_uri)
-    return trainer, first
+    with mlflow_store(trainer.store_uri):
+        yield trainer, first
 
 
 def test_progress_line_and_metrics_per_epoch(digits_run):

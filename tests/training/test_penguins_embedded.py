@@ -7,14 +7,13 @@ import subprocess
 import sys
 import sysconfig
 
-import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from tests.support.training import PENGUINS_FAST_CONFIG
 
-from .conftest import Trainer, one_line_error
+from .conftest import Trainer, mlflow_store, one_line_error
 from .registry_checks import PENGUIN_ROWS, aliases, check_penguins_predicts, check_penguins_version
 
 LR = "penguins-logistic-regression"
@@ -31,9 +30,8 @@ def trained(tmp_path_factory):
     weak_again = trainer(*lr_only, "--grids", WEAK_LR)
     for result in (weak, strong, weak_again):
         assert result.returncode == 0, result.stderr
-    mlflow.set_tracking_uri(trainer.store_uri)
-    mlflow.set_registry_uri(trainer.store_uri)
-    return trainer, weak.models, strong.models, weak_again.models
+    with mlflow_store(trainer.store_uri):
+        yield trainer, weak.models, strong.models, weak_again.models
 
 
 def test_store_and_artifacts_are_project_local(trained):
@@ -150,5 +148,7 @@ def test_score_with_unknown_alias_exits_2(trained, tmp_path):
     trainer, *_ = trained
     source = tmp_path / "in.csv"
     PENGUIN_ROWS.to_csv(source, index=False)
-    result = trainer("score", "--model-uri", f"models:/{LR}@nope", "--input", str(source), "--output", str(tmp_path / "o.csv"))
+    result = trainer(
+        "score", "--model-uri", f"models:/{LR}@nope", "--input", str(source), "--output", str(tmp_path / "o.csv")
+    )
     assert result.returncode == 2 and "@nope" in one_line_error(result)

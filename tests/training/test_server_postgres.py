@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import mlflow
 import numpy as np
@@ -12,15 +13,14 @@ from mlflow import MlflowClient
 
 from tests.support.training import DIGITS_FAST_CONFIG, PENGUINS_FAST_CONFIG
 
-from .conftest import Trainer
+from .conftest import Trainer, mlflow_store
 from .registry_checks import aliases, check_penguins_predicts, check_penguins_version
 
 
 @pytest.fixture(scope="module")
-def server_trainer(mlflow_server_postgres, tmp_path_factory) -> Trainer:
-    mlflow.set_tracking_uri(mlflow_server_postgres.url)
-    mlflow.set_registry_uri(mlflow_server_postgres.url)
-    return Trainer(tmp_path_factory.mktemp("server"), mlflow_server_postgres.url)
+def server_trainer(mlflow_server_postgres, tmp_path_factory) -> Iterator[Trainer]:
+    with mlflow_store(mlflow_server_postgres.url):
+        yield Trainer(tmp_path_factory.mktemp("server"), mlflow_server_postgres.url)
 
 
 def test_penguins_all_registered_in_postgres(server_trainer, mlflow_server_postgres):
@@ -28,7 +28,11 @@ def test_penguins_all_registered_in_postgres(server_trainer, mlflow_server_postg
     assert result.returncode == 0, result.stderr
     assert not (server_trainer.workdir / ".mlkube").exists(), "a tracking server must be used, not the local store"
     client = MlflowClient()
-    assert sorted(m.name for m in result.models) == ["penguins-logistic-regression", "penguins-random-forest", "penguins-svm"]
+    assert sorted(m.name for m in result.models) == [
+        "penguins-logistic-regression",
+        "penguins-random-forest",
+        "penguins-svm",
+    ]
     for model in result.models:
         check_penguins_version(client, model)
         assert aliases(client, model.name) == {"challenger": model.version, "champion": model.version}
@@ -49,10 +53,9 @@ def test_digits_registered_in_postgres(server_trainer):
     assert aliases(client, "digits-cnn")["champion"] == model.version
     history = client.get_metric_history(model.run_id, "val_accuracy")
     assert [m.step for m in history] == [1, 2]
-    network = mlflow.pytorch.load_model(f"models:/digits-cnn@champion", map_location="cpu")
-    from sklearn.datasets import load_digits
-
+    network = mlflow.pytorch.load_model("models:/digits-cnn@champion", map_location="cpu")
     import torch
+    from sklearn.datasets import load_digits
 
     images = load_digits().images[:8].astype(np.float32).reshape(-1, 1, 8, 8)
     assert tuple(network(torch.from_numpy(images)).shape) == (8, 10)

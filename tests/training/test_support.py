@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 
 
 def _roundtrip(tracking_uri: str, experiment: str) -> None:
-    client = MlflowClient(tracking_uri)
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     experiment_id = client.create_experiment(experiment)
     run = client.create_run(experiment_id)
     client.log_metric(run.info.run_id, "m", 1.5)
@@ -35,7 +35,7 @@ def test_mlflow_server_on_postgres_keeps_runs_in_postgres(mlflow_server_postgres
 
 
 def test_train_penguins_helper_returns_what_it_registered(penguins_models, mlflow_server):
-    client = MlflowClient(mlflow_server.url)
+    client = MlflowClient(mlflow_server.url, registry_uri=mlflow_server.url)
     assert sorted(m.name for m in penguins_models) == ["penguins-logistic-regression", "penguins-random-forest"]
     for model in penguins_models:
         version = client.get_model_version(model.name, model.version)

@@ -35,6 +35,7 @@ def test_promote_against_unreachable_mlflow_exits_3(tmp_path):
 
 
 def test_unreachable_pushgateway_only_warns(tmp_path):
+    """Monitoring must never fail a training that succeeded."""
     trainer = Trainer(tmp_path, None)
     gateway = f"http://127.0.0.1:{free_port()}"
     result = trainer(

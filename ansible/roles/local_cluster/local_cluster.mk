@@ -2,7 +2,7 @@
 # directly. Included by the root Makefile; the Ansible entry point (ansible/ansible.mk) wraps the
 # same script through the role.
 
-LOCAL_CLUSTER_SH := $(ROOT)/ansible/roles/local_cluster/files/cluster.sh
+LOCAL_CLUSTER_SH := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))/files/cluster.sh
 # Target that brings the cluster up before the smoke suite; the Ansible path can take over with
 # `make test-cluster CLUSTER_UP_TARGET=cluster-up`.
 CLUSTER_UP_TARGET ?= local-cluster-up
@@ -19,7 +19,6 @@ CLUSTER_TEST_ARGS ?=
 local-cluster-deps: ## Install the node's Debian packages (containerd, runc, CNI plugins, iptables) if missing
 	@$(LOCAL_CLUSTER_SH) deps
 
-# (ansible/ansible.mk's cluster-build runs the same two commands.)
 local-cluster-build: local-cluster-deps ## Build kube-*, kubectl, etcd, CoreDNS and kwok into .cache/cluster-bin (cached by version)
 	@$(LOCAL_CLUSTER_SH) build
 
@@ -35,9 +34,9 @@ local-cluster-purge: ## Stop the local cluster and delete its state (binaries st
 local-cluster-status: ## Show the local cluster's components, nodes and system pods
 	@$(LOCAL_CLUSTER_SH) status
 
-test-cluster: ## Bring the local cluster up and run its smoke suite (KEEP_CLUSTER=0 to stop it after)
+test-cluster: venv ## Bring the local cluster up and run its smoke suite (KEEP_CLUSTER=0 to stop it after)
 	@$(MAKE) $(CLUSTER_UP_TARGET)
-	@status=0; $(PYTEST) tests/cluster -m cluster $(CLUSTER_TEST_ARGS) || status=$$?; \
+	@status=0; $(or $(PYTEST),.venv/bin/python -m pytest -c tests/pytest.ini) tests/cluster -m cluster $(CLUSTER_TEST_ARGS) || status=$$?; \
 	  if [ "$(KEEP_CLUSTER)" = 0 ]; then $(LOCAL_CLUSTER_SH) down; fi; exit $$status
 
 TEST_SUITES += test-cluster

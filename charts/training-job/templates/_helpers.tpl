@@ -85,6 +85,38 @@ spec:
     fsGroup: 10001
     seccompProfile:
       type: RuntimeDefault
+  {{- if $v.waitForMlflow.timeoutSeconds }}
+  initContainers:
+    # A fresh install starts MLflow and its Jobs together: wait for MLflow here instead of spending
+    # the Job's backoffLimit on the trainer's "unreachable" exit code.
+    - name: wait-for-mlflow
+      image: {{ printf "%s:%s" $v.image.repository $v.image.tag }}
+      imagePullPolicy: {{ $v.image.pullPolicy }}
+      command: ["python3", "-c"]
+      args:
+        - |
+          import sys, time, urllib.request
+          url, deadline = "{{ include "training-job.mlflowUrl" .root }}/health", time.monotonic() + {{ $v.waitForMlflow.timeoutSeconds }}
+          while True:
+              try:
+                  urllib.request.urlopen(url, timeout=3).close()
+                  print(f"MLflow is up: {url}"); break
+              except OSError as exc:
+                  if time.monotonic() > deadline:
+                      sys.exit(f"MLflow {url} unreachable after {{ $v.waitForMlflow.timeoutSeconds }} s: {exc}")
+                  print(f"waiting for MLflow at {url}: {exc}", flush=True); time.sleep(3)
+      resources:
+        requests: {cpu: 10m, memory: 32Mi}
+        limits: {cpu: 100m, memory: 128Mi}
+      securityContext:
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        runAsNonRoot: true
+        capabilities:
+          drop: ["ALL"]
+        seccompProfile:
+          type: RuntimeDefault
+  {{- end }}
   containers:
     - name: trainer
       image: {{ printf "%s:%s" $v.image.repository $v.image.tag }}

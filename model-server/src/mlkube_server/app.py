@@ -43,7 +43,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.models:
             log.warning("no model configured: set MLKUBE_SERVER_MODELS or pass --model; readiness stays false")
-        loading = asyncio.create_task(state.repository.load_all())  # liveness answers while models load
+        loading = asyncio.create_task(state.repository.keep_loading())  # liveness answers while models load
         try:
             yield
         finally:
@@ -88,7 +88,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for router in (seed.router, v1.router, v2.router, mlflow_scoring.router):
+    # Routes are matched in order: the machine-to-machine protocols first, as they carry the most traffic.
+    for router in (v2.router, v1.router, mlflow_scoring.router, seed.router):
         app.include_router(router)
     app.add_middleware(ServingMiddleware, state=state)
     install_openapi(app)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,6 +14,10 @@ from .errors import ApiError
 from .jsonio import error_response
 
 log = logging.getLogger("mlkube_server.access")
+
+# Request ids: a per-process random prefix and a counter (uuid4 reads the kernel's entropy on every request).
+_ID_PREFIX = os.urandom(4).hex()
+_ID_COUNTER = itertools.count(1)
 
 UNCOUNTED = ("/v2/health/", "/metrics", "/docs", "/openapi.json", "/redoc")
 
@@ -43,7 +48,8 @@ class ServingMiddleware:
         state = self.state
         started = time.perf_counter()
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
+        request_id = request_id or f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
         info = RequestInfo(request_id=request_id, protocol=protocol_of(scope["path"]))
         scope.setdefault("state", {})["mlkube"] = info
         status = 500

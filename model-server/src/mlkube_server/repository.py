@@ -97,6 +97,23 @@ class ModelRepository:
     async def load_all(self) -> None:
         await asyncio.gather(*(self.load(name) for name in list(self.entries)), return_exceptions=True)
 
+    async def keep_loading(self) -> None:
+        """Loads every model, then retries the configured ones that failed until they load.
+
+        Readiness stays false meanwhile, so a pod started before its model was registered becomes
+        Ready on its own once the model exists, instead of waiting for its startup probe to kill it.
+        """
+        await self.load_all()
+        interval = self.settings.retry_failed_seconds
+        while interval > 0:
+            failed = [e.name for e in self.entries.values() if e.state is State.FAILED and e.name in self.configured]
+            if not failed:
+                return
+            log.info("retrying %s in %.0fs", ", ".join(failed), interval, extra={"models": failed})
+            await asyncio.sleep(interval)
+            still_failed = [n for n in failed if n in self.entries and self.entries[n].state is State.FAILED]
+            await asyncio.gather(*(self.load(name) for name in still_failed), return_exceptions=True)
+
     async def load(self, name: str, uri: str | None = None) -> Entry:
         entry = self.entries.get(name)
         if entry is None:

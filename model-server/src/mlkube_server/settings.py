@@ -69,6 +69,10 @@ class ServerSettings(BaseSettings):
 
     load_attempts: int = Field(6, ge=1, description="tries per model when MLflow is unreachable")
     load_backoff_seconds: float = Field(1.0, ge=0, description="first retry delay; doubles, capped at 30 s")
+    retry_failed_seconds: float = Field(
+        15.0, ge=0, description="retry configured models that failed to load this often (0: never); a model "
+        "registered after the server started (a first training run) is then picked up without a restart",
+    )
     model_cache_dir: Path = Field(Path("/tmp/mlkube-server/models"), description="downloaded artifacts")  # noqa: S108
 
     drain_seconds: float = Field(0.0, ge=0, description="after SIGTERM: keep serving this long while not ready")

@@ -57,7 +57,9 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type[JobSe
         if default is not None and not isinstance(default, (dict, list)):
             shown = default.value if isinstance(default, Enum) else default
             help_text += f" (default: {shown})"
-        group.add_argument(_flag(name), dest=f"setting__{name}", metavar="JSON" if _is_structured(field) else "VALUE", help=help_text)
+        group.add_argument(
+            _flag(name), dest=f"setting__{name}", metavar="JSON" if _is_structured(field) else "VALUE", help=help_text
+        )
     parser.add_argument("--config", type=Path, help="YAML file with settings (see training-jobs/configs/)")
     parser.add_argument("--summary-file", type=Path, help="write a JSON summary of what got registered here")
 
@@ -90,15 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, settings_cls: type[JobSettings]) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(settings_cls=settings_cls)
         add_settings_flags(p, settings_cls)
         return p
 
-    command("penguins", "Train penguins species classifiers (scikit-learn grid search) and register them.", PenguinsSettings)
+    command(
+        "penguins", "Train penguins species classifiers (scikit-learn grid search) and register them.", PenguinsSettings
+    )
     command("digits", "Train the digits CNN (PyTorch, CPU or CUDA) and register it.", DigitsSettings)
 
-    promote = command("promote", "Point an alias (e.g. champion) of a registered model at a version.", ConnectionSettings)
+    promote = command(
+        "promote", "Point an alias (e.g. champion) of a registered model at a version.", ConnectionSettings
+    )
     promote.add_argument("--name", required=True, help="registered model, e.g. penguins-svm")
     promote.add_argument("--alias", default="champion", help="alias to move (default: champion)")
     target = promote.add_mutually_exclusive_group(required=True)
@@ -121,7 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     for noisy in ("mlflow", "alembic", "urllib3", "git", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
@@ -166,7 +182,9 @@ def run(args: argparse.Namespace) -> int:
             "promoting", lambda: promote(MlflowClient(), args.name, args.alias, args.target_version, args.from_alias)
         )
         print(f"{args.name}@{args.alias} -> version {version} (was {previous or 'unset'})")
-        _write_json(args.summary_file, {"name": args.name, "alias": args.alias, "version": version, "previous": previous})
+        _write_json(
+            args.summary_file, {"name": args.name, "alias": args.alias, "version": version, "previous": previous}
+        )
     elif args.command == "score":
         from .scoring import score_file
         from .tracking import transient_guard

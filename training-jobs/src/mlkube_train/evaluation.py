@@ -9,9 +9,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 
 def classification_metrics(y_true, y_pred, labels: Sequence) -> dict[str, float]:
-    precision, recall, _, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=list(labels), zero_division=0
-    )
+    precision, recall, _, _ = precision_recall_fscore_support(y_true, y_pred, labels=list(labels), zero_division=0)
     metrics = {
         "test_accuracy": float(accuracy_score(y_true, y_pred)),
         "test_f1_macro": float(f1_score(y_true, y_pred, labels=list(labels), average="macro", zero_division=0)),

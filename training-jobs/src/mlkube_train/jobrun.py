@@ -6,7 +6,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-from .errors import TrainError
+from .errors import TrainError, TransientError
 from .tracking import is_transient, transient_guard
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,9 @@ def tracked_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> Iter
     import mlflow
     from mlflow import MlflowClient
 
-    run = transient_guard("starting the run", lambda: mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags))
+    run = transient_guard(
+        "starting the run", lambda: mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags)
+    )
     run_id = run.info.run_id
     try:
         yield run_id
@@ -31,8 +33,6 @@ def tracked_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> Iter
         with contextlib.suppress(Exception):
             mlflow.end_run(status="FAILED")
         if is_transient(exc) and not isinstance(exc, TrainError):
-            from .errors import TransientError
-
             raise TransientError(f"MLflow unreachable during run {run_id}; retry when the server is back") from exc
         raise
     else:

@@ -50,7 +50,12 @@ def push_success(url: str | None, result: ModelResult) -> None:
         1 if result.promotion.promoted else 0
     )
     if result.class_share:
-        share = Gauge(m.TRAINING_CLASS_SHARE, "Share of each class in the training data", (m.MODEL, CLASS_LABEL), registry=registry)
+        share = Gauge(
+            m.TRAINING_CLASS_SHARE,
+            "Share of each class in the training data",
+            (m.MODEL, CLASS_LABEL),
+            registry=registry,
+        )
         for label, value in result.class_share.items():
             share.labels(result.model_name, label).set(value)
     _push(url, result.trainer, result.algorithm, registry)

@@ -112,7 +112,9 @@ def _score_sklearn(model_uri: str, frame: pd.DataFrame, tags: dict) -> tuple[pd.
 
     model = mlflow.sklearn.load_model(model_uri)
     signature = mlflow.models.get_model_info(model_uri).signature
-    required = signature.inputs.input_names() if signature is not None else list(getattr(model, "feature_names_in_", []))
+    required = (
+        signature.inputs.input_names() if signature is not None else list(getattr(model, "feature_names_in_", []))
+    )
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise DataError(f"input lacks column(s) {', '.join(missing)} that the model needs ({', '.join(required)})")

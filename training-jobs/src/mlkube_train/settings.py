@@ -179,7 +179,9 @@ def load_settings(cls: type[SettingsT], config_path: Path | None, overrides: dic
         if content is not None and not isinstance(content, dict):
             raise ConfigError(f"config file {str(config_path)!r} must hold a mapping of setting: value")
         yaml_file = config_path
-    bound = type(cls.__name__, (cls,), {"model_config": SettingsConfigDict(**{**cls.model_config, "yaml_file": yaml_file})})
+    bound = type(
+        cls.__name__, (cls,), {"model_config": SettingsConfigDict(**{**cls.model_config, "yaml_file": yaml_file})}
+    )
     try:
         return bound(**overrides)
     except ValidationError as exc:

@@ -70,7 +70,9 @@ def wait_for_server(uri: str, settings: JobSettings) -> None:
         except (urllib.error.URLError, OSError) as exc:
             last = str(getattr(exc, "reason", exc))
         if attempt < attempts:
-            log.warning("MLflow at %s not reachable (%s), retry %d/%d in %.1fs", uri, last, attempt, attempts - 1, delay)
+            log.warning(
+                "MLflow at %s not reachable (%s), retry %d/%d in %.1fs", uri, last, attempt, attempts - 1, delay
+            )
             time.sleep(delay)
             delay *= 2
     raise TransientError(

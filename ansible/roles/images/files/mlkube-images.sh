@@ -92,13 +92,20 @@ human_size() { numfmt --to=iec --suffix=B "$1"; }
 
 docker_up() { docker info >/dev/null 2>&1; }
 
+# apt-get install, refreshing the package lists once when they are missing or stale.
+apt_install() {
+  [ "$(id -u)" = 0 ] || die "$* not installed: run 'apt-get install $*' as root, then retry"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 && return 0
+  apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
+    || die "apt-get install $* failed: check the machine's apt sources"
+}
+
 ensure_docker() {
   docker_up && return 0
   if ! command -v dockerd >/dev/null; then
     step "installing Debian's docker.io (dockerd is missing)"
-    [ "$(id -u)" = 0 ] || die "dockerd is not installed: run 'apt-get install docker.io' as root, then retry"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null \
-      || die "apt-get install docker.io failed: run 'apt-get update' and retry"
+    apt_install docker.io
   fi
   mkdir -p "$DOCKER_DIR"
   step "starting dockerd (log: $DOCKER_DIR/dockerd.log; stop it with 'make images-clean')"
@@ -163,8 +170,7 @@ build_base_tarball() {
   [ -s "$tarball" ] && return 0
   command -v debootstrap >/dev/null || {
     step "installing debootstrap"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null \
-      || die "apt-get install debootstrap failed: run 'apt-get update' and retry"
+    apt_install debootstrap
   }
   mirror=$(debian_mirror)
   rootfs=$WORK_DIR/rootfs-$DEBIAN_SUITE

@@ -14,6 +14,9 @@
 #
 # Settings come from the environment (defaults below); versions from versions.env.
 set -euo pipefail
+# Components inherit this: a stricter umask would leave containerd's image snapshots unreadable
+# to the non-root users pods run as.
+umask 022
 
 FILES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TEMPLATES_DIR=$(cd "$FILES_DIR/../templates" && pwd)
@@ -102,8 +105,11 @@ cmd_up() {
   start_apiserver
   start_controller_manager
   start_scheduler
+  local kubelet_since; kubelet_since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  component_running kubelet && kubelet_since=1970-01-01T00:00:00Z
   start_kubelet
-  wait_for 90 node_ready "$NODE_NAME" || fail_component kubelet "node $NODE_NAME is not Ready after 90 s"
+  wait_for 90 node_ready_since "$NODE_NAME" "$kubelet_since" ||
+    fail_component kubelet "node $NODE_NAME is not Ready after 90 s"
   say "node $NODE_NAME Ready"
   start_kube_proxy
   addon_coredns

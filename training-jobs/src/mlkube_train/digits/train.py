@@ -45,7 +45,7 @@ def check_device(settings: DigitsSettings) -> str:
     available = torch.cuda.is_available()
     if settings.device is Device.cuda and not available:
         raise ConfigError(
-            "invalid setting device = \"cuda\": no CUDA GPU is visible to PyTorch "
+            'invalid setting device = "cuda": no CUDA GPU is visible to PyTorch '
             f"(torch {torch.__version__}, torch.cuda.is_available() is False); use --device cpu or auto"
         )
     if settings.device is Device.cpu or not available:
@@ -59,7 +59,9 @@ def load_digits_split(test_size: float, seed: int):
 
     digits = load_digits()
     images = digits.images.astype(np.float32).reshape(-1, 1, 8, 8)
-    return train_test_split(images, digits.target.astype(np.int64), test_size=test_size, random_state=seed, stratify=digits.target)
+    return train_test_split(
+        images, digits.target.astype(np.int64), test_size=test_size, random_state=seed, stratify=digits.target
+    )
 
 
 def train_digits(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
@@ -75,7 +77,6 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
     from mlflow import MlflowClient
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
-
     from mlkube_models.digits_cnn import DigitsCNN
 
     torch = _torch()
@@ -90,7 +91,9 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
     data_sha256 = _sha256(x_train, y_train, x_test, y_test)
     print(f"digits data: train {len(x_train)}, test {len(x_test)}; device {device_name}", flush=True)
 
-    experiment_id = transient_guard("creating the experiment", lambda: ensure_experiment(settings.experiment, tracking_uri))
+    experiment_id = transient_guard(
+        "creating the experiment", lambda: ensure_experiment(settings.experiment, tracking_uri)
+    )
     tags = {"trainer": TRAINER, "algorithm": ALGORITHM, "code_version": code_version(), "device": device_name}
     with tracked_run(experiment_id, "digits-cnn", tags) as run_id:
         mlflow.log_params(
@@ -178,7 +181,9 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
             pip_requirements=model_requirements("torch", "numpy"),
         )
         client = MlflowClient()
-        registry.ensure_registered_model(client, REGISTERED_MODEL_NAME, "Handwritten digits 0-9, small CNN on 8x8 images")
+        registry.ensure_registered_model(
+            client, REGISTERED_MODEL_NAME, "Handwritten digits 0-9, small CNN on 8x8 images"
+        )
         version_tags = {
             registry.TAG_TRAINER: TRAINER,
             registry.TAG_ALGORITHM: ALGORITHM,
@@ -190,7 +195,11 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
         version = registry.register_version(client, REGISTERED_MODEL_NAME, info.model_uri, run_id, version_tags)
         try:
             promotion = registry.decide_champion(
-                client, REGISTERED_MODEL_NAME, version.version, settings.promotion_metric, metrics[settings.promotion_metric]
+                client,
+                REGISTERED_MODEL_NAME,
+                version.version,
+                settings.promotion_metric,
+                metrics[settings.promotion_metric],
             )
         except BaseException:
             registry.delete_version_quietly(client, REGISTERED_MODEL_NAME, version.version)

@@ -42,13 +42,22 @@ def validate_grids(settings: PenguinsSettings) -> dict[Algorithm, dict]:
 
 def train_penguins(settings: PenguinsSettings, tracking_uri: str) -> list[ModelResult]:
     grids = validate_grids(settings)
-    dataset = load_dataset(settings.data_path, settings.test_size, settings.seed, min_per_class=settings.cv_folds + 1)
-    print(
-        f"penguins data: {dataset.rows_total} rows ({dataset.rows_dropped} dropped), train {len(dataset.x_train)}, "
-        f"test {len(dataset.x_test)}, sha256 {dataset.sha256[:12]}",
-        flush=True,
-    )
-    experiment_id = transient_guard("creating the experiment", lambda: ensure_experiment(settings.experiment, tracking_uri))
+    try:
+        dataset = load_dataset(
+            settings.data_path, settings.test_size, settings.seed, min_per_class=settings.cv_folds + 1
+        )
+        print(
+            f"penguins data: {dataset.rows_total} rows ({dataset.rows_dropped} dropped), train {len(dataset.x_train)}, "
+            f"test {len(dataset.x_test)}, sha256 {dataset.sha256[:12]}",
+            flush=True,
+        )
+        experiment_id = transient_guard(
+            "creating the experiment", lambda: ensure_experiment(settings.experiment, tracking_uri)
+        )
+    except BaseException:
+        for algorithm in settings.model:
+            push_failure(settings.pushgateway_url, TRAINER, algorithm.value)
+        raise
     results = []
     for algorithm in settings.model:
         try:

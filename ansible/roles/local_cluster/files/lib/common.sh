@@ -50,3 +50,11 @@ except KeyError as missing:
     sys.exit(f"ERROR: template {path} needs the setting {missing.args[0]}, which is not set")
 PY
 }
+
+# write_if_changed FILE — stdin to FILE, leaving FILE untouched when the content is the same
+# (kube-proxy exits when its config file is written to).
+write_if_changed() {
+  local file="$1" tmp; tmp=$(mktemp "$file.XXXX")
+  cat > "$tmp"
+  if cmp -s "$tmp" "$file"; then rm -f "$tmp"; else mv "$tmp" "$file"; fi
+}

@@ -18,7 +18,7 @@ provisioner_ready() { component_running hostpath-provisioner; }
 
 start_containerd() {
   mkdir -p "$STATE_DIR/containerd"
-  render_template containerd.toml > "$STATE_DIR/config/containerd.toml"
+  render_template containerd.toml | write_if_changed "$STATE_DIR/config/containerd.toml"
   ensure_component containerd 30 containerd_ready -- \
     "$(command -v containerd)" --config "$STATE_DIR/config/containerd.toml"
 }
@@ -99,8 +99,8 @@ ensure_cgroup_root() {
 start_kubelet() {
   ensure_cgroup_root
   printf 'nameserver %s\nsearch %s\noptions ndots:5\n' "$DNS_IP" "svc.$CLUSTER_DOMAIN" \
-    > "$STATE_DIR/config/resolv.conf"
-  render_template kubelet.yaml > "$STATE_DIR/config/kubelet.yaml"
+    | write_if_changed "$STATE_DIR/config/resolv.conf"
+  render_template kubelet.yaml | write_if_changed "$STATE_DIR/config/kubelet.yaml"
   ensure_component kubelet 60 kubelet_ready -- "$(k8s_bin kubelet)" \
     --config="$STATE_DIR/config/kubelet.yaml" \
     --kubeconfig="$STATE_DIR/config/kubelet.kubeconfig" \
@@ -110,7 +110,7 @@ start_kubelet() {
 }
 
 start_kube_proxy() {
-  render_template kube-proxy.yaml > "$STATE_DIR/config/kube-proxy.yaml"
+  render_template kube-proxy.yaml | write_if_changed "$STATE_DIR/config/kube-proxy.yaml"
   ensure_component kube-proxy 60 kube_proxy_ready -- "$(k8s_bin kube-proxy)" \
     --config="$STATE_DIR/config/kube-proxy.yaml" --v=1
 }
@@ -139,4 +139,13 @@ start_provisioner() {
 
 node_ready() {
   [ "$(kubectl_admin get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+
+# node_ready_since NAME TIME — Ready, as reported by a heartbeat at or after TIME (UTC, RFC 3339):
+# after a restart the stored condition still says Ready from before.
+node_ready_since() {
+  local status heartbeat
+  read -r status heartbeat < <(kubectl_admin get node "$1" -o \
+    jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}{"\n"}' 2>/dev/null) || return 1
+  [ "$status" = True ] && [[ ! "$heartbeat" < "$2" ]]
 }

@@ -6,7 +6,7 @@ DEPS_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack ip
 deps_missing() {
   local package missing=()
   for package in "${DEPS_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+    [ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" = "install ok installed" ] || missing+=("$package")
   done
   echo "${missing[*]}"
   [ "${#missing[@]}" -eq 0 ]

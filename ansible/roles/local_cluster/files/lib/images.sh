@@ -4,7 +4,7 @@
 
 IMAGES_DIR() { echo "$MLKUBE_CACHE/cluster-images"; }
 
-image_present() { ctr_k8s images ls -q "name==$(docker_name "$1")" | grep -q .; }
+image_present() { [ -n "$(ctr_k8s images ls -q "name==$(docker_name "$1")")" ]; }
 
 # docker.io normalisation, as containerd's CRI does for pod specs.
 docker_name() {

@@ -11,7 +11,9 @@ network_up() {
     ip link add "$HOST_BRIDGE" type bridge
   fi
   ip link set "$HOST_BRIDGE" up
-  ip addr show dev "$HOST_BRIDGE" | grep -q "inet $NODE_IP/32" || ip addr add "$NODE_IP/32" dev "$HOST_BRIDGE"
+  # (No `| grep -q` under pipefail: grep's early exit can fail the producer with SIGPIPE.)
+  [[ "$(ip addr show dev "$HOST_BRIDGE")" == *"inet $NODE_IP/32 "* ]] || ip addr add "$NODE_IP/32" dev "$HOST_BRIDGE"
+  ip route del unreachable "$NODE_IP/32" 2>/dev/null || true  # guard left by `down`
   ip route replace "$SERVICE_CIDR" dev "$HOST_BRIDGE"
   ip route replace unreachable "$POD_CIDR"
   sysctl -qw net.ipv4.ip_forward=1
@@ -20,13 +22,13 @@ network_up() {
     sysctl -qw net.bridge.bridge-nf-call-iptables=1
   fi
   mkdir -p "$STATE_DIR/cni/net.d" "$STATE_DIR/cni/networks"
-  render_template cni.conflist > "$STATE_DIR/cni/net.d/10-mlkube.conflist"
+  render_template cni.conflist | write_if_changed "$STATE_DIR/cni/net.d/10-mlkube.conflist"
 }
 
 network_routes_present() {
   ip link show "$HOST_BRIDGE" >/dev/null 2>&1 &&
-    ip route show "$SERVICE_CIDR" | grep -q "dev $HOST_BRIDGE" &&
-    ip route show type unreachable | grep -q "^unreachable $POD_CIDR"
+    [[ "$(ip route show "$SERVICE_CIDR")" == *"dev $HOST_BRIDGE"* ]] &&
+    [[ "$(ip route show type unreachable)" == *"unreachable $POD_CIDR"* ]]
 }
 
 # Chains left by the CNI plugins (portmap, firewall) and by the kubelet and kube-proxy
@@ -48,11 +50,20 @@ iptables_chains_cleanup() {
   done
 }
 
+# Without the bridge, a client still aimed at a cluster address would follow the default route off
+# the machine: unless purging, the cluster's ranges stay `unreachable` so such packets die here.
 network_down() {
+  local purge="${1:-}" cidr
   iptables_chains_cleanup
   ip link del "$CNI_BRIDGE" 2>/dev/null || true
   ip route del "$SERVICE_CIDR" dev "$HOST_BRIDGE" 2>/dev/null || true
-  ip route del unreachable "$POD_CIDR" 2>/dev/null || true
   ip link del "$HOST_BRIDGE" 2>/dev/null || true
+  for cidr in "$NODE_IP/32" "$SERVICE_CIDR" "$POD_CIDR"; do
+    if [ "$purge" = "--purge" ]; then
+      ip route del unreachable "$cidr" 2>/dev/null || true
+    else
+      ip route replace unreachable "$cidr"
+    fi
+  done
   rm -rf "$STATE_DIR/cni/networks"
 }

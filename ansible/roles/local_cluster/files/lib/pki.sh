@@ -29,8 +29,7 @@ write_kubeconfig() {
   [ -f "$file" ] && return
   local ca crt key
   ca=$(base64 -w0 < "$pki/ca.crt"); crt=$(base64 -w0 < "$pki/$cert.crt"); key=$(base64 -w0 < "$pki/$cert.key")
-  umask 077
-  cat > "$file" <<KUBECONFIG
+  (umask 077; cat > "$file") <<KUBECONFIG
 apiVersion: v1
 kind: Config
 clusters:

@@ -39,6 +39,8 @@ unmount_state() {
     umount -l "$target" 2>/dev/null && count=$((count + 1))
   done
   [ "$count" -eq 0 ] || say "unmounted $count mount(s) under $STATE_DIR"
+  # Pod network namespaces are bind-mount targets; once unmounted, the files are just leftovers.
+  rm -f "$STATE_DIR"/containerd/state/io.containerd.grpc.v1.cri/netns/cni-*
 }
 
 remove_cgroups() {
@@ -71,7 +73,7 @@ cluster_down() {
   step "cleaning the host: iptables rules, mounts, bridges, routes, cgroups"
   kube_proxy_cleanup
   unmount_state
-  network_down
+  network_down "$purge"
   remove_cgroups
   if [ "$purge" = "--purge" ]; then
     step "purging state under $STATE_DIR (binaries and image archives stay cached)"
