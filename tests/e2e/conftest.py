@@ -31,7 +31,9 @@ def platform_values(**overrides: str) -> list[str]:
         **overrides,
     }
     for key, value in settings.items():
-        args += ["--set", f"{key}={value}"]
+        # Versions and tags are strings in the charts' schemas even when they look like numbers.
+        flag = "--set-string" if key.endswith(("version", ".tag")) else "--set"
+        args += [flag, f"{key}={value}"]
     return args
 
 
@@ -58,7 +60,7 @@ def platform(cluster):
     kubectl("label", "--overwrite", "namespace", NAMESPACE,
             "pod-security.kubernetes.io/enforce=restricted", "app.kubernetes.io/part-of=mlkube", namespace=None)
     helm("dependency", "build", str(UMBRELLA), "--skip-refresh", timeout=120)
-    helm("upgrade", "--install", RELEASE, str(UMBRELLA), *platform_values(),
+    helm("upgrade", "--install", RELEASE, str(UMBRELLA), "--force-conflicts", *platform_values(),
          "--wait", "--wait-for-jobs", "--timeout", "15m", timeout=960)
     TIMINGS["install platform"] = time.monotonic() - started
     yield RELEASE

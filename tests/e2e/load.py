@@ -25,8 +25,10 @@ class LoadGenerator:
     when it was sent, so a test can report failures per transition.
     """
 
-    def __init__(self, url: str, threads: int = 2, max_seconds: float = 900, pause: float = 0.02):
+    def __init__(self, url: str, threads: int = 2, max_seconds: float = 900, pause: float = 0.02,
+                 requests_per_connection: int = 20):
         self.url = url
+        self.requests_per_connection = requests_per_connection
         self.threads = threads
         self.max_seconds = max_seconds
         self.pause = pause
@@ -57,25 +59,33 @@ class LoadGenerator:
             worker.join(timeout=10)
 
     def _loop(self, deadline: float) -> None:
-        with httpx.Client(timeout=5.0) as client:
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                phase = self.current
-                try:
-                    response = client.post(self.url, json=PENGUIN)
-                    good = response.status_code == 200
-                    detail = f"HTTP {response.status_code}"
-                    version = response.headers.get("x-model-version") if good else None
-                except httpx.HTTPError as exc:
-                    good, detail, version = False, type(exc).__name__, None
-                with self._lock:
-                    if good:
-                        self.ok[phase] += 1
-                        self.versions[phase][str(version)] += 1
-                    else:
-                        self.failed[phase] += 1
-                        if len(self.errors[phase]) < 5:
-                            self.errors[phase].append(detail)
-                time.sleep(self.pause)
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            # A fresh connection every few requests, so Service changes reach this client as they
+            # reach real ones (kube-proxy routes per connection).
+            with httpx.Client(timeout=5.0) as client:
+                for _ in range(self.requests_per_connection):
+                    if self._stop.is_set() or time.monotonic() >= deadline:
+                        break
+                    self._send(client)
+
+    def _send(self, client: httpx.Client) -> None:
+        phase = self.current
+        try:
+            response = client.post(self.url, json=PENGUIN)
+            good = response.status_code == 200
+            detail = f"HTTP {response.status_code}"
+            version = response.headers.get("x-model-version") if good else None
+        except httpx.HTTPError as exc:
+            good, detail, version = False, type(exc).__name__, None
+        with self._lock:
+            if good:
+                self.ok[phase] += 1
+                self.versions[phase][str(version)] += 1
+            else:
+                self.failed[phase] += 1
+                if len(self.errors[phase]) < 5:
+                    self.errors[phase].append(detail)
+        time.sleep(self.pause)
 
     def report(self) -> str:
         phases = list(dict.fromkeys([*self.ok, *self.failed]))

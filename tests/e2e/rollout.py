@@ -20,7 +20,8 @@ CONTAINERD_SOCK = CACHE / "cluster" / "containerd" / "containerd.sock"
 def upgrade(wait: bool = True, **values: str) -> None:
     """helm upgrade of the umbrella release: the local profile plus `model-server.<key>=<value>` settings."""
     settings = {f"model-server.{key}": value for key, value in values.items()}
-    args = ["upgrade", RELEASE, str(UMBRELLA), *platform_values(**settings)]
+    # `kubectl rollout undo` owns the fields it changed; Helm 4's server-side apply takes them back.
+    args = ["upgrade", RELEASE, str(UMBRELLA), "--force-conflicts", *platform_values(**settings)]
     if wait:
         args += ["--wait", "--timeout", "10m"]
     helm(*args, timeout=660)
@@ -54,6 +55,14 @@ def only_version(url: str, version: str, requests: int = 40) -> bool:
 
 def wait_only_version(url: str, version: str, what: str, timeout: float = 300) -> None:
     wait_for(what, lambda: only_version(url, version), timeout=timeout, interval=3)
+
+
+def seconds_until_only_version(url: str, version: str, what: str, timeout: float = 60) -> float:
+    """How long after now the Service answers with `version` alone (kube-proxy applies a selector change
+    asynchronously, so "at once" means within a few seconds of `helm upgrade` returning)."""
+    started = time.monotonic()
+    wait_for(what, lambda: only_version(url, version, requests=20), timeout=timeout, interval=0.5)
+    return time.monotonic() - started
 
 
 def settle(seconds: float) -> None:
