@@ -169,7 +169,7 @@ def _registry_hosts() -> list[str]:
 
 def test_no_registry_hosts_or_machine_paths_in_charts() -> None:
     home_dot = str(Path.home()) + "/."
-    patterns = [re.escape(str(ROOT.parent) + "/"), re.escape(home_dot), *map(re.escape, _registry_hosts())]
+    patterns = [re.escape(str(ROOT) + "/"), re.escape(home_dot), *map(re.escape, _registry_hosts())]
     forbidden = re.compile("|".join(patterns))
     for path in list(CHARTS.rglob("*")) + list((ROOT / "manifests").rglob("*")):
         if path.is_file() and path.suffix in {".yaml", ".json", ".tpl", ".txt", ".md", ".py", ".mk"} \
