@@ -13,29 +13,8 @@ import time
 import pytest
 
 from . import kube
-from .kube import NAMESPACE, ROOT, helm, kubectl, kubectl_json, wait_for
-
-RELEASE = "mlkube"
-UMBRELLA = ROOT / "charts" / "mlkube"
-PROFILE = UMBRELLA / "profiles" / "local.yaml"
-TIMINGS: dict[str, float] = {}
-
-
-def platform_values(**overrides: str) -> list[str]:
-    """helm arguments for the local profile plus the e2e namespace's own settings."""
-    args = ["-f", str(PROFILE)]
-    settings = {
-        "training-job.pushgateway.url": f"http://{RELEASE}-monitoring-pushgateway:9091",
-        # The digits trainer needs the torch build of the training image, which the e2e run does not build.
-        "training-job.jobs.digits.enabled": "false",
-        **overrides,
-    }
-    for key, value in settings.items():
-        # Versions and tags are strings in the charts' schemas even when they look like numbers.
-        flag = "--set-string" if key.endswith(("version", ".tag")) else "--set"
-        args += [flag, f"{key}={value}"]
-    return args
-
+from .kube import NAMESPACE, ROOT, helm, kubectl, kubectl_json
+from .platform import RELEASE, TIMINGS, UMBRELLA, platform_values
 
 @pytest.fixture(scope="session")
 def cluster():

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from .conftest import RELEASE, UMBRELLA, platform_values
+from .platform import RELEASE, UMBRELLA, platform_values
 from .kube import CACHE, helm, kubectl, run, wait_for
 from .load import PENGUIN
 

@@ -1,6 +1,6 @@
 """1. The umbrella chart installs, every pod becomes Ready and `helm test` passes."""
 
-from .conftest import RELEASE
+from .platform import RELEASE
 from .kube import helm, kubectl_json, ready
 
 

@@ -4,7 +4,7 @@ with aliases, and the model server loads @champion and answers on the seed API, 
 import httpx
 import pytest
 
-from .conftest import RELEASE
+from .platform import RELEASE
 from .kube import kubectl_json, service_url
 from .load import PENGUIN
 

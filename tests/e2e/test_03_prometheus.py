@@ -5,7 +5,7 @@ import httpx
 
 from mlkube_server import metric_names as m
 
-from .conftest import RELEASE
+from .platform import RELEASE
 from .kube import service_url, wait_for
 from .load import PENGUIN
 

@@ -15,8 +15,9 @@ import subprocess
 import httpx
 import pytest
 
-from .conftest import RELEASE, ROOT
-from .kube import CACHE, NAMESPACE, helm, kubectl, kubectl_json, pods, ready, service_url, wait_for
+from .kube import ROOT
+from .platform import RELEASE
+from .kube import CACHE, helm, kubectl, kubectl_json, pods, ready, service_url, wait_for
 from .load import LoadGenerator
 from . import rollout
 from .rollout import SERVER, upgrade
@@ -129,7 +130,7 @@ def test_canary_by_replica_ratio_splits_traffic(load, server_url, versions):
     load.phase("canary: start")
     upgrade(**_canary(versions))
     load.phase("canary: serving")
-    wait_for("both variants ready", lambda: len([p for p in pods(f"mlkube.io/variant=canary") if ready(p)]) == 1)
+    wait_for("both variants ready", lambda: len([p for p in pods("mlkube.io/variant=canary") if ready(p)]) == 1)
     split = rollout.version_split(server_url, 400)
     share = split[versions["new"]] / sum(split.values())
     # 1 canary pod of 4 behind one Service: 25 % expected; kube-proxy picks at random per connection.

@@ -1,6 +1,7 @@
 """7. A training Job with GPU enabled lands on a (KWOK) GPU node and nowhere else; serving stays off GPU nodes."""
 
-from .conftest import RELEASE, ROOT
+from .kube import ROOT
+from .platform import RELEASE
 from .kube import helm, kubectl_json, pods, wait_for
 
 

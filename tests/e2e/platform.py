@@ -1,0 +1,24 @@
+"""The umbrella release the end-to-end suite installs, and the helm values it installs it with."""
+
+from __future__ import annotations
+
+from .kube import ROOT
+
+RELEASE = "mlkube"
+UMBRELLA = ROOT / "charts" / "mlkube"
+PROFILE = UMBRELLA / "profiles" / "local.yaml"
+TIMINGS: dict[str, float] = {}
+
+
+def platform_values(**overrides: str) -> list[str]:
+    """helm arguments for the local profile plus the e2e namespace's own settings."""
+    args = ["-f", str(PROFILE)]
+    settings = {
+        "training-job.pushgateway.url": f"http://{RELEASE}-monitoring-pushgateway:9091",
+        **overrides,
+    }
+    for key, value in settings.items():
+        # Versions and tags are strings in the charts' schemas even when they look like numbers.
+        flag = "--set-string" if key.endswith(("version", ".tag")) else "--set"
+        args += [flag, f"{key}={value}"]
+    return args
