@@ -11,13 +11,9 @@ TIMINGS: dict[str, float] = {}
 
 
 def platform_values(**overrides: str) -> list[str]:
-    """helm arguments for the local profile plus the e2e namespace's own settings."""
+    """helm arguments: the local profile (written for the release name `mlkube`) plus the overrides."""
     args = ["-f", str(PROFILE)]
-    settings = {
-        "training-job.pushgateway.url": f"http://{RELEASE}-monitoring-pushgateway:9091",
-        **overrides,
-    }
-    for key, value in settings.items():
+    for key, value in overrides.items():
         # Versions and tags are strings in the charts' schemas even when they look like numbers.
         flag = "--set-string" if key.endswith(("version", ".tag")) else "--set"
         args += [flag, f"{key}={value}"]
