@@ -73,6 +73,7 @@ def pinned(core: str, argv: list[str]) -> list[str]:
 class Peer:
     name = ""
     wants_outputs = True
+    only_models: tuple[str, ...] | None = None  # None: every bench model
 
     def __init__(self, cache: Path, model_dirs: dict[str, Path], registry: dict[str, str], tracking_uri: str):
         self.cache, self.model_dirs, self.registry, self.tracking_uri = cache, model_dirs, registry, tracking_uri
@@ -90,14 +91,23 @@ class Peer:
 
 class MlkubeServer(Peer):
     name = "mlkube"
+    extra_env: dict[str, str] = {}
 
     def start(self, log: Path) -> ManagedProcess:
         argv = [str(ROOT / ".venv" / "bin" / "mlkube-serve"), "--host", HOST, "--port", str(self.port),
                 "--tracking-uri", self.tracking_uri]  # fmt: skip
         for name, uri in self.registry.items():
             argv += ["--model", f"{name}={uri}"]
-        env = {**os.environ, "MLKUBE_SERVER_MODEL_CACHE_DIR": str(self.cache / "mlkube-models")}
+        env = {**os.environ, "MLKUBE_SERVER_MODEL_CACHE_DIR": str(self.cache / "mlkube-models"), **self.extra_env}
         return ManagedProcess("mlkube-serve", pinned(SERVER_CORE, argv), log, env=env)
+
+
+class MlkubeSklearnServer(MlkubeServer):
+    """This server with its compiled forest evaluator off: what batching alone gives (random forest only)."""
+
+    name = "mlkube-sk"
+    extra_env = {"MLKUBE_SERVER_COMPILE_TREES": "false"}
+    only_models = (MODELS["random_forest"],)
 
 
 class KServeServer(Peer):
@@ -228,7 +238,7 @@ def main() -> int:
                 path.write_bytes(v2_body(scenario.rows, wants))
                 bodies[(scenario.rows, wants)] = path
 
-        for cls in (MlkubeServer, KServeServer, MLServerServer):
+        for cls in (MlkubeServer, MlkubeSklearnServer, KServeServer, MLServerServer):
             peer = cls(cache, model_dirs, registry, mlflow_server.url)
             reason = peer.unavailable()
             if reason:
@@ -247,6 +257,8 @@ def main() -> int:
                     continue
                 measured = results["servers"].setdefault(peer.name, {})
                 for name in model_dirs:
+                    if peer.only_models is not None and name not in peer.only_models:
+                        continue
                     for scenario in SCENARIOS:
                         body = bodies[(scenario.rows, peer.wants_outputs)]
                         outcome = drive(peer.url(name), body, scenario.concurrency, args.duration)
@@ -275,7 +287,8 @@ def print_table(results: dict) -> None:
         for scenario in SCENARIOS:
             ours = mine.get(model, {}).get(scenario.key)
             floor_cell = results["floor"][model][scenario.key]
-            rows = [("floor", floor_cell)] + [(p, servers[p].get(model, {}).get(scenario.key)) for p in ["mlkube", *peers] if p in servers]
+            rows = [("floor", floor_cell)] + [(p, servers[p].get(model, {}).get(scenario.key))
+                                              for p in ["mlkube", "mlkube-sk", *peers] if p in servers]
             for server, cell in rows:
                 if cell is None:
                     continue
@@ -289,6 +302,8 @@ def print_table(results: dict) -> None:
         print(f"{name}: {reason}")
     print("in-process: the pipeline's predict_proba called back to back on the server core (req/s = calls/s,")
     print("p50 = mean call); 'mlkube ÷ it' above 1 means this server answered more requests per second.")
+    print("mlkube-sk: this server with MLKUBE_SERVER_COMPILE_TREES=false (scikit-learn evaluates the forest):")
+    print("what adaptive batching alone gives; mlkube evaluates the same forest with its compiled NumPy evaluator.")
     print()
     print_targets(results)
 

@@ -218,7 +218,7 @@ def test_blue_green_services_follow_one_value(values: str, active: str, preview:
     if values.endswith("green-values.yaml"):
         (job,) = jobs
         env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
-        assert env == {"TARGET": "mlkube-model-server-blue", "DELAY": "600"}
+        assert env == {"TARGET": "mlkube-model-server", "DELAY": "600"}  # blue is the primary Deployment
     else:
         assert not jobs
 
@@ -227,11 +227,27 @@ def test_blue_green_switch_changes_only_the_services() -> None:
     """Switching colours must not roll either Deployment: only Service selectors (and the scale-down Job) change."""
     blue = render(Scenario("model-server", ("ci/blue-green-blue-values.yaml",)))
     green = render(Scenario("model-server", ("ci/blue-green-blue-values.yaml",), ("blueGreen.active=green",)))
-    for name in ("mlkube-model-server-blue", "mlkube-model-server-green"):
+    for name in ("mlkube-model-server", "mlkube-model-server-green"):
         before = find(blue, "Deployment", name)[0]["spec"]["template"]
         after = find(green, "Deployment", name)[0]["spec"]["template"]
         assert before == after, name
     assert variant_selected(green, "mlkube-model-server") == {"green"}
+
+
+@pytest.mark.parametrize("target", ["ci/blue-green-blue-values.yaml", "ci/canary-replicas-values.yaml",
+                                    "ci/canary-gateway-values.yaml"])
+def test_changing_strategy_keeps_the_primary_deployment_behind_the_main_service(target: str) -> None:
+    """rolling -> canary or blue-green updates the Deployment <full> in place (same selector, so the API
+    server accepts it), and the main Service selects its pods before and after: old pods keep serving
+    until their replacements are Ready instead of the Service losing every endpoint at once."""
+    rolling = render(scenario("model-server", "ci/rolling-values.yaml"))
+    changed = render(scenario("model-server", target))
+    before = find(rolling, "Deployment", "mlkube-model-server")[0]
+    after = find(changed, "Deployment", "mlkube-model-server")[0]
+    assert before["spec"]["selector"] == after["spec"]["selector"]
+    service = find(changed, "Service", "mlkube-model-server")[0]["spec"]["selector"]
+    for deployment in (before, after):
+        assert selects(service, deployment["spec"]["template"]["metadata"]["labels"]), (target, service)
 
 
 def test_kserve_modes() -> None:

@@ -147,7 +147,7 @@ def test_defaults_agree_with_platform_env() -> None:
 def test_label_keys_come_from_platform_env() -> None:
     helpers = (CHARTS / "model-server" / "templates" / "_helpers.tpl").read_text()
     templates = "".join(p.read_text() for p in (CHARTS / "model-server" / "templates").rglob("*.yaml"))
-    for key in ("LABEL_VARIANT", "LABEL_MODEL", "LABEL_MODEL_VERSION"):
+    for key in ("LABEL_VARIANT", "LABEL_MODEL", "LABEL_MODEL_VERSION", "LABEL_TRACK"):
         assert PLATFORM[key] + ":" in helpers + templates, PLATFORM[key]
     for key in ("ENV_VARIANT", "ENV_MODEL_VERSION"):
         assert f"name: {PLATFORM[key]}" in helpers, PLATFORM[key]

@@ -182,8 +182,8 @@ def _blue_green(versions: dict[str, str], active: str) -> dict[str, str]:
 
 
 def test_blue_green_preview_switch_and_switch_back(load, server_url, versions):
-    # Moving from the rolling Deployment to the blue and green ones replaces the pods behind the main
-    # Service: a strategy migration, counted apart from the blue-green transitions themselves.
+    # The rolling Deployment becomes blue in place (a rolling update behind the main Service) and green
+    # starts beside it: a strategy migration, counted apart from the blue-green transitions themselves.
     load.phase("migrate rolling -> blue-green")
     upgrade(**_blue_green(versions, "blue"))
     preview = service_url(f"{SERVER}-preview")
@@ -199,5 +199,5 @@ def test_blue_green_preview_switch_and_switch_back(load, server_url, versions):
     to_blue = rollout.seconds_until_only_version(server_url, versions["new"], "the active Service to answer with blue again")
     print(f"\nblue-green: green answered alone {to_green:.1f}s after the switch, blue {to_blue:.1f}s after switching back")
     assert to_blue < 15, f"switching back took {to_blue:.1f}s"
-    for phase in ("blue-green: switch to green", "blue-green: switch back to blue"):
+    for phase in ("migrate rolling -> blue-green", "blue-green: switch to green", "blue-green: switch back to blue"):
         assert load.failed[phase] == 0, (phase, load.errors[phase])

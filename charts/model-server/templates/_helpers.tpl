@@ -62,8 +62,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-The Deployments this release runs, one per variant, as a YAML list:
-name (variant label), suffix (resource name), replicas, tag, version, models, primary (HPA target).
+The Deployments this release runs, one per variant, as a YAML list: name (variant label), deployment
+(resource name), track (the mlkube.io/track label its selector and the Services use), replicas, tag,
+version, models, primary (HPA target).
+Every strategy keeps its first Deployment under the name <full> on the track "primary" (rolling's only
+one, canary's stable, blue-green's blue): changing strategy updates that Deployment in place, a rolling
+update behind a Service that keeps selecting it, instead of deleting it before its successor is Ready.
 */}}
 {{- define "model-server.variants" -}}
 {{- $v := .Values }}
@@ -74,7 +78,8 @@ variants:
 {{- $c := index $v.blueGreen $colour }}
 {{- $active := eq $v.blueGreen.active $colour }}
   - name: {{ $colour }}
-    deployment: {{ printf "%s-%s" $full $colour }}
+    deployment: {{ ternary $full (printf "%s-%s" $full $colour) (eq $colour "blue") }}
+    track: {{ ternary "primary" $colour (eq $colour "blue") }}
     replicas: {{ ternary $v.replicaCount (ternary $v.replicaCount $v.blueGreen.inactiveReplicas (kindIs "invalid" $v.blueGreen.inactiveReplicas)) $active }}
     tag: {{ default $v.image.tag $c.image.tag | quote }}
     version: {{ default $v.model.version $c.model.version | quote }}
@@ -84,6 +89,7 @@ variants:
 {{- else }}
   - name: stable
     deployment: {{ $full }}
+    track: primary
     replicas: {{ $v.replicaCount }}
     tag: {{ $v.image.tag | quote }}
     version: {{ $v.model.version | quote }}
@@ -92,6 +98,7 @@ variants:
 {{- if eq $v.strategy "canary" }}
   - name: canary
     deployment: {{ printf "%s-canary" $full }}
+    track: canary
     replicas: {{ $v.canary.replicas }}
     tag: {{ default $v.image.tag $v.canary.image.tag | quote }}
     version: {{ default $v.model.version $v.canary.model.version | quote }}
@@ -99,6 +106,11 @@ variants:
     primary: false
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* The track (mlkube.io/track) of a blue-green colour. */}}
+{{- define "model-server.colourTrack" -}}
+{{- ternary "primary" . (eq . "blue") }}
 {{- end }}
 
 {{/* Image reference of one variant. */}}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import inspect
 import logging
 from collections.abc import AsyncIterator
 
@@ -43,6 +45,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.models:
             log.warning("no model configured: set MLKUBE_SERVER_MODELS or pass --model; readiness stays false")
+        # Everything imported so far (MLflow, scikit-learn, pandas: millions of objects) lives as long as the
+        # process: frozen, the cyclic collector stops rescanning it during requests.
+        gc.collect()
+        gc.freeze()
         loading = asyncio.create_task(state.repository.keep_loading())  # liveness answers while models load
         try:
             yield
@@ -59,6 +65,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
+        **_telemetry(settings),
     )
     app.state.mlkube = state
 
@@ -94,6 +101,16 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_middleware(ServingMiddleware, state=state)
     install_openapi(app)
     return app
+
+
+def _telemetry(settings: ServerSettings) -> dict:
+    """FastAPI's own OpenTelemetry instrumentation (newer FastAPI): asks for the global providers on every
+    request, which MLflow's OpenTelemetry dependency makes real work. Off unless asked for; /metrics is
+    this server's instrumentation."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    on = settings.opentelemetry
+    return {"telemetry": {"tracing": on, "metrics": on, "logs": on}}
 
 
 def app_from_environment() -> FastAPI:

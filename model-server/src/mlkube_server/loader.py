@@ -225,7 +225,7 @@ def _build_sklearn(
             )
         )
     schema = TabularSchema(columns, range_tolerance=settings.range_tolerance, check_ranges=settings.validate_ranges)
-    return TabularModel(_identity(resolved, "sklearn", started), estimator, schema)
+    return TabularModel(_identity(resolved, "sklearn", started), estimator, schema, settings.compile_trees)
 
 
 def _build_pytorch(resolved: Resolved, local: Path, mlmodel: Any, started: float) -> TensorModel:

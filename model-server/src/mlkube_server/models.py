@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .schema import TabularSchema
+from .trees import accelerate
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,13 @@ class TabularModel(ServedModel):
 
     kind = "tabular"
 
-    def __init__(self, identity: ModelIdentity, estimator: Any, schema: TabularSchema) -> None:
+    def __init__(self, identity: ModelIdentity, estimator: Any, schema: TabularSchema, compile_trees: bool = True) -> None:
         super().__init__(identity, [str(c) for c in estimator.classes_])
         self.estimator = estimator
         self.schema = schema
         self._has_proba = hasattr(estimator, "predict_proba")
+        # A forest at the end of the pipeline is evaluated by trees.py when that reproduces scikit-learn.
+        self._compiled = accelerate(estimator, schema.probe_frame()) if compile_trees else None
 
     def rows(self, part: dict[str, list[Any]]) -> int:
         return len(next(iter(part.values()), []))
@@ -93,6 +96,8 @@ class TabularModel(ServedModel):
         return self.schema.frame(joined)
 
     def predict_proba(self, batch: pd.DataFrame) -> np.ndarray:
+        if self._compiled is not None:
+            return self._compiled(batch)
         if self._has_proba:
             return np.asarray(self.estimator.predict_proba(batch), dtype=np.float64)
         # A classifier without probabilities (e.g. SVC(probability=False)): certainty 1 for its answer.
@@ -104,6 +109,7 @@ class TabularModel(ServedModel):
 
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()
+        meta["compiled_trees"] = self._compiled is not None
         meta["inputs"] = [
             {
                 "name": c.name,

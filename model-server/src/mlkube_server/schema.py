@@ -177,6 +177,27 @@ class TabularSchema:
                 )
         return value
 
+    def probe_frame(self, rows: int = 64, seed: int = 0) -> pd.DataFrame:
+        """Plausible rows for checking a model's behaviour: numbers across their training ranges (or
+        around zero), known categories, and some missing values in optional columns."""
+        rng = np.random.default_rng(seed)
+        values: dict[str, list[Any]] = {}
+        for column in self.columns:
+            if column.categories:
+                series: list[Any] = list(rng.choice(list(column.categories), size=rows))
+            elif column.numeric:
+                low, high = (column.minimum, column.maximum) if column.minimum is not None else (-3.0, 3.0)
+                drawn = rng.uniform(low, high, size=rows)
+                series = [round(v) if column.type in INTEGER_TYPES else float(v) for v in drawn]
+            elif column.type == "boolean":
+                series = list(rng.choice([True, False], size=rows))
+            else:
+                series = ["probe"] * rows
+            if not column.required:
+                series[::7] = [None] * len(series[::7])
+            values[column.name] = series
+        return self.frame(values)
+
     def frame(self, values: dict[str, list[Any]]) -> pd.DataFrame:
         """Validated columns -> the DataFrame the pipeline was trained on (signature dtypes)."""
         data = {}

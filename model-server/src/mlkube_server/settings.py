@@ -62,6 +62,10 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest request body (413 above)")
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
 
+    compile_trees: bool = Field(
+        True, description="evaluate a pipeline's final forest with the compiled NumPy evaluator (trees.py) when it "
+        "reproduces scikit-learn's probabilities; false: always scikit-learn's predict_proba"
+    )
     validate_ranges: bool = Field(True, description="reject numeric values outside the training ranges")
     range_tolerance: float = Field(
         0.5, ge=0, description="allowed excess beyond a training range, as a fraction of its width"
@@ -78,6 +82,9 @@ class ServerSettings(BaseSettings):
     drain_seconds: float = Field(0.0, ge=0, description="after SIGTERM: keep serving this long while not ready")
     graceful_timeout_seconds: float = Field(20.0, ge=0, description="longest wait for in-flight requests")
 
+    opentelemetry: bool = Field(
+        False, description="FastAPI's OpenTelemetry spans and metrics for requests (needs a configured provider)"
+    )
     log_level: str = "info"
     access_log: bool = True
 
