@@ -48,10 +48,15 @@ $(VENV_STAMP): $(PY_PROJECTS)
 # The kubeconfig of the target: the local cluster writes its own; kind and cloud use the user's.
 TARGET_KUBECONFIG = $(if $(filter local,$(RESOLVED_TARGET)),$(CACHE)/cluster/kubeconfig,$${KUBECONFIG:-$$HOME/.kube/config})
 
+# `make up` builds the training image with PyTorch so that the digits Job runs (WITH_TORCH=false: a
+# smaller image, and the digits Job left out of the release).
+UP_WITH_TORCH := $(if $(filter command line environment,$(origin WITH_TORCH)),$(WITH_TORCH),true)
+UP_PLATFORM_ARGS := $(if $(filter true,$(UP_WITH_TORCH)),,PLATFORM_ARGS='-e {"platform_values":{"training-job":{"jobs":{"digits":{"enabled":false}}}}}')
+
 .PHONY: up
 up: ## The whole platform on a cluster (MLKUBE_TARGET=auto|kind|local|cloud): provision, images, install, train, serve
 	@t0=$$(date +%s); \
-	 $(MAKE) cluster-up && $(MAKE) images && $(MAKE) platform-up && \
+	 $(MAKE) cluster-up && $(MAKE) images WITH_TORCH=$(UP_WITH_TORCH) && $(MAKE) platform-up $(UP_PLATFORM_ARGS) && \
 	 KUBECONFIG=$(TARGET_KUBECONFIG) ansible/scripts/print-access.sh $(RESOLVED_TARGET) $(NAMESPACE) mlkube && \
 	 echo "==> make up took $$(( $$(date +%s) - t0 ))s"
 

@@ -40,8 +40,8 @@ cluster-status: ansible-venv ## Show the cluster of MLKUBE_TARGET: components, n
 	@$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) site.yml --tags cluster -e mlkube_action=status
 
 .PHONY: platform-up
-platform-up: ansible-venv helm ## Install the umbrella chart on the cluster of MLKUBE_TARGET and wait until ready
-	@$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) site.yml --tags platform
+platform-up: ansible-venv helm ## Install the umbrella chart on the cluster of MLKUBE_TARGET and wait until ready (PLATFORM_ARGS: more ansible-playbook arguments)
+	@$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) site.yml --tags platform $(PLATFORM_ARGS)
 
 # The server and training images are built from wheelhouses made on the host by their own targets.
 # A fixed SOURCE_DATE_EPOCH makes the project's own wheels byte-identical from one run to the next,

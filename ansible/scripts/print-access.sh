@@ -38,4 +38,7 @@ Try it:
 
 Roll out:  kubectl -n $namespace rollout status deployment/$release-model-server
 Remove:    make down
+
+Training Jobs (their runs and registered models are in MLflow; logs: kubectl -n $namespace logs job/NAME):
+$(kubectl -n "$namespace" get jobs -l "app.kubernetes.io/instance=$release" 2>&1 | sed 's/^/  /')
 MSG
