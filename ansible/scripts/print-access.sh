@@ -4,8 +4,8 @@
 set -euo pipefail
 target=${1:?target (kind|local|cloud)} namespace=${2:-mlkube} release=${3:-mlkube}
 
-url_of() {  # url_of SERVICE LOCALHOST_PORT: how this machine reaches a Service of the release
-  local svc=$1 port=$2 ip svc_port
+url_of() {  # url_of SERVICE LOCALHOST_PORT [NAMESPACE]: how this machine reaches a Service
+  local svc=$1 port=$2 namespace=${3:-$namespace} ip svc_port
   if ! kubectl -n "$namespace" get service "$svc" >/dev/null 2>&1; then echo "(not installed)"; return; fi
   case $target in
     kind) echo "http://127.0.0.1:$port" ;;  # NodePorts mapped by manifests/kind-config.yaml
@@ -27,6 +27,7 @@ mlkube is up (target: $target, namespace: $namespace, release: $release)
   MLflow                 $(url_of "$release-mlflow" 5000)
   Prometheus             $(url_of "$release-monitoring-prometheus" 9090)
   Grafana                $(url_of "$release-monitoring-grafana" 3000)
+  Gateway (HTTPRoute)    $(url_of mlkube-gateway 8000 gateway-system)  (canary weights apply here)
 
 Try it:
   curl -s $base/predict -H 'content-type: application/json' \\

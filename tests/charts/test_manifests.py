@@ -1,14 +1,22 @@
-"""manifests/: the kind cluster agrees with the charts (GPU node labels and taint, port mappings)."""
+"""manifests/: the kind cluster and the local Gateway agree with the charts and with platform.env."""
 
 from __future__ import annotations
 
 import yaml
 
-from chart_helpers import CHARTS, ROOT
+from chart_helpers import CHARTS, PLATFORM, ROOT
 
 KIND = yaml.safe_load((ROOT / "manifests" / "kind-config.yaml").read_text())
 TRAINING = yaml.safe_load((CHARTS / "training-job" / "values.yaml").read_text())
 KIND_PROFILE = yaml.safe_load((CHARTS / "mlkube" / "profiles" / "kind.yaml").read_text())
+LOCAL_PROFILE = yaml.safe_load((CHARTS / "mlkube" / "profiles" / "local.yaml").read_text())
+GATEWAY_OBJECTS = [o for path in sorted((ROOT / "manifests" / "gateway").glob("*.yaml"))
+                   for o in yaml.safe_load_all(path.read_text()) if o]
+
+
+def gateway_object(kind: str) -> dict:
+    (obj,) = [o for o in GATEWAY_OBJECTS if o["kind"] == kind]
+    return obj
 
 
 def test_kind_cluster_shape() -> None:
@@ -55,3 +63,39 @@ def test_priority_classes_used_by_the_profiles_exist() -> None:
 def test_namespace_enforces_restricted_pod_security() -> None:
     (namespace,) = list(yaml.safe_load_all((ROOT / "manifests" / "namespaces.yaml").read_text()))
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_local_gateway_agrees_with_platform_env() -> None:
+    gateway = gateway_object("Gateway")
+    assert gateway["metadata"]["name"] == PLATFORM["GATEWAY_NAME"]
+    assert gateway["metadata"]["namespace"] == PLATFORM["GATEWAY_NAMESPACE"]
+    (listener,) = gateway["spec"]["listeners"]
+    assert listener["port"] == int(PLATFORM["GATEWAY_PORT"])
+    traefik = gateway_object("Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert traefik["image"] == f"{PLATFORM['GATEWAY_IMAGE']}:{PLATFORM['IMAGE_TAG']}"
+    # Traefik serves a Gateway listener on the entry point with the same port.
+    assert f"--entryPoints.web.address=:{PLATFORM['GATEWAY_PORT']}" in traefik["args"]
+    assert gateway["spec"]["gatewayClassName"] == gateway_object("GatewayClass")["metadata"]["name"]
+    assert gateway_object("GatewayClass")["spec"]["controllerName"] == "traefik.io/gateway-controller"
+
+
+def test_local_profile_routes_through_the_local_gateway() -> None:
+    route = LOCAL_PROFILE["model-server"]["gateway"]
+    assert route["enabled"] is True
+    assert {"name": PLATFORM["GATEWAY_NAME"], "namespace": PLATFORM["GATEWAY_NAMESPACE"]} in route["parentRefs"]
+
+
+def test_local_gateway_admits_the_platform_namespace() -> None:
+    (listener,) = gateway_object("Gateway")["spec"]["listeners"]
+    selector = listener["allowedRoutes"]["namespaces"]["selector"]["matchLabels"]
+    (namespace,) = list(yaml.safe_load_all((ROOT / "manifests" / "namespaces.yaml").read_text()))
+    assert selector.items() <= namespace["metadata"]["labels"].items()
+
+
+def test_local_gateway_meets_restricted_pod_security() -> None:
+    namespace = gateway_object("Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    pod = gateway_object("Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]["securityContext"]
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert container["allowPrivilegeEscalation"] is False and container["capabilities"]["drop"] == ["ALL"]

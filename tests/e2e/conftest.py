@@ -14,7 +14,8 @@ import pytest
 
 from . import kube
 from .kube import NAMESPACE, ROOT, helm, kubectl, kubectl_json
-from .platform import RELEASE, TIMINGS, UMBRELLA, platform_values
+from .platform import (GATEWAY_CRDS, GATEWAY_MANIFESTS, GATEWAY_NAME, GATEWAY_NAMESPACE, RELEASE, TIMINGS, UMBRELLA,
+                       platform_values)
 
 @pytest.fixture(scope="session")
 def cluster():
@@ -31,10 +32,25 @@ def _node_ready(node: dict) -> bool:
 
 
 @pytest.fixture(scope="session")
-def platform(cluster):
-    """`helm upgrade --install` of the umbrella chart (local profile); yields once every pod is Ready."""
+def gateway(cluster) -> str:
+    """The local Gateway (Traefik, manifests/gateway/) the local profile's HTTPRoute attaches to; its URL."""
     started = time.monotonic()
     kubectl("apply", "-f", str(ROOT / "manifests" / "priority-classes.yaml"), namespace=None)
+    if not GATEWAY_CRDS.is_dir():
+        pytest.fail(f"no Gateway API CRDs at {GATEWAY_CRDS}: run `make images` first", pytrace=False)
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(GATEWAY_CRDS), namespace=None)
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(GATEWAY_CRDS), namespace=None)
+    kubectl("apply", "-f", str(GATEWAY_MANIFESTS), namespace=None)
+    kubectl("wait", "--for=condition=Programmed", "--timeout=180s", f"gateway/{GATEWAY_NAME}",
+            namespace=GATEWAY_NAMESPACE, timeout=200)
+    TIMINGS["install gateway"] = time.monotonic() - started
+    return kube.service_url(GATEWAY_NAME, "http", namespace=GATEWAY_NAMESPACE)
+
+
+@pytest.fixture(scope="session")
+def platform(cluster, gateway):
+    """`helm upgrade --install` of the umbrella chart (local profile); yields once every pod is Ready."""
+    started = time.monotonic()
     kubectl("create", "namespace", NAMESPACE, namespace=None, check=False)
     kubectl("label", "--overwrite", "namespace", NAMESPACE,
             "pod-security.kubernetes.io/enforce=restricted", "app.kubernetes.io/part-of=mlkube", namespace=None)

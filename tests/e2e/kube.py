@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("MLKUBE_CACHE", ROOT / ".cache"))
 KUBECONFIG = Path(os.environ.get("KUBECONFIG", CACHE / "cluster" / "kubeconfig"))
@@ -50,7 +52,7 @@ def wait_for(what: str, predicate, timeout: float = 180, interval: float = 2.0):
     while time.monotonic() < deadline:
         try:
             last = predicate()
-        except (AssertionError, subprocess.SubprocessError, OSError, ValueError) as exc:
+        except (AssertionError, subprocess.SubprocessError, OSError, ValueError, httpx.HTTPError) as exc:
             last = exc
         else:
             if last:
@@ -59,9 +61,9 @@ def wait_for(what: str, predicate, timeout: float = 180, interval: float = 2.0):
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
-def service_url(name: str, port_name: str | None = None) -> str:
+def service_url(name: str, port_name: str | None = None, namespace: str = NAMESPACE) -> str:
     """http://<ClusterIP>:<port> of a Service: the host reaches the service range through kube-proxy."""
-    svc = kubectl_json("get", "service", name)
+    svc = kubectl_json("get", "service", name, namespace=namespace)
     ports = svc["spec"]["ports"]
     port = next((p for p in ports if port_name is None or p.get("name") == port_name), ports[0])
     return f"http://{svc['spec']['clusterIP']}:{port['port']}"

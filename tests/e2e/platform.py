@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import os
 
-from .kube import ROOT
+from .kube import CACHE, ROOT
 
 RELEASE = "mlkube"
 UMBRELLA = ROOT / "charts" / "mlkube"
 PROFILE = UMBRELLA / "profiles" / "local.yaml"
 TIMINGS: dict[str, float] = {}
+
+
+def _env_file(name: str) -> dict[str, str]:
+    lines = (ROOT / name).read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+PLATFORM = _env_file("platform.env")
+# The local cluster's Gateway API implementation (manifests/gateway/) and the CRDs `make images` staged.
+GATEWAY_MANIFESTS = ROOT / "manifests" / "gateway"
+GATEWAY_CRDS = CACHE / "gateway" / f"crds-{_env_file('versions.env')['GATEWAY_API_VERSION']}"
+GATEWAY_NAMESPACE = PLATFORM["GATEWAY_NAMESPACE"]
+GATEWAY_NAME = PLATFORM["GATEWAY_NAME"]
 
 
 # The digits Job needs the torch build of the training image: `make test-e2e WITH_TORCH=true` builds it

@@ -5,7 +5,7 @@ import httpx
 import pytest
 
 from .platform import RELEASE
-from .kube import kubectl_json, service_url
+from .kube import kubectl_json, service_url, wait_for
 from .load import PENGUIN
 
 ALGORITHMS = ("penguins-logistic-regression", "penguins-random-forest", "penguins-svm")
@@ -64,3 +64,19 @@ def test_open_inference_v2_predicts(server_url):
     response = httpx.post(f"{server_url}/v2/models/penguins-random-forest/infer", json={"inputs": inputs}, timeout=10)
     assert response.status_code == 200, response.text
     assert response.json()["outputs"], response.json()
+
+
+def _route_conditions() -> dict[str, str]:
+    route = kubectl_json("get", "httproute", f"{RELEASE}-model-server")
+    parents = route.get("status", {}).get("parents", [])
+    return {c["type"]: c["status"] for p in parents for c in p.get("conditions", [])}
+
+
+def test_the_gateway_accepts_the_route_and_answers(server_url, gateway):
+    conditions = wait_for("the local Gateway to accept the model server's HTTPRoute",
+                          lambda: (c := _route_conditions()).get("Accepted") == "True" and c, timeout=60)
+    assert conditions.get("ResolvedRefs") == "True", conditions
+    response = wait_for("the Gateway to answer a prediction",
+                        lambda: (r := httpx.post(f"{gateway}/predict", json=PENGUIN, timeout=10)).status_code == 200 and r,
+                        timeout=60)
+    assert response.json()["species"] in {"Adelie", "Chinstrap", "Gentoo"}, response.text

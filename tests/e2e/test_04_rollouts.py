@@ -113,10 +113,14 @@ def test_broken_image_stalls_without_losing_capacity_and_undo_recovers(load):
 # ---------------------------------------------------------------- 5. canary
 
 
-def _canary(versions: dict[str, str]) -> dict[str, str]:
+def _canary(versions: dict[str, str], gateway: bool, weight: int = 20) -> dict[str, str]:
+    """Canary of the new version: by HTTPRoute weight on the local Gateway, or by replica ratio behind the
+    main Service when the gateway is off."""
     return {
         "image.tag": "0.1.0-e2e.2",
         "strategy": "canary",
+        "gateway.enabled": str(gateway).lower(),
+        "canary.weight": str(weight),
         "replicaCount": "3",
         "canary.replicas": "1",
         "canary.model.version": versions["new"],
@@ -128,7 +132,7 @@ def _canary(versions: dict[str, str]) -> dict[str, str]:
 
 def test_canary_by_replica_ratio_splits_traffic(load, server_url, versions):
     load.phase("canary: start")
-    upgrade(**_canary(versions))
+    upgrade(**_canary(versions, gateway=False))
     load.phase("canary: serving")
     wait_for("both variants ready", lambda: len([p for p in pods("mlkube.io/variant=canary") if ready(p)]) == 1)
     split = rollout.version_split(server_url, 400)
@@ -147,9 +151,23 @@ def test_canary_abort_leaves_only_stable(load, server_url, versions):
     wait_for("the canary pods to go after abort", lambda: not pods("mlkube.io/variant=canary"), timeout=120)
 
 
-def test_canary_promote_leaves_only_the_new_version(load, server_url, versions, mlflow_url):
+def test_canary_by_gateway_weight_splits_traffic(load, server_url, gateway, versions):
+    load.phase("canary: gateway weights")
+    upgrade(**_canary(versions, gateway=True, weight=20))
+    wait_for("both variants to answer through the Gateway",
+             lambda: set(rollout.version_split(gateway, 20)) == {versions["old"], versions["new"]}, timeout=120)
+    split = rollout.version_split(gateway, 200)
+    share = split[versions["new"]] / sum(split.values())
+    # Traefik's weighted round robin is deterministic: 20 % within a few points.
+    print(f"\ngateway canary share measured {share:.1%} over {sum(split.values())} requests (weight 20 %, ± 5 points): {dict(split)}")
+    assert 0.15 <= share <= 0.25, split
+    # In-cluster clients that call the main Service directly stay on the stable version.
+    assert rollout.only_version(server_url, versions["old"]), "the main Service reaches the canary in gateway mode"
+
+
+def test_canary_promote_leaves_only_the_new_version(load, server_url, gateway, versions, mlflow_url):
     load.phase("canary: second canary")
-    upgrade(**_canary(versions))
+    upgrade(**_canary(versions, gateway=True))
     load.phase("canary: promote")
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url}
     promoted = subprocess.run(
@@ -162,6 +180,7 @@ def test_canary_promote_leaves_only_the_new_version(load, server_url, versions, 
     upgrade(**{"image.tag": "0.1.0-e2e.2", "strategy": "rolling", "replicaCount": "2",
                f"server.models.{MODEL}": f"models:/{MODEL}@champion", "model.version": versions["new"]})
     rollout.wait_only_version(server_url, versions["new"], "only the promoted version to answer")
+    rollout.wait_only_version(gateway, versions["new"], "only the promoted version to answer through the Gateway")
     wait_for("the canary pods to go after promotion", lambda: not pods("mlkube.io/variant=canary"), timeout=120)
 
 

@@ -19,6 +19,7 @@ MLKUBE_ROOT=${MLKUBE_ROOT:-$(cd "$FILES_DIR/../../../.." && pwd)}
 MLKUBE_CACHE=${MLKUBE_CACHE:-$MLKUBE_ROOT/.cache}
 WORK_DIR=$MLKUBE_CACHE/images
 DOCKER_DIR=$MLKUBE_CACHE/docker
+GATEWAY_DIR=$MLKUBE_CACHE/gateway
 KIND_CLUSTER_NAME=${KIND_CLUSTER_NAME:-mlkube}
 MLKUBE_CLUSTER_CTL=${MLKUBE_CLUSTER_CTL:-$MLKUBE_ROOT/ansible/roles/local_cluster/files/cluster.sh}
 # Packages every project image may rely on being in the base.
@@ -53,6 +54,7 @@ image_specs() {
   echo "$IMAGE_PREFIX/postgres|$files/postgres/Dockerfile|$files/postgres|"
   echo "$IMAGE_PREFIX/prometheus|$files/prometheus/Dockerfile|$files/prometheus|"
   echo "$IMAGE_PREFIX/pushgateway|$files/pushgateway/Dockerfile|$files/pushgateway|"
+  echo "$GATEWAY_IMAGE|$files/gateway/Dockerfile||gateway_context"
   echo "$MODEL_SERVER_IMAGE|model-server/Dockerfile||model_server_context"
   echo "$TRAINING_IMAGE|training-jobs/Dockerfile||training_context"
 }
@@ -66,6 +68,17 @@ model_server_context() {
   rm -rf "$CONTEXT" && mkdir -p "$CONTEXT"
   cp -al "$wheels" "$CONTEXT/wheelhouse" 2>/dev/null || cp -a "$wheels" "$CONTEXT/wheelhouse"
   BUILD_ARGS=(--build-arg WHEELHOUSE=wheelhouse --build-arg "PORT=$MODEL_SERVER_PORT")
+}
+
+# Traefik built from Go modules (cached by version) is the whole context; the same step stages the
+# Gateway API CRDs that the platform role applies beside it (GATEWAY_DIR/crds-<version>).
+gateway_context() {
+  "$FILES_DIR/gateway/build-traefik.sh" "$GATEWAY_DIR" || die "the gateway binary could not be built"
+  CONTEXT=$WORK_DIR/contexts/gateway
+  rm -rf "$CONTEXT" && mkdir -p "$CONTEXT"
+  cp -l "$GATEWAY_DIR/traefik-$TRAEFIK_VERSION" "$CONTEXT/traefik" 2>/dev/null \
+    || cp "$GATEWAY_DIR/traefik-$TRAEFIK_VERSION" "$CONTEXT/traefik"
+  BUILD_ARGS=()
 }
 
 # `make training-image-context` assembles the trainer's context (Dockerfile, configs, wheelhouse).
@@ -257,7 +270,7 @@ cmd_build() {
     fi
     CONTEXT=$MLKUBE_ROOT/$context
     BUILD_ARGS=()
-    if [ -n "$prepare" ] && ! ( "$prepare" ) >/dev/null 2>"$WORK_DIR/prepare.err"; then
+    if [ -n "$prepare" ] && ! ( "$prepare" ) 2>"$WORK_DIR/prepare.err"; then
       printf 'ERROR: %s\n' "$(sed 's/^ERROR: //' "$WORK_DIR/prepare.err")" >&2
       FAILED+=("$name:$IMAGE_TAG")
       continue
