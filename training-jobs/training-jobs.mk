@@ -12,9 +12,10 @@ WITH_TORCH ?= false
 # Optional wheel index for torch (e.g. a CPU-only index); empty: the machine's pip configuration.
 TORCH_INDEX_URL ?=
 TRAINING_BASE ?= python:3.11-slim
+# Every manylinux tag that Debian bookworm's glibc 2.36 runs (the CUDA wheels use 2_18 and 2_27, among others).
 WHEEL_PLATFORMS := --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 --abi abi3 --abi none \
-  --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
-  --platform manylinux_2_34_x86_64 --platform linux_x86_64 --platform any
+  --platform manylinux2014_x86_64 $(foreach v,$(shell seq 17 36),--platform manylinux_2_$(v)_x86_64) \
+  --platform linux_x86_64 --platform any
 
 .PHONY: postgresql-server
 postgresql-server: ## Debian's PostgreSQL server binaries (initdb, pg_ctl) for the tests; apt-get when missing
