@@ -8,7 +8,8 @@
 #        mlkube-images.sh dockerd-stop           stop the dockerd this script started (by PID)
 #
 # Settings (environment; defaults in brackets): MLKUBE_ROOT [repository root], MLKUBE_CACHE
-# [$MLKUBE_ROOT/.cache], MLKUBE_DEBIAN_MIRROR [the machine's apt sources], KIND_CLUSTER_NAME
+# [$MLKUBE_ROOT/.cache], MLKUBE_SHARED_CACHE [~/.cache/mlkube: the debootstrap base, shared by every
+# checkout on the machine], MLKUBE_DEBIAN_MIRROR [the machine's apt sources], KIND_CLUSTER_NAME
 # [mlkube], MLKUBE_IMAGES [every image], MLKUBE_CLUSTER_CTL [the local_cluster role's cluster.sh].
 # Versions and names come from versions.env and platform.env. The last line printed is
 # `mlkube-images: changed=N` (N = images built or loaded), for callers that track changes.
@@ -20,6 +21,9 @@ MLKUBE_CACHE=${MLKUBE_CACHE:-$MLKUBE_ROOT/.cache}
 WORK_DIR=$MLKUBE_CACHE/images
 DOCKER_DIR=$MLKUBE_CACHE/docker
 GATEWAY_DIR=$MLKUBE_CACHE/gateway
+# The base rootfs depends only on its recipe (suite, packages, BASE_RECIPE), never on the checkout: one
+# copy per machine lets a fresh clone reuse it, and with it Docker's layer cache for every image.
+SHARED_DIR=${MLKUBE_SHARED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlkube}/images
 KIND_CLUSTER_NAME=${KIND_CLUSTER_NAME:-mlkube}
 MLKUBE_CLUSTER_CTL=${MLKUBE_CLUSTER_CTL:-$MLKUBE_ROOT/ansible/roles/local_cluster/files/cluster.sh}
 # Packages every project image may rely on being in the base.
@@ -175,7 +179,7 @@ sys.exit(f"no apt source serves Debian {suite}: add one, or set MLKUBE_DEBIAN_MI
 PY
 }
 
-base_tarball() { echo "$WORK_DIR/debian-base-$DEBIAN_SUITE-$(echo "$BASE_PACKAGES $BASE_RECIPE" | sha256sum | cut -c1-8).tar"; }
+base_tarball() { echo "$SHARED_DIR/debian-base-$DEBIAN_SUITE-$(echo "$BASE_PACKAGES $BASE_RECIPE" | sha256sum | cut -c1-8).tar"; }
 
 build_base_tarball() {
   local tarball rootfs mirror t
@@ -207,7 +211,8 @@ build_base_tarball() {
   rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/* \
          "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/lib/apt/lists/* \
          "$rootfs"/tmp/* "$rootfs"/var/log/*.log "$rootfs"/var/cache/debconf/*-old
-  tar --numeric-owner --xattrs -C "$rootfs" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+  mkdir -p "$SHARED_DIR"
+  tar --numeric-owner --xattrs -C "$rootfs" -cf "$tarball.$$.tmp" . && mv "$tarball.$$.tmp" "$tarball"
   rm -rf "$rootfs"
   say "base rootfs built in $((SECONDS - t)) s: $(human_size "$(stat -c %s "$tarball")") ($tarball)"
   CHANGED=$((CHANGED + 1))
