@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from tests.cluster.kube import read_env_file
+
 from .kube import CACHE, ROOT
 
 RELEASE = "mlkube"
@@ -12,15 +14,10 @@ PROFILE = UMBRELLA / "profiles" / "local.yaml"
 TIMINGS: dict[str, float] = {}
 
 
-def _env_file(name: str) -> dict[str, str]:
-    lines = (ROOT / name).read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
-
-
-PLATFORM = _env_file("platform.env")
+PLATFORM = read_env_file(ROOT / "platform.env")
 # The local cluster's Gateway API implementation (manifests/gateway/) and the CRDs `make images` staged.
 GATEWAY_MANIFESTS = ROOT / "manifests" / "gateway"
-GATEWAY_CRDS = CACHE / "gateway" / f"crds-{_env_file('versions.env')['GATEWAY_API_VERSION']}"
+GATEWAY_CRDS = CACHE / "gateway" / f"crds-{read_env_file(ROOT / 'versions.env')['GATEWAY_API_VERSION']}"
 GATEWAY_NAMESPACE = PLATFORM["GATEWAY_NAMESPACE"]
 GATEWAY_NAME = PLATFORM["GATEWAY_NAME"]
 
