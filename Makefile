@@ -60,6 +60,19 @@ up: ## The whole platform on a cluster (MLKUBE_TARGET=auto|kind|local|cloud): pr
 	 KUBECONFIG=$(TARGET_KUBECONFIG) ansible/scripts/print-access.sh $(RESOLVED_TARGET) $(NAMESPACE) mlkube && \
 	 echo "==> make up took $$(( $$(date +%s) - t0 ))s"
 
+# The user's shell: the pinned kubectl, helm and kubectl-argo-rollouts (.cache/bin) first on PATH, and the
+# target's kubeconfig (the local cluster's own; kind and cloud merge theirs into ~/.kube/config).
+ENV_LINES = export PATH="$(BIN):$$PATH"$(if $(filter local,$(RESOLVED_TARGET)),; export KUBECONFIG="$(CACHE)/cluster/kubeconfig")
+
+.PHONY: env
+env: ## Print the shell lines for the pinned kubectl/helm and the cluster: eval "$$(make env)"
+	@echo '$(ENV_LINES)' | tr ';' '\n' | sed 's/^ //'
+
+.PHONY: shell
+shell: ## A shell with the pinned kubectl/helm on PATH, pointed at the cluster (exit to leave)
+	@echo "==> $(RESOLVED_TARGET) cluster shell: kubectl, helm and kubectl argo rollouts are the pinned ones; exit to leave"
+	@eval '$(ENV_LINES)' && exec "$${SHELL:-/bin/bash}" -i
+
 .PHONY: down
 down: ## Remove the platform and the cluster (leaves nothing running)
 	@$(MAKE) cluster-down

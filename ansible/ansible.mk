@@ -60,6 +60,13 @@ images: image-wheelhouses ## Build the images (debootstrap base, server, trainin
 	 fi; \
 	 $(IMAGES_SCRIPT) all $$target
 
+# The plugin comes with the argo-rollouts image (`make images`); this builds only the binaries (cached by version).
+.PHONY: argo-rollouts-plugin
+argo-rollouts-plugin: ## Build `kubectl argo rollouts` (and the controller, CRDs) from Go modules into .cache/bin
+	@ARGO_ROLLOUTS_VERSION=$(ARGO_ROLLOUTS_VERSION) ansible/roles/images/files/argo-rollouts/build-argo-rollouts.sh \
+	  $(CACHE)/argo-rollouts $(CACHE)/bin
+	@echo "==> $(CACHE)/bin/kubectl-argo-rollouts: put $(CACHE)/bin on PATH for 'kubectl argo rollouts'"
+
 .PHONY: images-clean
 images-clean: ## Stop the dockerd that `make images` started (images and the base tarball stay cached)
 	@$(IMAGES_SCRIPT) dockerd-stop

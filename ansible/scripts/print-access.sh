@@ -3,6 +3,8 @@
 # commands that work from this machine. Usage: print-access.sh TARGET NAMESPACE RELEASE
 set -euo pipefail
 target=${1:?target (kind|local|cloud)} namespace=${2:-mlkube} release=${3:-mlkube}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+platform_value() { sed -n "s/^$1=//p" "$root/platform.env"; }
 
 url_of() {  # url_of SERVICE LOCALHOST_PORT [NAMESPACE]: how this machine reaches a Service
   local svc=$1 port=$2 namespace=${3:-$namespace} ip svc_port
@@ -27,7 +29,10 @@ mlkube is up (target: $target, namespace: $namespace, release: $release)
   MLflow                 $(url_of "$release-mlflow" 5000)
   Prometheus             $(url_of "$release-monitoring-prometheus" 9090)
   Grafana                $(url_of "$release-monitoring-grafana" 3000)
-  Gateway (HTTPRoute)    $(url_of mlkube-gateway 8000 gateway-system)  (canary weights apply here)
+  Gateway (HTTPRoute)    $(url_of "$(platform_value GATEWAY_NAME)" "$(platform_value GATEWAY_PORT)" "$(platform_value GATEWAY_NAMESPACE)")  (canary weights apply here)
+
+Your shell (the pinned kubectl and helm, pointed at this cluster; or run: make shell):
+  eval "\$(cd $root && make env)"
 
 Try it:
   curl -s $base/predict -H 'content-type: application/json' \\
@@ -37,7 +42,9 @@ Try it:
   curl -s $base/predict/compare -H 'content-type: application/json' \\
     -d '{"penguins":[{"island":"Torgersen","bill_length_mm":40.3,"bill_depth_mm":18,"flipper_length_mm":195,"body_mass_g":3250,"sex":"female"}]}'
 
-Roll out:  kubectl -n $namespace rollout status deployment/$release-model-server
+Roll out:
+  kubectl -n $namespace rollout status deployment/$release-model-server
+  helm -n $namespace history $release
 Remove:    make down
 
 Training Jobs (their runs and registered models are in MLflow; logs: kubectl -n $namespace logs job/NAME):

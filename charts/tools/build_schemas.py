@@ -8,6 +8,10 @@ written by hand:
 * ServiceMonitor, PodMonitor, PrometheusRule: the CRDs (openAPIV3Schema) shipped in the
   ``github.com/prometheus-operator/prometheus-operator`` Go module.
 * HTTPRoute (and the rest of the standard channel): the CRDs of the ``sigs.k8s.io/gateway-api`` Go module.
+* Rollout, AnalysisTemplate: the CRDs in ``manifests/crds`` of the ``github.com/argoproj/argo-rollouts`` Go
+  module; TraefikService (and Traefik's other kinds): the CRD file of ``github.com/traefik/traefik/v3``. These
+  are read from the module zips (``--crd-in-zip``), since Go refuses to extract a module that needs a newer
+  Go than the local one while it still downloads its zip.
 * InferenceService: the model classes of the KServe Python SDK wheel (``kserve`` on PyPI); their
   ``openapi_types`` / ``attribute_map`` tables and required-field checks are turned into a schema,
   with the Kubernetes types they reference (V1Container, ...) taken from the Kubernetes OpenAPI above.
@@ -136,10 +140,20 @@ def write_kubernetes(spec_dir: Path, out: Path) -> tuple[int, Schema]:
 # --- CRDs (Prometheus Operator, Gateway API) -----------------------------------------------------
 
 
-def write_crds(crd_files: list[Path], out: Path) -> list[str]:
+def read_in_zip(spec: str) -> str:
+    """``<module zip>!<path in the module>``: the file's text (module zips prefix every path with module@version/)."""
+    zip_path, member = spec.split("!", 1)
+    with zipfile.ZipFile(zip_path) as archive:
+        names = [n for n in archive.namelist() if n[n.find("/", n.find("@")) + 1:] == member]
+        if not names:
+            raise SystemExit(f"build_schemas: {member} is not in {zip_path}")
+        return archive.read(names[0]).decode()
+
+
+def write_crds(crd_files: list[Path], out: Path, crd_texts: list[str] = ()) -> list[str]:
     written: list[str] = []
-    for path in crd_files:
-        for crd in yaml.safe_load_all(path.read_text()):
+    for text in [path.read_text() for path in crd_files] + list(crd_texts):
+        for crd in yaml.safe_load_all(text):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
@@ -285,17 +299,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubernetes-openapi", type=Path, required=True, help="api/openapi-spec/v3 folder")
     parser.add_argument("--crd", type=Path, action="append", default=[], help="CRD YAML file (repeatable)")
+    parser.add_argument("--crd-in-zip", action="append", default=[], metavar="ZIP!PATH",
+                        help="CRD YAML file inside a Go module zip (repeatable)")
     parser.add_argument("--kserve-wheel", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    for path in [args.kubernetes_openapi, args.kserve_wheel, *args.crd]:
+    for path in [args.kubernetes_openapi, args.kserve_wheel, *args.crd,
+                 *(Path(spec.split("!", 1)[0]) for spec in args.crd_in_zip)]:
         if not path.exists():
             print(f"build_schemas: {path} not found; run 'make chart-schemas' to fetch the sources", file=sys.stderr)
             return 1
     args.out.mkdir(parents=True, exist_ok=True)
     count, definitions = write_kubernetes(args.kubernetes_openapi, args.out)
-    crds = write_crds(args.crd, args.out)
+    crds = write_crds(args.crd, args.out, [read_in_zip(spec) for spec in args.crd_in_zip])
     kserve, unresolved = write_kserve(args.kserve_wheel, definitions, args.out)
     print(f"schemas: {count} Kubernetes kinds, {len(crds)} CRD versions, {kserve} -> {args.out}")
     if unresolved:

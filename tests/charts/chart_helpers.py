@@ -116,7 +116,7 @@ def scenario(chart: str, *values: str) -> Scenario:
 def pod_templates(obj: dict[str, Any]) -> list[tuple[dict[str, str], dict[str, Any]]]:
     """(pod labels, pod spec) pairs of a workload, a Pod, or an InferenceService's predictors."""
     kind, spec = obj["kind"], obj.get("spec", {})
-    if kind in ("Deployment", "StatefulSet", "Job", "DaemonSet", "ReplicaSet"):
+    if kind in ("Deployment", "StatefulSet", "Job", "DaemonSet", "ReplicaSet", "Rollout"):
         return [(spec["template"]["metadata"].get("labels", {}), spec["template"]["spec"])]
     if kind == "CronJob":
         template = spec["jobTemplate"]["spec"]["template"]

@@ -4,19 +4,36 @@ from __future__ import annotations
 
 import yaml
 
-from chart_helpers import CHARTS, PLATFORM, ROOT
+from chart_helpers import CHARTS, PLATFORM, ROOT, VERSIONS
 
 KIND = yaml.safe_load((ROOT / "manifests" / "kind-config.yaml").read_text())
 TRAINING = yaml.safe_load((CHARTS / "training-job" / "values.yaml").read_text())
 KIND_PROFILE = yaml.safe_load((CHARTS / "mlkube" / "profiles" / "kind.yaml").read_text())
 LOCAL_PROFILE = yaml.safe_load((CHARTS / "mlkube" / "profiles" / "local.yaml").read_text())
-GATEWAY_OBJECTS = [o for path in sorted((ROOT / "manifests" / "gateway").glob("*.yaml"))
-                   for o in yaml.safe_load_all(path.read_text()) if o]
+
+
+def manifest_objects(directory: str) -> list[dict]:
+    return [o for path in sorted((ROOT / "manifests" / directory).glob("*.yaml"))
+            for o in yaml.safe_load_all(path.read_text()) if o]
+
+
+GATEWAY_OBJECTS = manifest_objects("gateway")
+ARGO_OBJECTS = manifest_objects("argo-rollouts")
 
 
 def gateway_object(kind: str) -> dict:
     (obj,) = [o for o in GATEWAY_OBJECTS if o["kind"] == kind]
     return obj
+
+
+def argo_object(kind: str) -> dict:
+    (obj,) = [o for o in ARGO_OBJECTS if o["kind"] == kind]
+    return obj
+
+
+def rbac_verbs(role: dict, group: str, resource: str) -> set[str]:
+    return {verb for rule in role["rules"] if group in rule["apiGroups"] and resource in rule["resources"]
+            for verb in rule["verbs"]}
 
 
 def test_kind_cluster_shape() -> None:
@@ -99,3 +116,60 @@ def test_local_gateway_meets_restricted_pod_security() -> None:
     container = pod["containers"][0]["securityContext"]
     assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     assert container["allowPrivilegeEscalation"] is False and container["capabilities"]["drop"] == ["ALL"]
+
+
+def test_gateway_serves_traefik_services_for_canary_weights() -> None:
+    traefik = gateway_object("Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "--providers.kubernetescrd=true" in traefik["args"]
+    # Without cluster-scope lookups the provider needs no node RBAC, which the role does not grant.
+    assert "--providers.kubernetescrd.disableClusterScopeResources=true" in traefik["args"]
+    role = gateway_object("ClusterRole")
+    assert {"get", "list", "watch"} <= rbac_verbs(role, "traefik.io", "traefikservices")
+    assert not rbac_verbs(role, "", "nodes")
+
+
+def test_argo_rollouts_agrees_with_platform_env() -> None:
+    namespace = PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]
+    assert argo_object("Namespace")["metadata"]["name"] == namespace
+    assert {o["metadata"].get("namespace") for o in ARGO_OBJECTS
+            if o["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding")} == {namespace}
+    pod = argo_object("Deployment")["spec"]["template"]["spec"]
+    (controller,) = pod["containers"]
+    assert controller["image"] == f"{PLATFORM['ARGO_ROLLOUTS_IMAGE']}:{VERSIONS['ARGO_ROLLOUTS_VERSION']}"
+    assert controller["imagePullPolicy"] == "IfNotPresent"
+    port = int(PLATFORM["ARGO_ROLLOUTS_METRICS_PORT"])
+    assert f"--metricsPort={port}" in controller["args"]
+    assert {"name": "metrics", "containerPort": port} in controller["ports"]
+    (service_port,) = argo_object("Service")["spec"]["ports"]
+    assert service_port["port"] == port and service_port["targetPort"] == "metrics"
+    pod_labels = argo_object("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert argo_object("Service")["spec"]["selector"].items() <= pod_labels.items()
+    # The controller reads its settings from this ConfigMap by name.
+    assert argo_object("ConfigMap")["metadata"]["name"] == "argo-rollouts-config"
+    (subject,) = argo_object("ClusterRoleBinding")["subjects"]
+    assert (subject["name"], subject["namespace"]) == (pod["serviceAccountName"], namespace)
+
+
+def test_argo_rollouts_meets_restricted_pod_security() -> None:
+    assert argo_object("Namespace")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    pod = argo_object("Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
+    assert security["readOnlyRootFilesystem"] is True
+
+
+def test_argo_rollouts_role_covers_what_the_platform_uses_and_no_more() -> None:
+    role = argo_object("ClusterRole")
+    assert {"update", "patch"} <= rbac_verbs(role, "argoproj.io", "rollouts")
+    assert {"create", "delete"} <= rbac_verbs(role, "argoproj.io", "analysisruns")
+    assert {"create", "delete", "patch"} <= rbac_verbs(role, "apps", "replicasets")
+    assert "patch" in rbac_verbs(role, "", "services")
+    assert "update" in rbac_verbs(role, "traefik.io", "traefikservices")
+    assert "create" in rbac_verbs(role, "coordination.k8s.io", "leases")
+    assert rbac_verbs(role, "networking.k8s.io", "ingresses") == {"get", "list", "watch"}
+    groups = {group for rule in role["rules"] for group in rule["apiGroups"]}
+    assert not groups & {"networking.istio.io", "split.smi-spec.io", "getambassador.io", "elbv2.k8s.aws",
+                         "appmesh.k8s.aws", "apisix.apache.org", "traefik.containo.us"}

@@ -14,7 +14,8 @@ from chart_helpers import (ALL_SCENARIOS, PLATFORM, Scenario, containers, find, 
 IDS = [s.id for s in ALL_SCENARIOS]
 ALLOWED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
                         "projected", "secret"}
-LONG_RUNNING = ("Deployment", "StatefulSet", "InferenceService")
+LONG_RUNNING = ("Deployment", "StatefulSet", "InferenceService", "Rollout")
+WORKLOADS = ("Deployment", "StatefulSet", "Rollout")
 
 
 def pods(objects: tuple[dict[str, Any], ...]):
@@ -86,7 +87,7 @@ def test_images_are_pinned(scenario: Scenario) -> None:
 @pytest.mark.parametrize("scenario", ALL_SCENARIOS, ids=IDS)
 def test_selectors_match_their_pods(scenario: Scenario) -> None:
     objects = render(scenario)
-    templates = [(o, labels) for o in objects if o["kind"] in ("Deployment", "StatefulSet")
+    templates = [(o, labels) for o in objects if o["kind"] in WORKLOADS
                  for labels, _ in pod_templates(o)]
     for obj, labels in templates:
         selector = obj["spec"]["selector"]["matchLabels"]
@@ -104,7 +105,7 @@ def test_selectors_match_their_pods(scenario: Scenario) -> None:
 @pytest.mark.parametrize("scenario", ALL_SCENARIOS, ids=IDS)
 def test_services_select_pods_that_have_their_ports(scenario: Scenario) -> None:
     objects = render(scenario)
-    workloads = [(o, labels, spec) for o, labels, spec in pods(objects) if o["kind"] in ("Deployment", "StatefulSet")]
+    workloads = [(o, labels, spec) for o, labels, spec in pods(objects) if o["kind"] in WORKLOADS]
     for service in find(objects, "Service"):
         selected = [(o, spec) for o, labels, spec in workloads if selects(service["spec"]["selector"], labels)]
         assert selected, f"Service {service['metadata']['name']} selects no pods"
@@ -118,8 +119,14 @@ def test_services_select_pods_that_have_their_ports(scenario: Scenario) -> None:
     for route in find(objects, "HTTPRoute"):
         for rule in route["spec"]["rules"]:
             for ref in rule["backendRefs"]:
-                backend = find(objects, "Service", ref["name"])
-                assert backend and ref["port"] in [p["port"] for p in backend[0]["spec"]["ports"]], ref
+                refs = [ref]
+                if ref.get("kind") == "TraefikService":
+                    traefik = find(objects, "TraefikService", ref["name"])
+                    assert traefik and ref.get("group") == "traefik.io", ref
+                    refs = traefik[0]["spec"]["weighted"]["services"]
+                for backend_ref in refs:
+                    backend = find(objects, "Service", backend_ref["name"])
+                    assert backend and backend_ref["port"] in [p["port"] for p in backend[0]["spec"]["ports"]], ref
 
 
 @pytest.mark.parametrize("scenario", ALL_SCENARIOS, ids=IDS)
@@ -146,13 +153,24 @@ def test_server_pods_carry_variant_and_version_as_labels_and_env(scenario: Scena
     assert found
     for obj, labels, spec in found:
         env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
-        assert labels[PLATFORM["LABEL_VARIANT"]] == env[PLATFORM["ENV_VARIANT"]]
+        revision = next(e for e in spec["containers"][0]["env"] if e["name"] == PLATFORM["ENV_REVISION"])
+        hash_label = "rollouts-pod-template-hash" if obj["kind"] == "Rollout" else "pod-template-hash"
+        assert revision["valueFrom"]["fieldRef"]["fieldPath"] == f"metadata.labels['{hash_label}']"
+        if obj["kind"] == "Rollout":
+            # One template for canary and stable: Argo's ephemeral metadata labels the variant of each pod.
+            strategy = next(iter(obj["spec"]["strategy"].values()))
+            metadata = [v for k, v in strategy.items() if k.endswith("Metadata")]
+            assert len(metadata) == 2 and PLATFORM["LABEL_VARIANT"] not in labels
+            assert {m["labels"][PLATFORM["LABEL_VARIANT"]] for m in metadata} in ({"canary", "stable"},
+                                                                                {"active", "preview"})
+        else:
+            assert labels[PLATFORM["LABEL_VARIANT"]] == env[PLATFORM["ENV_VARIANT"]]
+            assert labels[PLATFORM["LABEL_VARIANT"]] in ("stable", "canary", "blue", "green")
         assert labels[PLATFORM["LABEL_MODEL_VERSION"]] == env[PLATFORM["ENV_MODEL_VERSION"]]
         assert labels[PLATFORM["LABEL_MODEL"]]
-        assert labels[PLATFORM["LABEL_VARIANT"]] in ("stable", "canary", "blue", "green")
         port = spec["containers"][0]["ports"][0]["containerPort"]
         assert port == int(PLATFORM["MODEL_SERVER_PORT"])
-        if obj["kind"] == "Deployment":
+        if obj["kind"] in ("Deployment", "Rollout"):
             probes = spec["containers"][0]
             assert probes["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
             assert probes["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"

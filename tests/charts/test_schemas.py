@@ -17,6 +17,9 @@ KINDS_FROM_CRDS = {
     "ServiceMonitor": "servicemonitor-monitoring-v1.json",
     "PrometheusRule": "prometheusrule-monitoring-v1.json",
     "HTTPRoute": "httproute-gateway-v1.json",
+    "Rollout": "rollout-argoproj-v1alpha1.json",
+    "AnalysisTemplate": "analysistemplate-argoproj-v1alpha1.json",
+    "TraefikService": "traefikservice-traefik-v1alpha1.json",
 }
 
 
@@ -54,6 +57,12 @@ def test_every_custom_kind_is_rendered_somewhere() -> None:
     (scenario("monitoring", "ci/kube-prometheus-stack-values.yaml"), "PodMonitor", ["spec"], "podMetricEndpoints"),
     (scenario("monitoring", "ci/kube-prometheus-stack-values.yaml"), "PrometheusRule", ["spec", "groups", 0], "rule"),
     (scenario("training-job"), "Job", ["spec"], "backofLimit"),
+    (scenario("model-server", "ci/progressive-canary-gateway-values.yaml"), "Rollout", ["spec", "strategy", "canary"],
+     "stepz"),
+    (scenario("model-server", "ci/progressive-canary-gateway-values.yaml"), "AnalysisTemplate",
+     ["spec", "metrics", 0], "sucessCondition"),
+    (scenario("model-server", "ci/progressive-canary-gateway-values.yaml"), "TraefikService", ["spec", "weighted"],
+     "service"),
 ])
 def test_validation_rejects_a_misspelt_field(kubeconform: str, schemas: Path, source: Scenario, kind: str,
                                              path: list, field: str) -> None:
@@ -75,6 +84,6 @@ def test_unknown_kind_fails_instead_of_being_skipped(kubeconform: str, schemas: 
 
 def test_manifests_are_valid(kubeconform: str, schemas: Path) -> None:
     files = [p for p in sorted((ROOT / "manifests").rglob("*.yaml")) if p.name != "kind-config.yaml"]
-    assert any(p.parent.name == "gateway" for p in files), files
+    assert {"gateway", "argo-rollouts"} <= {p.parent.name for p in files}, files
     result = kubeconform_run(kubeconform, schemas, "\n---\n".join(p.read_text() for p in files))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
+from tests.cluster.kube import read_env_file
+
 from . import kube
-from .kube import NAMESPACE, ROOT, helm, kubectl, kubectl_json
-from .platform import (GATEWAY_CRDS, GATEWAY_MANIFESTS, GATEWAY_NAME, GATEWAY_NAMESPACE, RELEASE, TIMINGS, UMBRELLA,
-                       platform_values)
+from .kube import CACHE, NAMESPACE, ROOT, helm, kubectl, kubectl_json
+from .platform import (GATEWAY_CRDS, GATEWAY_MANIFESTS, GATEWAY_NAME, GATEWAY_NAMESPACE, PLATFORM, RELEASE, TIMINGS,
+                       UMBRELLA, platform_values)
+
+VERSIONS = read_env_file(ROOT / "versions.env")
+# Traefik's own CRDs (TraefikService backends) and Argo Rollouts' CRDs, staged by `make images`.
+TRAEFIK_CRDS = CACHE / "gateway" / f"traefik-crds-{VERSIONS['TRAEFIK_VERSION']}"
+ARGO_ROLLOUTS_CRDS = CACHE / "argo-rollouts" / f"crds-{VERSIONS['ARGO_ROLLOUTS_VERSION']}"
 
 @pytest.fixture(scope="session")
 def cluster():
@@ -40,6 +48,7 @@ def gateway(cluster) -> str:
         pytest.fail(f"no Gateway API CRDs at {GATEWAY_CRDS}: run `make images` first", pytrace=False)
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(GATEWAY_CRDS), namespace=None)
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(GATEWAY_CRDS), namespace=None)
+    _apply_crds(TRAEFIK_CRDS)
     kubectl("apply", "-f", str(GATEWAY_MANIFESTS), namespace=None)
     kubectl("wait", "--for=condition=Programmed", "--timeout=180s", f"gateway/{GATEWAY_NAME}",
             namespace=GATEWAY_NAMESPACE, timeout=200)
@@ -48,7 +57,28 @@ def gateway(cluster) -> str:
 
 
 @pytest.fixture(scope="session")
-def platform(cluster, gateway):
+def argo_rollouts(cluster) -> str:
+    """The Argo Rollouts controller (manifests/argo-rollouts/, image built by `make images`); its namespace."""
+    started = time.monotonic()
+    kubectl("apply", "-f", str(ROOT / "manifests" / "priority-classes.yaml"), namespace=None)
+    _apply_crds(ARGO_ROLLOUTS_CRDS)
+    kubectl("apply", "-f", str(ROOT / "manifests" / "argo-rollouts"), namespace=None)
+    namespace = PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]
+    kubectl("wait", "--for=condition=Available", "--timeout=180s", "deployment/argo-rollouts",
+            namespace=namespace, timeout=200)
+    TIMINGS["install argo-rollouts"] = time.monotonic() - started
+    return namespace
+
+
+def _apply_crds(directory: Path) -> None:
+    if not directory.is_dir():
+        pytest.fail(f"no CRDs at {directory}: run `make images` first", pytrace=False)
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(directory), namespace=None)
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(directory), namespace=None)
+
+
+@pytest.fixture(scope="session")
+def platform(cluster, gateway, argo_rollouts):
     """`helm upgrade --install` of the umbrella chart (local profile); yields once every pod is Ready."""
     started = time.monotonic()
     kubectl("create", "namespace", NAMESPACE, namespace=None, check=False)

@@ -37,6 +37,9 @@ class LoadGenerator:
         self.failed: collections.Counter[str] = collections.Counter()
         self.errors: dict[str, list[str]] = collections.defaultdict(list)
         self.versions: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+        # Monotonic times of the first and the last answer of each model version (X-Model-Version).
+        self.first_seen: dict[str, float] = {}
+        self.last_seen: dict[str, float] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._workers: list[threading.Thread] = []
@@ -81,6 +84,9 @@ class LoadGenerator:
             if good:
                 self.ok[phase] += 1
                 self.versions[phase][str(version)] += 1
+                now = time.monotonic()
+                self.first_seen.setdefault(str(version), now)
+                self.last_seen[str(version)] = now
             else:
                 self.failed[phase] += 1
                 if len(self.errors[phase]) < 5:

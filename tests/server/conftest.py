@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.fixtures import mlflow_server  # noqa: F401 - re-exported fixture
 from tests.support.mlflow_server import MlflowServer
@@ -21,6 +22,7 @@ from tests.support.training import RegisteredModel, train_digits, train_penguins
 HOST = "127.0.0.1"
 SERVE = Path(sys.executable).parent / "mlkube-serve"
 RF, LR, DIGITS = "penguins-random-forest", "penguins-logistic-regression", "digits-cnn"
+SERVER_REVISION = "7d9f8c6b5"  # the session server's pod template hash (MLKUBE_REVISION)
 
 
 @dataclass
@@ -89,9 +91,19 @@ def server(trained: Trained, mlflow_server: MlflowServer, tmp_path_factory) -> I
         f"{DIGITS}=models:/{DIGITS}/{trained.digits.version}",
     ]
     with start_server(
-        tmp_path_factory.mktemp("server"), models, mlflow_server.url, MLKUBE_VARIANT="canary"
-    ) as running:
+        tmp_path_factory.mktemp("server"), models, mlflow_server.url,
+        MLKUBE_VARIANT="canary", MLKUBE_REVISION=SERVER_REVISION,
+    ) as running:  # fmt: skip
         yield running
+
+
+def metric_samples(server: RunningServer) -> list:
+    text = server.client.get("/metrics").text
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def metric_value(samples: list, name: str, **labels: str) -> float:
+    return sum(s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
 PENGUIN = {

@@ -1,30 +1,22 @@
-"""Prometheus metrics: names from metric_names, labels model/version/variant/protocol/code, batching."""
+"""Prometheus metrics: names from metric_names, labels model/version/variant/revision/protocol/code, batching."""
 
 from __future__ import annotations
 
 import concurrent.futures
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from mlkube_server import metric_names as m
 
-from .conftest import GENTOO, LR, PENGUIN, RF
+from .conftest import GENTOO, LR, PENGUIN, RF, SERVER_REVISION
+from .conftest import metric_samples as _samples
+from .conftest import metric_value as _value
 
 
-def _samples(server) -> list:
-    text = server.client.get("/metrics").text
-    return [s for family in text_string_to_metric_families(text) for s in family.samples]
-
-
-def _value(samples, name: str, **labels: str) -> float:
-    return sum(s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
-
-
-def test_request_counters_and_latency_by_model_version_variant_protocol_code(server, trained):
+def test_request_counters_and_latency_by_model_version_variant_revision_protocol_code(server, trained):
     version = trained.penguins[RF].version
     before = _samples(server)
-    labels = {m.MODEL: RF, m.VERSION: version, m.VARIANT: "canary"}
-    server.client.post("/predict", json=PENGUIN)
+    labels = {m.MODEL: RF, m.VERSION: version, m.VARIANT: "canary", m.REVISION: SERVER_REVISION}
+    answer = server.client.post("/predict", json=PENGUIN)
+    assert answer.headers["X-Mlkube-Revision"] == SERVER_REVISION
     server.client.post(f"/v1/models/{RF}:predict", json={"instances": [PENGUIN]})
     server.client.post("/predict", json={**PENGUIN, "island": "Atlantis"})
     after = _samples(server)
@@ -35,6 +27,8 @@ def test_request_counters_and_latency_by_model_version_variant_protocol_code(ser
     histogram_count = m.REQUEST_DURATION_SECONDS + "_count"
     want = {**labels, m.PROTOCOL: "seed", m.CODE: "200"}
     assert _value(after, histogram_count, **want) - _value(before, histogram_count, **want) == 1
+    for name in (counter, histogram_count):
+        assert {tuple(sorted(s.labels)) for s in after if s.name == name} == {tuple(sorted(m.SERVING_LABELS))}
 
 
 def test_unknown_models_do_not_create_label_values(server):
@@ -51,9 +45,11 @@ def test_predictions_by_class_and_model_load_gauges(server, trained):
     after = _samples(server)
     name = m.PREDICTIONS_TOTAL
     for species, added in (("Adelie", 1), ("Gentoo", 2)):
-        want = {m.MODEL: LR, m.VERSION: version, m.VARIANT: "canary", m.PREDICTED_CLASS: species}
+        want = {m.MODEL: LR, m.VERSION: version, m.VARIANT: "canary", m.REVISION: SERVER_REVISION,
+                m.PREDICTED_CLASS: species}  # fmt: skip
         assert _value(after, name, **want) - _value(before, name, **want) == added
-    assert _value(after, m.MODEL_LOADED, **{m.MODEL: LR, m.VERSION: version, m.ALIAS: "champion"}) == 1
+    loaded = {m.MODEL: LR, m.VERSION: version, m.ALIAS: "champion", m.REVISION: SERVER_REVISION}
+    assert _value(after, m.MODEL_LOADED, **loaded) == 1
     assert _value(after, m.MODEL_LOAD_DURATION_SECONDS, **{m.MODEL: LR, m.VERSION: version}) > 0
     assert any(s.name == m.INFLIGHT_REQUESTS and s.labels[m.MODEL] == LR for s in after)
 

@@ -36,8 +36,36 @@ def test_default_port_and_variant_match_the_platform_contract(clean_env):
     assert settings.variant == "stable"
     clean_env.setenv(_platform("ENV_VARIANT"), "canary")
     clean_env.setenv(_platform("ENV_MODEL_VERSION"), "7")
+    clean_env.setenv(_platform("ENV_REVISION"), "5f4d3c2b1")
     settings = ServerSettings()
-    assert (settings.variant, settings.pod_model_version) == ("canary", "7")
+    assert (settings.variant, settings.pod_model_version, settings.revision) == ("canary", "7", "5f4d3c2b1")
+
+
+def test_shadow_traffic_is_off_unless_both_url_and_fraction_are_set(clean_env):
+    assert not ServerSettings().shadow_enabled
+    clean_env.setenv("MLKUBE_SERVER_SHADOW_URL", "http://model-server-canary:8080/")
+    settings = ServerSettings()
+    assert settings.shadow_url == "http://model-server-canary:8080" and not settings.shadow_enabled
+    clean_env.setenv("MLKUBE_SERVER_SHADOW_FRACTION", "0.25")
+    assert ServerSettings().shadow_enabled
+    clean_env.delenv("MLKUBE_SERVER_SHADOW_URL")
+    assert not ServerSettings().shadow_enabled
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [("SHADOW_FRACTION", "1.5", "shadow_fraction"), ("SHADOW_FRACTION", "-0.1", "shadow_fraction"),
+     ("SHADOW_URL", "model-server-canary:8080", "shadow_url"), ("SHADOW_QUEUE_SIZE", "0", "shadow_queue_size")],
+)  # fmt: skip
+def test_cli_rejects_bad_shadow_settings_in_one_line(clean_env, key, value, named):
+    clean_env.setenv(f"MLKUBE_SERVER_{key}", value)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlkube_server", "--model", "models:/a@champion"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("mlkube-serve: invalid settings:") and named in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_models_from_json_pairs_and_bare_uris(clean_env):

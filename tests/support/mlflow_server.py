@@ -40,6 +40,7 @@ def run_mlflow_server(
     workdir: Path,
     backend_store_uri: str | None = None,
     startup_timeout: float = 120.0,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[MlflowServer]:
     """Start ``mlflow server`` with its store in ``workdir`` (or ``backend_store_uri``) and stop it on exit.
 
@@ -51,7 +52,7 @@ def run_mlflow_server(
     artifacts_dir = workdir / "artifacts"
     artifacts_dir.mkdir(exist_ok=True)
     port = free_port(HOST)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | (extra_env or {})
     process = ManagedProcess(
         "mlflow server",
         mlflow_server_argv(backend_store_uri, artifacts_dir, port),

@@ -73,7 +73,18 @@ update behind a Service that keeps selecting it, instead of deleting it before i
 {{- $v := .Values }}
 {{- $full := include "model-server.fullname" . }}
 variants:
-{{- if eq $v.strategy "blueGreen" }}
+{{- if include "model-server.progressive" . }}
+{{- /* One Rollout: Argo Rollouts makes the canary (preview) from the same template; pods are told apart by
+their pod template hash (label `revision` of the metrics), not by a variant. */}}
+  - name: rollout
+    deployment: {{ $full }}
+    track: primary
+    replicas: {{ $v.replicaCount }}
+    tag: {{ $v.image.tag | quote }}
+    version: {{ $v.model.version | quote }}
+    models: {{ $v.server.models | toJson }}
+    primary: true
+{{- else if eq $v.strategy "blueGreen" }}
 {{- range $colour := list "blue" "green" }}
 {{- $c := index $v.blueGreen $colour }}
 {{- $active := eq $v.blueGreen.active $colour }}
@@ -106,6 +117,21 @@ variants:
     primary: false
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* "true" (a non-empty string) when Argo Rollouts drives the release: strategy progressiveCanary or progressiveBlueGreen. */}}
+{{- define "model-server.progressive" -}}
+{{- if and (eq .Values.backend "deployment") (hasPrefix "progressive" .Values.strategy) }}true{{ end }}
+{{- end }}
+
+{{/* The Service the candidate answers on: Argo's canaryService (canary) or previewService (blue-green). */}}
+{{- define "model-server.candidateService" -}}
+{{- printf "%s-%s" (include "model-server.fullname" .) (ternary "canary" "preview" (eq .Values.strategy "progressiveCanary")) }}
+{{- end }}
+
+{{/* Prometheus the analysis queries: the monitoring chart's in the same release unless set. */}}
+{{- define "model-server.prometheusAddress" -}}
+{{- default (printf "http://%s-monitoring-prometheus.%s:9090" .Release.Name .Release.Namespace) .Values.progressive.prometheus.address }}
 {{- end }}
 
 {{/* The track (mlkube.io/track) of a blue-green colour. */}}
@@ -163,12 +189,34 @@ ports:
   - name: {{ .portName | default "http" }}
     containerPort: {{ $v.server.port }}
     protocol: TCP
+{{- $progressive := include "model-server.progressive" .root }}
+{{- if not $progressive }}
 envFrom:
   - configMapRef:
       name: {{ printf "%s-config" .variant.deployment }}
+{{- end }}
 env:
+  {{- if $progressive }}
+  {{- /* Argo Rollouts starts a rollout on a pod template change only, never on a ConfigMap's: the settings
+  live in the template. */}}
+  {{- range $key, $value := include "model-server.config" . | fromYaml }}
+  - name: {{ $key }}
+    value: {{ $value | toString | quote }}
+  {{- end }}
+  {{- if $v.progressive.shadow.enabled }}
+  {{- /* Every pod gets them (one template); a copy that comes back to its own revision is not compared. */}}
+  - name: MLKUBE_SERVER_SHADOW_URL
+    value: {{ printf "http://%s:%v" (include "model-server.candidateService" .root) $v.service.port | quote }}
+  - name: MLKUBE_SERVER_SHADOW_FRACTION
+    value: {{ $v.progressive.shadow.fraction | toString | quote }}
+  {{- end }}
+  {{- end }}
   - name: MLKUBE_VARIANT
     value: {{ .variant.name | quote }}
+  - name: MLKUBE_REVISION
+    valueFrom:
+      fieldRef:
+        fieldPath: {{ printf "metadata.labels['%s']" (ternary "rollouts-pod-template-hash" "pod-template-hash" (not (empty $progressive))) }}
   - name: MLKUBE_MODEL_VERSION
     value: {{ .variant.version | quote }}
   - name: MLFLOW_TRACKING_URI
@@ -185,4 +233,16 @@ securityContext:
 volumeMounts:
   - name: tmp
     mountPath: /tmp
+{{- end }}
+
+{{/* Arguments every analysis passes: the namespace and the canary's and stable's pod template hashes. */}}
+{{- define "model-server.analysisArgs" -}}
+- name: namespace
+  value: {{ .Release.Namespace | quote }}
+- name: canary-hash
+  valueFrom:
+    podTemplateHashValue: Latest
+- name: stable-hash
+  valueFrom:
+    podTemplateHashValue: Stable
 {{- end }}

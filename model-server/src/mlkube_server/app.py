@@ -26,6 +26,7 @@ from .metrics import ServerMetrics
 from .middleware import ServingMiddleware
 from .repository import ModelRepository
 from .settings import ServerSettings
+from .shadow import Shadow
 
 log = logging.getLogger("mlkube_server")
 
@@ -37,9 +38,10 @@ DESCRIPTION = (
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
-    metrics = ServerMetrics(settings.variant)
+    metrics = ServerMetrics(settings.variant, settings.revision)
     gate = ArrivalGate()
-    state = AppState(settings, metrics, ModelRepository(settings, metrics, gate), gate)
+    shadow = Shadow(settings, metrics) if settings.shadow_enabled else None
+    state = AppState(settings, metrics, ModelRepository(settings, metrics, gate), gate, shadow)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,7 +51,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         # process: frozen, the cyclic collector stops rescanning it during requests.
         gc.collect()
         gc.freeze()
+        if bool(settings.shadow_url) != (settings.shadow_fraction > 0):
+            log.warning("shadow traffic is off: it needs both shadow_url and a shadow_fraction above 0")
         loading = asyncio.create_task(state.repository.keep_loading())  # liveness answers while models load
+        if shadow is not None:
+            await shadow.start()
         try:
             yield
         finally:
@@ -57,6 +63,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             loading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loading
+            if shadow is not None:
+                await shadow.stop()
             await state.repository.close()
 
     app = FastAPI(

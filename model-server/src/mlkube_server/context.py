@@ -11,6 +11,7 @@ from .batching import ArrivalGate
 from .metrics import ServerMetrics
 from .repository import ModelRepository
 from .settings import ServerSettings
+from .shadow import Shadow
 
 
 @dataclass
@@ -33,6 +34,7 @@ class AppState:
     metrics: ServerMetrics
     repository: ModelRepository
     gate: ArrivalGate
+    shadow: Shadow | None = None  # None unless shadow traffic is on: the prediction path tests only this
     shutting_down: bool = False
 
     def ready(self) -> bool:

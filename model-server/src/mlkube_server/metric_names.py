@@ -13,8 +13,17 @@ PROTOCOL = "protocol"  # seed / v1 / v2 / mlflow
 CODE = "code"  # HTTP status code
 PREDICTED_CLASS = "predicted_class"
 ALIAS = "alias"
+# The pod template hash of the pod's ReplicaSet (`rollouts-pod-template-hash` under an Argo Rollout,
+# `pod-template-hash` under a Deployment), from the pod's environment: what tells an Argo Rollouts canary
+# from its stable pods, since both run one pod template. AnalysisTemplates receive it as an argument
+# (`valueFrom.podTemplateHashValue: Latest|Stable`).
+REVISION = "revision"
+# Shadow traffic: the version that answered the copied request (the candidate's X-Model-Version).
+CANDIDATE_VERSION = "candidate_version"
+# Shadow traffic: agree / disagree (per row), error / dropped (per copied request).
+OUTCOME = "outcome"
 
-SERVING_LABELS = (MODEL, VERSION, VARIANT, PROTOCOL, CODE)
+SERVING_LABELS = (MODEL, VERSION, VARIANT, REVISION, PROTOCOL, CODE)
 
 # Counter: requests answered, by model, version, variant, protocol and status code.
 REQUESTS_TOTAL = "mlkube_requests_total"
@@ -32,6 +41,11 @@ MODEL_LOADED = "mlkube_model_loaded"
 MODEL_LOAD_DURATION_SECONDS = "mlkube_model_load_duration_seconds"
 # Counter: failed model loads, by model.
 MODEL_LOAD_FAILURES_TOTAL = "mlkube_model_load_failures_total"
+# Counter: shadow comparisons made by the serving (stable) pod, by model, version (its own), revision,
+# candidate_version and outcome: rows whose predicted label agrees / disagrees with the candidate's answer,
+# and copied requests that failed (error) or were not sent because the shadow queue was full (dropped).
+# Agreement = agree / (agree + disagree) over a window.
+SHADOW_COMPARISONS_TOTAL = "mlkube_shadow_comparisons_total"
 
 ALL = (
     REQUESTS_TOTAL,
@@ -42,4 +56,5 @@ ALL = (
     MODEL_LOADED,
     MODEL_LOAD_DURATION_SECONDS,
     MODEL_LOAD_FAILURES_TOTAL,
+    SHADOW_COMPARISONS_TOTAL,
 )

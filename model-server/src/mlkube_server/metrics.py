@@ -14,9 +14,10 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 class ServerMetrics:
-    def __init__(self, variant: str, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, variant: str, revision: str = "", registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.variant = variant
+        self.revision = revision
         r = self.registry
         self.requests = Counter(m.REQUESTS_TOTAL, "Requests answered", m.SERVING_LABELS, registry=r)
         self.latency = Histogram(
@@ -26,21 +27,28 @@ class ServerMetrics:
         self.predictions = Counter(
             m.PREDICTIONS_TOTAL,
             "Predictions made (rows) by predicted class",
-            (m.MODEL, m.VERSION, m.VARIANT, m.PREDICTED_CLASS),
+            (m.MODEL, m.VERSION, m.VARIANT, m.REVISION, m.PREDICTED_CLASS),
             registry=r,
         )
         self.batch_size = Histogram(
             m.BATCH_SIZE, "Rows per vectorised predict call", (m.MODEL, m.VERSION), buckets=BATCH_BUCKETS, registry=r
         )
-        self.model_loaded = Gauge(m.MODEL_LOADED, "1 while a model version is serving", (m.MODEL, m.VERSION, m.ALIAS),
-                                  registry=r)  # fmt: skip
+        self.model_loaded = Gauge(
+            m.MODEL_LOADED, "1 while a model version is serving", (m.MODEL, m.VERSION, m.ALIAS, m.REVISION), registry=r
+        )
         self.load_seconds = Gauge(
             m.MODEL_LOAD_DURATION_SECONDS, "Seconds the last load took", (m.MODEL, m.VERSION), registry=r
         )
         self.load_failures = Counter(m.MODEL_LOAD_FAILURES_TOTAL, "Failed model loads", (m.MODEL,), registry=r)
+        self.shadow_comparisons = Counter(
+            m.SHADOW_COMPARISONS_TOTAL,
+            "Shadow traffic: rows agreeing / disagreeing with the candidate, copies failed or dropped",
+            (m.MODEL, m.VERSION, m.REVISION, m.CANDIDATE_VERSION, m.OUTCOME),
+            registry=r,
+        )
 
     def observe_request(self, model: str, version: str, protocol: str, code: int, seconds: float) -> None:
-        labels = (model, version, self.variant, protocol, str(code))
+        labels = (model, version, self.variant, self.revision, protocol, str(code))
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
 
@@ -48,14 +56,17 @@ class ServerMetrics:
         if len(probabilities) == 0:
             return
         for index, count in Tally(probabilities.argmax(axis=1).tolist()).items():
-            self.predictions.labels(model, version, self.variant, classes[index]).inc(count)
+            self.predictions.labels(model, version, self.variant, self.revision, classes[index]).inc(count)
 
     def loaded(self, model: str, version: str, alias: str | None, seconds: float) -> None:
-        self.model_loaded.labels(model, version, alias or "").set(1)
+        self.model_loaded.labels(model, version, alias or "", self.revision).set(1)
         self.load_seconds.labels(model, version).set(seconds)
 
     def unloaded(self, model: str, version: str, alias: str | None) -> None:
         try:
-            self.model_loaded.remove(model, version, alias or "")
+            self.model_loaded.remove(model, version, alias or "", self.revision)
         except KeyError:
             pass
+
+    def shadow_outcome(self, model: str, version: str, candidate_version: str, outcome: str, count: int = 1) -> None:
+        self.shadow_comparisons.labels(model, version, self.revision, candidate_version, outcome).inc(count)

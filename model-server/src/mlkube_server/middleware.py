@@ -40,6 +40,9 @@ class ServingMiddleware:
     def __init__(self, app: ASGIApp, state: AppState) -> None:
         self.app = app
         self.state = state
+        revision = state.settings.revision
+        # Tells the canary's answers from the stable's (and a shadow copy that came back to its sender).
+        self.fixed_headers = [(b"x-mlkube-revision", revision.encode("latin-1", errors="replace"))] if revision else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,7 +80,7 @@ class ServingMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                extra = [(b"x-request-id", request_id.encode("latin-1"))]
+                extra = [(b"x-request-id", request_id.encode("latin-1")), *self.fixed_headers]
                 if info.version:
                     extra.append((b"x-model-version", info.version.encode("latin-1", errors="replace")))
                 message["headers"] = list(message.get("headers", [])) + extra

@@ -133,4 +133,6 @@ async def _run(request: Request, state: AppState, model: ServedModel, part: Any)
     finally:
         gauge.dec()
     state.metrics.observe_predictions(model.name, model.version, model.classes, probabilities)
+    if state.shadow is not None:
+        state.shadow.offer(model, part, probabilities)
     return Prediction(model, probabilities)

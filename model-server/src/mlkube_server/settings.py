@@ -1,8 +1,9 @@
 """Typed server settings: environment (prefix ``MLKUBE_SERVER_``), an optional YAML file, command-line flags.
 
 Precedence, highest first: command-line flags, environment, the YAML file named by ``MLKUBE_SERVER_CONFIG``
-(or ``--config``), defaults. The variant and the model version used as metric labels come from the
-un-prefixed ``MLKUBE_VARIANT`` / ``MLKUBE_MODEL_VERSION`` that the Helm chart sets per pod (platform.env).
+(or ``--config``), defaults. The variant, the model version and the revision used as metric labels come from the
+un-prefixed ``MLKUBE_VARIANT`` / ``MLKUBE_MODEL_VERSION`` / ``MLKUBE_REVISION`` that the Helm chart sets per
+pod (platform.env).
 """
 
 from __future__ import annotations
@@ -94,6 +95,26 @@ class ServerSettings(BaseSettings):
         validation_alias=AliasChoices("MLKUBE_MODEL_VERSION", "pod_model_version"),
         description="version label for models MLflow gives no version for (local folders)",
     )
+    revision: str = Field(
+        "",
+        validation_alias=AliasChoices("MLKUBE_REVISION", "revision"),
+        description="the pod template hash of this pod's ReplicaSet: the metrics' revision label and the "
+        "X-Mlkube-Revision header (empty: not under a Deployment or Rollout)",
+    )
+
+    shadow_url: str = Field(
+        "", description="base URL of the candidate server that copied requests go to (empty: no shadow traffic)"
+    )
+    shadow_fraction: float = Field(
+        0.0, ge=0, le=1, description="share of answered predictions copied to the candidate (0: none)"
+    )
+    shadow_queue_size: int = Field(
+        256, ge=1, description="copies waiting for the candidate; more are dropped (counted), never waited for"
+    )
+    shadow_concurrency: int = Field(4, ge=1, description="copies in flight to the candidate at once (connections)")
+    shadow_timeout_seconds: float = Field(
+        5.0, gt=0, description="longest wait for the candidate's answer, and for the queue to drain at shutdown"
+    )
 
     @field_validator("models", mode="before")
     @classmethod
@@ -110,6 +131,18 @@ class ServerSettings(BaseSettings):
         if isinstance(value, (list, tuple)):
             return dict(parse_model_spec(item) for item in value)
         return value
+
+    @field_validator("shadow_url")
+    @classmethod
+    def _check_shadow_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"shadow_url {value!r} must start with http:// or https://")
+        return value
+
+    @property
+    def shadow_enabled(self) -> bool:
+        return bool(self.shadow_url) and self.shadow_fraction > 0
 
     @model_validator(mode="after")
     def _check_default(self) -> ServerSettings:

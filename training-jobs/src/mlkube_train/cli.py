@@ -116,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     target = promote.add_mutually_exclusive_group(required=True)
     target.add_argument("--version", dest="target_version", help="version number to point the alias at")
     target.add_argument("--from-alias", help="point the alias where this other alias points (e.g. challenger)")
+    promote.add_argument(
+        "--via-rollout",
+        action="store_true",
+        help="set @challenger instead: mlkube-rollout-trigger starts the progressive rollout and moves @champion "
+        "only if the rollout succeeds (an aborted one tags the version with the reason)",
+    )
+    promote.add_argument(
+        "--wait", type=float, default=0, metavar="SECONDS", help="with --via-rollout: wait this long for the outcome"
+    )
 
     score = command("score", "Batch-score a CSV/Parquet file with a registered model.", ConnectionSettings)
     score.add_argument("--model-uri", required=True, help="models:/NAME@ALIAS or models:/NAME/VERSION")
@@ -175,16 +184,28 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "promote":
         from mlflow import MlflowClient
 
-        from .registry import promote
+        from .registry import CHALLENGER, promote, wait_for_rollout
         from .tracking import transient_guard
 
+        alias = CHALLENGER if args.via_rollout else args.alias
         version, previous = transient_guard(
-            "promoting", lambda: promote(MlflowClient(), args.name, args.alias, args.target_version, args.from_alias)
+            "promoting", lambda: promote(MlflowClient(), args.name, alias, args.target_version, args.from_alias)
         )
-        print(f"{args.name}@{args.alias} -> version {version} (was {previous or 'unset'})")
-        _write_json(
-            args.summary_file, {"name": args.name, "alias": args.alias, "version": version, "previous": previous}
-        )
+        print(f"{args.name}@{alias} -> version {version} (was {previous or 'unset'})")
+        summary = {"name": args.name, "alias": alias, "version": version, "previous": previous}
+        if args.via_rollout:
+            print(
+                "the rollout trigger starts the progressive rollout of this version; watch it with\n"
+                "  kubectl argo rollouts get rollout <release>-model-server --watch\n"
+                f"the outcome lands on the version's rollout_outcome tag (mlkube-train list, or --wait SECONDS)"
+            )
+            if args.wait > 0:
+                outcome = transient_guard(
+                    "waiting", lambda: wait_for_rollout(MlflowClient(), args.name, version, args.wait)
+                )
+                print(f"{args.name} version {version}: {outcome or f'no outcome within {args.wait:.0f}s'}")
+                summary["rollout_outcome"] = outcome
+        _write_json(args.summary_file, summary)
     elif args.command == "score":
         from .scoring import score_file
         from .tracking import transient_guard

@@ -24,6 +24,9 @@ TAG_CHALLENGER_SCORE = "promotion_challenger_score"
 TAG_CHAMPION_SCORE = "promotion_champion_score"  # "none" when there was no champion
 TAG_CHAMPION_VERSION = "promotion_previous_champion_version"
 TAG_MANUAL_ALIASES = "manually_set_aliases"  # comma list of aliases `promote` pointed at this version
+# Written by mlkube-rollout-trigger (model-server/src/mlkube_server/model_tags.py holds the same strings).
+TAG_ROLLOUT_OUTCOME = "rollout_outcome"  # promoted | aborted
+TAG_ROLLOUT_REASON = "rollout_reason"
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +162,22 @@ def promote(client, name: str, alias: str, version: str | None, from_alias: str 
     aliases = sorted({*filter(None, current.split(",")), alias})
     client.set_model_version_tag(name, version, TAG_MANUAL_ALIASES, ",".join(aliases))
     return version, previous.version if previous is not None else None
+
+
+def wait_for_rollout(client, name: str, version: str, timeout: float, poll: float = 2.0) -> str | None:
+    """The version's rollout outcome ("promoted", or "aborted: <reason>") once the trigger records it; None
+    after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        tags = client.get_model_version(name, version).tags
+        if outcome := tags.get(TAG_ROLLOUT_OUTCOME):
+            reason = tags.get(TAG_ROLLOUT_REASON)
+            return f"{outcome}: {reason}" if reason else outcome
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(poll)
 
 
 def list_models() -> list[str]:

@@ -21,6 +21,7 @@ MLKUBE_CACHE=${MLKUBE_CACHE:-$MLKUBE_ROOT/.cache}
 WORK_DIR=$MLKUBE_CACHE/images
 DOCKER_DIR=$MLKUBE_CACHE/docker
 GATEWAY_DIR=$MLKUBE_CACHE/gateway
+ARGO_ROLLOUTS_DIR=$MLKUBE_CACHE/argo-rollouts
 # The base rootfs depends only on its recipe (suite, packages, BASE_RECIPE), never on the checkout: one
 # copy per machine lets a fresh clone reuse it, and with it Docker's layer cache for every image.
 SHARED_DIR=${MLKUBE_SHARED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlkube}/images
@@ -50,15 +51,17 @@ load_env_file() {
 load_env_file "$MLKUBE_ROOT/versions.env"
 load_env_file "$MLKUBE_ROOT/platform.env"
 
-# name|Dockerfile|build context|context function, paths relative to the repository root. The
-# optional function assembles the context first (setting CONTEXT and BUILD_ARGS). An image whose
-# Dockerfile does not exist yet is skipped with a note.
+# name|Dockerfile|build context|context function|tag, paths relative to the repository root. The
+# optional function assembles the context first (setting CONTEXT and BUILD_ARGS); the tag defaults to
+# IMAGE_TAG (third-party builds carry their upstream version). An image whose Dockerfile does not exist
+# yet is skipped with a note.
 image_specs() {
   local files=ansible/roles/images/files
   echo "$IMAGE_PREFIX/postgres|$files/postgres/Dockerfile|$files/postgres|"
   echo "$IMAGE_PREFIX/prometheus|$files/prometheus/Dockerfile|$files/prometheus|"
   echo "$IMAGE_PREFIX/pushgateway|$files/pushgateway/Dockerfile|$files/pushgateway|"
   echo "$GATEWAY_IMAGE|$files/gateway/Dockerfile||gateway_context"
+  echo "$ARGO_ROLLOUTS_IMAGE|$files/argo-rollouts/Dockerfile||argo_rollouts_context|$ARGO_ROLLOUTS_VERSION"
   echo "$MODEL_SERVER_IMAGE|model-server/Dockerfile||model_server_context"
   echo "$TRAINING_IMAGE|training-jobs/Dockerfile||training_context"
 }
@@ -82,6 +85,18 @@ gateway_context() {
   rm -rf "$CONTEXT" && mkdir -p "$CONTEXT"
   cp -l "$GATEWAY_DIR/traefik-$TRAEFIK_VERSION" "$CONTEXT/traefik" 2>/dev/null \
     || cp "$GATEWAY_DIR/traefik-$TRAEFIK_VERSION" "$CONTEXT/traefik"
+  BUILD_ARGS=()
+}
+
+# The Argo Rollouts controller built from Go modules (cached by version); the same step stages its CRDs
+# (ARGO_ROLLOUTS_DIR/crds-<version>) and puts the `kubectl argo rollouts` plugin into .cache/bin.
+argo_rollouts_context() {
+  "$FILES_DIR/argo-rollouts/build-argo-rollouts.sh" "$ARGO_ROLLOUTS_DIR" "$MLKUBE_CACHE/bin" \
+    || die "the argo-rollouts binaries could not be built"
+  CONTEXT=$WORK_DIR/contexts/argo-rollouts
+  rm -rf "$CONTEXT" && mkdir -p "$CONTEXT"
+  cp -l "$ARGO_ROLLOUTS_DIR/rollouts-controller-$ARGO_ROLLOUTS_VERSION" "$CONTEXT/rollouts-controller" 2>/dev/null \
+    || cp "$ARGO_ROLLOUTS_DIR/rollouts-controller-$ARGO_ROLLOUTS_VERSION" "$CONTEXT/rollouts-controller"
   BUILD_ARGS=()
 }
 
@@ -238,9 +253,8 @@ import_base() {
 
 # Docker's layer cache decides what is up to date: an image whose ID does not change was not rebuilt.
 build_image() {
-  local name=$1 dockerfile=$2 context=$3 ref before after t log
+  local ref=$1 dockerfile=$2 context=$3 name=${1%:*} before after t log
   shift 3
-  ref="$name:$IMAGE_TAG"
   log=$WORK_DIR/build-${name//\//_}.log
   before=$(image_id "$ref")
   t=$SECONDS
@@ -266,9 +280,10 @@ cmd_build() {
   step "base image $(base_image)"
   build_base_tarball
   import_base
-  local name dockerfile context prepare
-  while IFS='|' read -r name dockerfile context prepare; do
-    step "image $name:$IMAGE_TAG"
+  local name dockerfile context prepare tag
+  while IFS='|' read -r name dockerfile context prepare tag; do
+    tag=${tag:-$IMAGE_TAG}
+    step "image $name:$tag"
     if [ ! -f "$MLKUBE_ROOT/$dockerfile" ]; then
       say "skip: $dockerfile does not exist yet"
       continue
@@ -277,11 +292,11 @@ cmd_build() {
     BUILD_ARGS=()
     if [ -n "$prepare" ] && ! ( "$prepare" ) 2>"$WORK_DIR/prepare.err"; then
       printf 'ERROR: %s\n' "$(sed 's/^ERROR: //' "$WORK_DIR/prepare.err")" >&2
-      FAILED+=("$name:$IMAGE_TAG")
+      FAILED+=("$name:$tag")
       continue
     fi
     [ -z "$prepare" ] || "$prepare"
-    build_image "$name" "$MLKUBE_ROOT/$dockerfile" "$CONTEXT" "${BUILD_ARGS[@]}"
+    build_image "$name:$tag" "$MLKUBE_ROOT/$dockerfile" "$CONTEXT" "${BUILD_ARGS[@]}"
   done < <(selected_specs)
   # Earlier builds of the project's images that a rebuild left untagged.
   docker image prune --force --filter "label=io.mlkube.image" >/dev/null
@@ -336,15 +351,15 @@ load_kind() {
 }
 
 cmd_load() {
-  local target=${1:?target: local, kind or none} name ref
+  local target=${1:?target: local, kind or none} name tag ref
   [ "$target" = none ] && return 0
   ensure_docker
   if [ "$target" = local ] && ! local_cluster_ctl status >/dev/null 2>&1; then
     die "the local cluster is not running: run 'make cluster-up', then load the images again"
   fi
   step "loading images into the $target cluster"
-  while IFS='|' read -r name _; do
-    ref="$name:$IMAGE_TAG"
+  while IFS='|' read -r name _ _ _ tag; do
+    ref="$name:${tag:-$IMAGE_TAG}"
     [ -n "$(image_id "$ref")" ] || { say "skip $ref: not built"; continue; }
     case "$target" in
       local) load_local "$ref" ;;

@@ -1,26 +1,27 @@
-"""`python -m mlkube_monitoring generate|check`: write the chart's rule, test and dashboard files, or verify them."""
+"""`python -m mlkube_monitoring generate|check`: write the monitoring chart's rule, test and dashboard files and the
+model-server chart's analysis metrics, or verify them."""
 
 from __future__ import annotations
 
 import sys
 
 from .outputs import generated_files, stale_files
-from .settings import CHART_DIR
+from .settings import CHARTS_DIR
 
 
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else "generate"
     if command == "generate":
         for path, text in generated_files().items():
-            target = CHART_DIR / path
+            target = CHARTS_DIR / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
-            print(f"wrote charts/monitoring/{path}")
+            print(f"wrote charts/{path}")
         return 0
     if command == "check":
         stale = stale_files()
         for path in stale:
-            print(f"charts/monitoring/{path} is out of date: run `make monitoring-generate` and commit the result")
+            print(f"charts/{path} is out of date: run `make monitoring-generate` and commit the result")
         return 1 if stale else 0
     print(f"unknown command {command!r}: use `generate` or `check`", file=sys.stderr)
     return 2

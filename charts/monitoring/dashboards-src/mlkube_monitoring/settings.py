@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent
 CHART_DIR = SOURCE_DIR.parent
+CHARTS_DIR = CHART_DIR.parent
 VALUES_FILE = CHART_DIR / "values.yaml"
 KEYS = ("slo", "alerts")
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds Traefik, the local cluster's Gateway API implementation, from the Go module proxy, and stages
-# the Gateway API CRDs (standard channel) it serves. Both are cached by version.
+# the Gateway API CRDs (standard channel) it serves and Traefik's own CRDs (traefik.io, for the TraefikService
+# backends of Argo Rollouts canaries). All are cached by version.
 #
 # Usage: build-traefik.sh OUT_DIR
 #   OUT_DIR/traefik-<TRAEFIK_VERSION>        the static binary
 #   OUT_DIR/crds-<GATEWAY_API_VERSION>/      gateway.networking.k8s.io CRDs (kubectl apply --server-side -f)
+#   OUT_DIR/traefik-crds-<TRAEFIK_VERSION>/  traefik.io CRDs (idem)
 # TRAEFIK_VERSION and GATEWAY_API_VERSION come from versions.env (the caller exports them).
 set -euo pipefail
 
@@ -14,6 +16,7 @@ gateway_api=${GATEWAY_API_VERSION:?GATEWAY_API_VERSION is not set (versions.env)
 module=github.com/traefik/traefik/v3
 binary=$out_dir/traefik-$traefik
 crds=$out_dir/crds-$gateway_api
+traefik_crds=$out_dir/traefik-crds-$traefik
 
 command -v go >/dev/null || { echo "ERROR: go is not installed: the gateway image builds Traefik from Go modules" >&2; exit 1; }
 export GOWORK=off GOFLAGS=-mod=mod
@@ -32,6 +35,16 @@ if [ ! -d "$crds" ]; then
   rm -rf "$crds.tmp" && mkdir -p "$crds.tmp"
   cp "$src"/config/crd/standard/gateway.networking.k8s.io_*.yaml "$crds.tmp"/
   chmod u+w "$crds.tmp"/* && mv "$crds.tmp" "$crds"
+fi
+
+if [ ! -d "$traefik_crds" ]; then
+  src=$(module_dir "$module@v$traefik")
+  rm -rf "$traefik_crds.tmp" && mkdir -p "$traefik_crds.tmp"
+  cp "$src"/docs/content/reference/dynamic-configuration/traefik.io_*.yaml "$traefik_crds.tmp"/
+  chmod u+w "$traefik_crds.tmp"/*
+  # Upstream's CRDs carry no version: the label lets the platform role skip an unchanged bundle.
+  sed -i "0,/^metadata:\$/s//metadata:\n  labels:\n    app.kubernetes.io\/version: v$traefik/" "$traefik_crds.tmp"/*.yaml
+  mv "$traefik_crds.tmp" "$traefik_crds"
 fi
 
 if [ ! -x "$binary" ]; then
