@@ -51,7 +51,8 @@ TARGET_KUBECONFIG = $(if $(filter local,$(RESOLVED_TARGET)),$(CACHE)/cluster/kub
 # `make up` builds the training image with PyTorch so that the digits Job runs (WITH_TORCH=false: a
 # smaller image, and the digits Job left out of the release).
 UP_WITH_TORCH := $(if $(filter command line environment,$(origin WITH_TORCH)),$(WITH_TORCH),true)
-UP_PLATFORM_ARGS := $(if $(filter true,$(UP_WITH_TORCH)),,PLATFORM_ARGS='-e {"platform_values":{"training-job":{"jobs":{"digits":{"enabled":false}}}}}')
+# (PLATFORM_ARGS is expanded unquoted by the ansible-playbook recipe: the JSON carries its own single quotes.)
+UP_PLATFORM_ARGS := $(if $(filter true,$(UP_WITH_TORCH)),,PLATFORM_ARGS="-e '{\"platform_values\":{\"training-job\":{\"jobs\":{\"digits\":{\"enabled\":false}}}}}'")
 
 .PHONY: up
 up: ## The whole platform on a cluster (MLKUBE_TARGET=auto|kind|local|cloud): provision, images, install, train, serve

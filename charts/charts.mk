@@ -89,6 +89,6 @@ chart-render: chart-deps ## Print the umbrella chart rendered with the kind prof
 
 .PHONY: test-charts
 test-charts: venv helm kubeconform chart-schemas chart-deps chart-promtool ## Chart tests: lint, render every scenario, schemas, policies
-	@MLKUBE_SCHEMA_DIR=$(SCHEMA_DIR) $(PYTEST) tests/charts -q
+	@MLKUBE_SCHEMA_DIR=$(SCHEMA_DIR) $(PYTEST) tests/charts -q -m "not cluster"
 
 TEST_SUITES += test-charts

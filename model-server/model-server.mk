@@ -8,8 +8,8 @@ MLSERVER_STAMP := $(BENCH_DIR)/mlserver-venv/.stamp-$(MLSERVER_VERSION)-$(MLSERV
 SERVER_WHEELHOUSE := $(CACHE)/server-wheelhouse
 
 .PHONY: test-server
-test-server: venv $(KSERVE_STAMP) ## Model server tests: real uvicorn, MLflow server, trainer and KServe SDK client
-	@$(PYTEST) tests/server -q
+test-server: venv $(KSERVE_STAMP) ## Model server tests (and the rollout trigger): real uvicorn, MLflow server, trainer and KServe SDK client
+	@$(PYTEST) tests/server tests/trigger -q -m "not cluster"
 
 TEST_SUITES += test-server
 

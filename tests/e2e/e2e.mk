@@ -7,5 +7,7 @@ test-e2e: venv helm ## The whole platform on the local cluster: install, train, 
 	@$(MAKE) cluster-up MLKUBE_TARGET=$(E2E_TARGET)
 	@$(MAKE) images MLKUBE_TARGET=$(E2E_TARGET)
 	@$(PYTEST) tests/e2e -v -s --durations=0
+	@# The trigger and chart checks that need the platform's CRDs on a live cluster.
+	@$(PYTEST) tests/trigger tests/charts -q -m cluster
 
 TEST_SUITES += test-e2e

@@ -83,9 +83,9 @@ EXPECTED_MILLIS = {
 }
 
 
-def bind(query: str, canary: str) -> str:
+def bind(query: str, canary: str, p99_floor: float = 0.01) -> str:
     values = {"namespace": NS, "canary-hash": canary, "stable-hash": STABLE, "window": WINDOW,
-              "baseline-window": WINDOW}
+              "baseline-window": WINDOW, "p99-floor": repr(p99_floor)}
     for name, value in values.items():
         query = query.replace(analysis.arg(name), value)
     assert "{{args." not in query, query
@@ -122,6 +122,15 @@ def test_query_gives_the_expected_number(tmp_path: Path, metric: analysis.Analys
                          ids=lambda m: m.name)
 def test_a_canary_without_data_gives_no_sample(tmp_path: Path, metric: analysis.AnalysisMetric) -> None:
     check = {"expr": bind(metric.query, SILENT_CANARY), "eval_time": EVAL_TIME, "exp_samples": []}
+    result = run_promtool(tmp_path, [check])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_stable_p99_under_the_floor_is_raised_to_it(tmp_path: Path) -> None:
+    """Stable p99 0.04975 s, canary 0.4975 s: over a 0.1 s floor the ratio is 4.975, not 10."""
+    [ratio] = [m for m in analysis.analysis_metrics() if m.name == "p99-ratio"]
+    check = {"expr": f"round(1000 * ({bind(ratio.query, CANARY, p99_floor=0.1)}))", "eval_time": EVAL_TIME,
+             "exp_samples": [{"labels": "{}", "value": 4975}]}
     result = run_promtool(tmp_path, [check])
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -79,3 +79,8 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/* Secret holding the Fernet key MLflow encrypts stored webhook secrets with. */}}
+{{- define "mlflow.webhooksSecretName" -}}
+{{- default (printf "%s-webhooks" (include "mlflow.fullname" .)) .Values.webhooks.existingSecret }}
+{{- end }}

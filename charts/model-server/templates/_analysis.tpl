@@ -9,7 +9,7 @@ count and a success streak; otherwise a background analysis that runs until the 
 {{- range $name := .metrics }}
 {{- $argNames = concat $argNames (index $generated.metrics $name).args }}
 {{- end }}
-{{- $defaults := dict "window" $a.window "baseline-window" $a.window }}
+{{- $defaults := dict "window" $a.window "baseline-window" $a.window "p99-floor" ($a.p99FloorSeconds | toString) }}
 apiVersion: argoproj.io/v1alpha1
 kind: AnalysisTemplate
 metadata:

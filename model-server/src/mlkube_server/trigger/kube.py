@@ -43,40 +43,55 @@ def connect(kubeconfig: Path | None) -> Connection:
     if kubeconfig is not None:
         return _from_kubeconfig(kubeconfig)
     host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-    if not host or not (SERVICE_ACCOUNT / "token").is_file():
-        raise KubeError("not in a pod (no KUBERNETES_SERVICE_HOST or ServiceAccount token); pass a kubeconfig")
+    if not host or not (SERVICE_ACCOUNT / "token").is_file() or not (SERVICE_ACCOUNT / "ca.crt").is_file():
+        raise KubeError("not in a pod (no KUBERNETES_SERVICE_HOST or ServiceAccount token and CA); pass a kubeconfig")
     context = ssl.create_default_context(cafile=str(SERVICE_ACCOUNT / "ca.crt"))
     server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
     return Connection(server, context, token_file=SERVICE_ACCOUNT / "token")
 
 
-def _data_file(directory: Path, name: str, data: str) -> str:
-    path = directory / name
-    path.write_bytes(base64.b64decode(data))
-    return str(path)
+def _read(config_dir: Path, item: dict, key: str) -> bytes | None:
+    """``<key>-data`` (base64) or ``<key>`` (a path, relative to the kubeconfig's directory) of a kubeconfig entry."""
+    if item.get(f"{key}-data"):
+        return base64.b64decode(item[f"{key}-data"])
+    if item.get(key):
+        return (config_dir / item[key]).read_bytes()
+    return None
 
 
 def _from_kubeconfig(path: Path) -> Connection:
+    try:
+        return _kubeconfig_connection(path)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError, ssl.SSLError) as exc:
+        detail = f"no entry {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise KubeError(f"kubeconfig {path}: {detail}") from None
+
+
+def _kubeconfig_connection(path: Path) -> Connection:
     config = yaml.safe_load(path.read_text())
-    by_name = lambda kind: {item["name"]: item[kind] for item in config.get(kind + "s", [])}  # noqa: E731
+    by_name = lambda kind: {item["name"]: item[kind] for item in config.get(kind + "s") or []}  # noqa: E731
     context = by_name("context")[config["current-context"]]
-    cluster, user = by_name("cluster")[context["cluster"]], by_name("user")[context["user"]]
-    files = Path(tempfile.mkdtemp(prefix="mlkube-kubeconfig-"))
-    if "certificate-authority-data" in cluster:
-        ssl_context = ssl.create_default_context(cafile=_data_file(files, "ca.crt", cluster["certificate-authority-data"]))
-    elif "certificate-authority" in cluster:
-        ssl_context = ssl.create_default_context(cafile=cluster["certificate-authority"])
-    else:
-        ssl_context = ssl.create_default_context()
-    cert = user.get("client-certificate") or (
-        _data_file(files, "client.crt", user["client-certificate-data"]) if "client-certificate-data" in user else None
-    )
-    key = user.get("client-key") or (
-        _data_file(files, "client.key", user["client-key-data"]) if "client-key-data" in user else None
-    )
+    cluster = by_name("cluster")[context["cluster"]]
+    user = (by_name("user")[context["user"]] or {}) if context.get("user") else {}
+    for unsupported in ("exec", "auth-provider", "username"):
+        if unsupported in user:
+            raise ValueError(f"user {context['user']!r} authenticates by {unsupported}; use a token or client certificate")
+    here = path.parent
+    if cluster.get("insecure-skip-tls-verify"):
+        raise ValueError("insecure-skip-tls-verify is not supported; give the cluster's certificate-authority")
+    ca = _read(here, cluster, "certificate-authority")
+    ssl_context = ssl.create_default_context(cadata=ca.decode()) if ca else ssl.create_default_context()
+    cert, key = _read(here, user, "client-certificate"), _read(here, user, "client-key")
     if cert and key:
-        ssl_context.load_cert_chain(cert, key)
-    token_file = Path(user["tokenFile"]) if "tokenFile" in user else None
+        # load_cert_chain reads files only: hand it a private directory and remove it at once.
+        with tempfile.TemporaryDirectory(prefix="mlkube-kubeconfig-") as files:
+            cert_file, key_file = Path(files) / "client.crt", Path(files) / "client.key"
+            cert_file.write_bytes(cert)
+            key_file.write_bytes(key)
+            ssl_context.load_cert_chain(cert_file, key_file)
+    elif cert or key:
+        raise ValueError(f"user {context['user']!r} has a client certificate or key but not both")
+    token_file = here / user["tokenFile"] if user.get("tokenFile") else None
     return Connection(cluster["server"], ssl_context, token_file=token_file, token=user.get("token"))
 
 
