@@ -45,6 +45,7 @@ Try it:
 Roll out:
   kubectl -n $namespace rollout status deployment/$release-model-server
   helm -n $namespace history $release
+
 Remove:    make down
 
 Training Jobs (their runs and registered models are in MLflow; logs: kubectl -n $namespace logs job/NAME):

@@ -48,8 +48,8 @@ def test_default_canary_steps_and_background_analysis() -> None:
     assert [next(iter(s)) for s in steps] == ["setWeight", "analysis", "setWeight", "analysis"]
     assert [s["setWeight"] for s in steps if "setWeight" in s] == [10, 50]
     assert all(analysis_refs(s["analysis"]) == [f"{FULL}-canary-gate"] for s in steps if "analysis" in s)
-    # The background analysis starts once the first weight is set (canary pods ready, live traffic on them).
-    assert canary["analysis"]["startingStep"] == 1
+    # The background analysis starts with the first live weight (step 0), not after that step completes.
+    assert canary["analysis"]["startingStep"] == 0
     assert analysis_refs(canary["analysis"]) == [f"{FULL}-canary"]
     assert set(templates(objects)) == {f"{FULL}-canary", f"{FULL}-canary-gate"}
 
@@ -62,7 +62,7 @@ def test_shadow_phase_runs_one_candidate_pod_without_live_traffic_first() -> Non
     assert analysis_refs(steps[1]["analysis"]) == [f"{FULL}-shadow-gate"]
     assert steps[2] == {"setCanaryScale": {"matchTrafficWeight": True}}
     assert steps[3] == {"setWeight": 5}
-    assert canary["analysis"]["startingStep"] == 4
+    assert canary["analysis"]["startingStep"] == 3
     assert {"pause": {"duration": "30s"}} in steps
     shadow = templates(objects)[f"{FULL}-shadow-gate"]
     assert [m["name"] for m in shadow["spec"]["metrics"]] == ["shadow-agreement", "models-loaded"]

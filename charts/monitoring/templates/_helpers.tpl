@@ -95,7 +95,8 @@ scrape_configs:
     dns_sd_configs:
       - type: A
         port: {{ $target.servicePort }}
-        refresh_interval: 15s
+        # New pods (a canary) must be scraped within seconds: rollouts are judged on their first requests.
+        refresh_interval: {{ $v.scrape.interval }}
         names:
           {{- range $ns := include "monitoring.namespaces" $ | fromJsonArray }}
           - {{ printf "%s-%s.%s.svc.%s" $.Release.Name $target.service $ns $v.scrape.clusterDomain }}
