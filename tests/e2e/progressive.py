@@ -51,8 +51,11 @@ def wait_rollout(name: str, predicate, what: str, timeout: float) -> tuple[dict,
     deadline = time.monotonic() + timeout
     status: dict = {}
     while time.monotonic() < deadline:
-        status = rollout(name).get("status", {})
-        if predicate(status):
+        current = rollout(name)
+        status = current.get("status", {})
+        # A status is only about the latest spec once the controller has observed its generation (a string).
+        observed = str(status.get("observedGeneration")) == str(current["metadata"]["generation"])
+        if observed and predicate(status):
             return status, time.monotonic()
         time.sleep(ROLLOUT_POLL_SECONDS)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; Rollout status: {_brief(status)}")
