@@ -13,10 +13,13 @@ test-server: venv $(KSERVE_STAMP) ## Model server tests (and the rollout trigger
 
 TEST_SUITES += test-server
 
+# `make serve` listens on loopback only; SERVE_HOST=0.0.0.0 make serve opens it to the network.
+SERVE_HOST ?= 127.0.0.1
+
 .PHONY: serve
-serve: venv ## Serve the champion Penguins models from MLFLOW_TRACKING_URI (default: the trainers' embedded store) on MODEL_SERVER_PORT
+serve: venv ## Serve the champion Penguins models from MLFLOW_TRACKING_URI (default: the trainers' embedded store) on SERVE_HOST:MODEL_SERVER_PORT (127.0.0.1)
 	@MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(ROOT)/.mlkube/mlruns.db} \
-	 $(VENV)/bin/mlkube-serve --port $(MODEL_SERVER_PORT) \
+	 $(VENV)/bin/mlkube-serve --host $(SERVE_HOST) --port $(MODEL_SERVER_PORT) \
 	  --model models:/penguins-random-forest@champion \
 	  --model models:/penguins-logistic-regression@champion \
 	  --model models:/penguins-svm@champion

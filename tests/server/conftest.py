@@ -23,6 +23,8 @@ HOST = "127.0.0.1"
 SERVE = Path(sys.executable).parent / "mlkube-serve"
 RF, LR, DIGITS = "penguins-random-forest", "penguins-logistic-regression", "digits-cnn"
 SERVER_REVISION = "7d9f8c6b5"  # the session server's pod template hash (MLKUBE_REVISION)
+REPOSITORY_TOKEN = "session-repository-token-0123456789"  # turns the session server's repository API on
+AUTH = {"Authorization": f"Bearer {REPOSITORY_TOKEN}"}
 
 
 @dataclass
@@ -82,18 +84,32 @@ def start_server(
         process.stop()
 
 
-@pytest.fixture(scope="session")
-def server(trained: Trained, mlflow_server: MlflowServer, tmp_path_factory) -> Iterator[RunningServer]:  # noqa: F811
+def session_models(trained: Trained) -> list[str]:
     """Random forest (default, by alias), logistic regression (by alias) and the digits CNN (by version)."""
-    models = [
+    return [
         f"models:/{RF}@champion",
         f"models:/{LR}@champion",
         f"{DIGITS}=models:/{DIGITS}/{trained.digits.version}",
     ]
+
+
+@pytest.fixture(scope="session")
+def server(trained: Trained, mlflow_server: MlflowServer, tmp_path_factory) -> Iterator[RunningServer]:  # noqa: F811
+    """The three models, with the repository API on."""
     with start_server(
-        tmp_path_factory.mktemp("server"), models, mlflow_server.url,
-        MLKUBE_VARIANT="canary", MLKUBE_REVISION=SERVER_REVISION,
+        tmp_path_factory.mktemp("server"), session_models(trained), mlflow_server.url,
+        MLKUBE_VARIANT="canary", MLKUBE_REVISION=SERVER_REVISION, MLKUBE_SERVER_REPOSITORY_API_TOKEN=REPOSITORY_TOKEN,
     ) as running:  # fmt: skip
+        yield running
+
+
+@pytest.fixture(scope="session")
+def default_server(
+    trained: Trained, mlflow_server: MlflowServer, tmp_path_factory  # noqa: F811
+) -> Iterator[RunningServer]:
+    """The same three models with every setting at its default (the repository API off)."""
+    tmp = tmp_path_factory.mktemp("default-server")
+    with start_server(tmp, session_models(trained), mlflow_server.url) as running:
         yield running
 
 

@@ -6,7 +6,7 @@ import concurrent.futures
 
 from mlkube_server import metric_names as m
 
-from .conftest import GENTOO, LR, PENGUIN, RF, SERVER_REVISION
+from .conftest import GENTOO, LR, PENGUIN, RF, SERVER_REVISION, start_server
 from .conftest import metric_samples as _samples
 from .conftest import metric_value as _value
 
@@ -82,3 +82,13 @@ def test_structured_json_logs_carry_the_request_id(server):
         mine = [entry for entry in lines if entry.get("request_id") == "trace-me-42"]
         time.sleep(0.1)
     assert mine and mine[-1]["status"] == 200 and mine[-1]["model"] == RF
+
+
+def test_every_class_has_a_zero_series_before_the_first_prediction(trained, mlflow_server, tmp_path):
+    """A canary's first answers must show in the scrape right after them: rate() needs an earlier sample."""
+    version = trained.penguins[LR].version
+    with start_server(tmp_path, [f"models:/{LR}@champion"], mlflow_server.url, MLKUBE_REVISION="fresh") as fresh:
+        samples = _samples(fresh)
+    series = {s.labels[m.PREDICTED_CLASS]: s.value for s in samples
+              if s.name == m.PREDICTIONS_TOTAL and s.labels[m.MODEL] == LR and s.labels[m.VERSION] == version}
+    assert series == {"Adelie": 0, "Chinstrap": 0, "Gentoo": 0}

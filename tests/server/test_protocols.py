@@ -141,35 +141,6 @@ def test_kserve_python_sdk_client_unchanged(server, trained):
     assert "not found; available models" in seen["unknown_model_error"]
 
 
-# -- repository extension ----------------------------------------------------------------------------
-
-
-def test_repository_unload_and_load(server, trained):
-    index = server.client.post("/v2/repository/index").json()
-    assert {e["name"]: e["state"] for e in index}[LR] == "ready"
-    assert server.client.post(f"/v2/repository/models/{LR}/unload").json()["unload"] is True
-    try:
-        gone = server.client.post(f"/predict/{LR}", json=PENGUIN)
-        assert gone.status_code == 503 and "unloaded" in gone.json()["error"]
-        assert server.client.get(f"/v2/models/{LR}/ready").status_code == 503
-        assert server.client.get("/v2/health/ready").status_code == 200  # unloaded on purpose: not waited for
-    finally:
-        loaded = server.client.post(f"/v2/repository/models/{LR}/load")
-    assert loaded.status_code == 200, loaded.text
-    assert loaded.json()["version"] == trained.penguins[LR].version
-    assert server.client.post(f"/predict/{LR}", json=PENGUIN).status_code == 200
-    missing = server.client.post("/v2/repository/models/ghost/load")
-    assert missing.status_code == 404
-
-
-def test_repository_load_of_a_new_uri_reports_failures_by_name(server):
-    response = server.client.post("/v2/repository/models/ghost/load",
-                                  json={"parameters": {"uri": "models:/ghost-model@champion"}})  # fmt: skip
-    assert response.status_code == 503
-    assert "ghost" in response.json()["error"]
-    assert server.client.post("/v2/repository/models/ghost/unload").status_code == 200
-
-
 # -- MLflow scoring ------------------------------------------------------------------------------------
 
 

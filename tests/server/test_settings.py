@@ -100,3 +100,41 @@ def test_cli_rejects_bad_settings_in_one_line(clean_env):
     assert result.returncode == 2
     assert result.stderr.startswith("mlkube-serve: invalid settings:")
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_repository_api_token_comes_from_the_environment_or_a_file(clean_env, tmp_path):
+    assert ServerSettings().repository_api_token is None  # off by default
+    clean_env.setenv("MLKUBE_SERVER_REPOSITORY_API_TOKEN", "")
+    assert ServerSettings().repository_api_token is None  # an empty variable leaves it off
+    clean_env.setenv("MLKUBE_SERVER_REPOSITORY_API_TOKEN", "t" * 20)
+    settings = ServerSettings()
+    assert settings.repository_api_token.get_secret_value() == "t" * 20 and "t" * 20 not in repr(settings)
+    clean_env.delenv("MLKUBE_SERVER_REPOSITORY_API_TOKEN")
+    secret = tmp_path / "token"
+    secret.write_text("from-a-mounted-secret-42\n")
+    clean_env.setenv("MLKUBE_SERVER_REPOSITORY_API_TOKEN_FILE", str(secret))
+    assert ServerSettings().repository_api_token.get_secret_value() == "from-a-mounted-secret-42"
+
+
+@pytest.mark.parametrize(
+    ("token", "token_file", "message"),
+    [("short", None, "at least 16 characters"), ("t" * 20, "token", "not both"),
+     (None, "missing", "repository_api_token_file"), (None, "empty", "is empty")],
+)  # fmt: skip
+def test_unusable_repository_tokens_stop_the_server_from_starting(clean_env, tmp_path, token, token_file, message):
+    (tmp_path / "token").write_text("from-a-mounted-secret-42")
+    (tmp_path / "empty").write_text("\n")
+    if token is not None:
+        clean_env.setenv("MLKUBE_SERVER_REPOSITORY_API_TOKEN", token)
+    if token_file is not None:
+        clean_env.setenv("MLKUBE_SERVER_REPOSITORY_API_TOKEN_FILE", str(tmp_path / token_file))
+    with pytest.raises(ValueError, match=message):
+        ServerSettings()
+
+
+@pytest.mark.parametrize(("variables", "host"), [([], "127.0.0.1"), (["SERVE_HOST=0.0.0.0"], "0.0.0.0")])
+def test_make_serve_listens_on_loopback_unless_told_otherwise(variables, host):
+    result = subprocess.run(["make", "-n", "serve", *variables], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"mlkube-serve --host {host} " in result.stdout

@@ -211,6 +211,13 @@ env:
     value: {{ $v.progressive.shadow.fraction | toString | quote }}
   {{- end }}
   {{- end }}
+  {{- if $v.server.repositoryApi.enabled }}
+  - name: MLKUBE_SERVER_REPOSITORY_API_TOKEN
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "model-server.repositoryApiSecret" .root }}
+        key: token
+  {{- end }}
   - name: MLKUBE_VARIANT
     value: {{ .variant.name | quote }}
   - name: MLKUBE_REVISION
@@ -245,4 +252,9 @@ volumeMounts:
 - name: stable-hash
   valueFrom:
     podTemplateHashValue: Stable
+{{- end }}
+
+{{/* Secret with the repository API's bearer token (key `token`). */}}
+{{- define "model-server.repositoryApiSecret" -}}
+{{- .Values.server.repositoryApi.existingSecret | default (printf "%s-repository-api" (include "model-server.fullname" .)) }}
 {{- end }}

@@ -16,11 +16,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from . import __version__
-from .api import mlflow_scoring, seed, v1, v2
+from .api import mlflow_scoring, repository, seed, v1, v2
 from .api.docs import install_openapi
 from .batching import ArrivalGate
 from .context import AppState, request_info
-from .errors import ApiError, FieldError, invalid_input
+from .errors import ApiError, FieldError, internal_error, invalid_input
 from .jsonio import FastJSONResponse, error_response
 from .metrics import ServerMetrics
 from .middleware import ServingMiddleware
@@ -95,16 +95,17 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
+        # Errors inside the routes are answered by ServingMiddleware; this is for the middleware's own.
         request_id = request_info(request).request_id
         log.error("unhandled error", exc_info=exc, extra={"request_id": request_id, "path": request.url.path})
-        return error_response(ApiError(500, f"internal error; see the server log for request id {request_id}"))
+        return error_response(internal_error(request_id))
 
     @app.get("/metrics", include_in_schema=True, tags=["operations"], summary="Prometheus metrics")
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     # Routes are matched in order: the machine-to-machine protocols first, as they carry the most traffic.
-    for router in (v2.router, v1.router, mlflow_scoring.router, seed.router):
+    for router in (v2.router, repository.router, v1.router, mlflow_scoring.router, seed.router):
         app.include_router(router)
     app.add_middleware(ServingMiddleware, state=state)
     install_openapi(app)

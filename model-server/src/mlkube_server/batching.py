@@ -34,7 +34,10 @@ class ArrivalGate:
 class _Item:
     part: Any
     rows: int
-    future: asyncio.Future[np.ndarray]
+    future: asyncio.Future[np.ndarray] | None
+
+
+_STOP = _Item(None, 0, None)  # queued by drain(): the worker ends once everything before it is answered
 
 
 class MicroBatcher:
@@ -61,6 +64,18 @@ class MicroBatcher:
         if self._settings.enabled and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"batcher-{self.model.name}")
 
+    async def drain(self, timeout: float) -> None:
+        """Answer every request already queued, then stop (a newer version of the model takes the new ones).
+
+        Requests still queued after ``timeout`` seconds get a 503, as with stop().
+        """
+        if self._task is None:
+            return
+        self._queue.put_nowait(_STOP)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        await self.stop()
+
     async def stop(self) -> None:
         """Stop the worker; requests still queued or being predicted get a 503 instead of waiting forever."""
         if self._task is not None:
@@ -76,7 +91,7 @@ class MicroBatcher:
 
     def _fail(self, items: list[_Item]) -> None:
         for item in items:
-            if not item.future.done():
+            if item.future is not None and not item.future.done():
                 item.future.set_exception(model_unavailable(self.model.name, "it was unloaded while the request waited"))
 
     async def predict(self, part: Any) -> np.ndarray:
@@ -109,6 +124,8 @@ class MicroBatcher:
         while True:
             first = self._carry or await self._queue.get()
             self._carry = None
+            if first is _STOP:
+                return
             batch, rows = [first], first.rows
             # Waiting pays only while it is cheap next to the predict call it saves.
             deadline = loop.time() + min(max_wait, self._predict_seconds / 2)
@@ -123,7 +140,7 @@ class MicroBatcher:
                         item = await asyncio.wait_for(self._queue.get(), remaining)
                     except TimeoutError:
                         break
-                if rows + item.rows > max_rows:
+                if item is _STOP or rows + item.rows > max_rows:
                     self._carry = item
                     break
                 batch.append(item)

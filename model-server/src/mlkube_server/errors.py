@@ -60,3 +60,38 @@ def unknown_model(name: str, available: list[str]) -> ApiError:
 
 def model_unavailable(name: str, reason: str) -> ApiError:
     return ApiError(503, f"model {name!r} is not loaded: {reason}", headers={"Retry-After": "5"})
+
+
+def load_failed(reason: str, loc: tuple[str | int, ...], transient: bool, serving: str | None) -> ApiError:
+    """A repository (re)load that did not happen: what failed, and which version (if any) still answers."""
+    message = reason + (f"; version {serving} keeps serving" if serving else "")
+    if transient:
+        return ApiError(503, message, [FieldError(loc, reason)], headers={"Retry-After": "5"})
+    return ApiError(422, message, [FieldError(loc, reason)])
+
+
+def repository_api_off() -> ApiError:
+    return ApiError(
+        403,
+        "the repository API is off; start the server with MLKUBE_SERVER_REPOSITORY_API_TOKEN "
+        "(or MLKUBE_SERVER_REPOSITORY_API_TOKEN_FILE) to turn it on",
+    )
+
+
+def unauthorized(reason: str) -> ApiError:
+    return ApiError(401, reason, [FieldError(("header", "authorization"), reason)], {"WWW-Authenticate": "Bearer"})
+
+
+def internal_error(request_id: str) -> ApiError:
+    # The server's state after an unexpected error is unknown: the client opens a fresh connection.
+    return ApiError(
+        500, f"internal error; see the server log for request id {request_id}", headers={"Connection": "close"}
+    )
+
+
+def shown(value: Any, limit: int = 64) -> str:
+    """A caller's value quoted in a message: short strings as they are, anything else by its type only
+    (repr of a deeply nested document would recurse, and of a large one would echo the whole body)."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= limit else repr(value[:limit]) + "..."
+    return f"a {type(value).__name__}"

@@ -51,10 +51,13 @@ def parse_json(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        # The standard parser also reads NaN/Infinity, so that those get a per-field answer instead.
+        if "depth" in str(exc):  # orjson stops at 1024 levels; the standard parser would recurse until it fails
+            raise bad_request(f"JSON nested too deeply: {exc}", status=400) from None
+        # The standard parser also reads NaN/Infinity and integers beyond 64 bits, so that those get a
+        # per-field answer instead.
         try:
             return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise bad_request(f"malformed JSON: {exc}", status=400) from None
 
 

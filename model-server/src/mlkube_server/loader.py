@@ -59,7 +59,7 @@ def load_model(name: str, uri: str, settings: ServerSettings) -> ServedModel:
             return _load_once(name, uri, settings)
         except MlflowUnreachable as exc:
             if attempt == settings.load_attempts:
-                raise ModelLoadError(f"{exc}; gave up after {attempt} attempts") from None
+                raise MlflowUnreachable(f"{exc}; gave up after {attempt} attempts") from None
             log.warning(
                 "model %s: MLflow unreachable (attempt %d/%d): %s; retrying in %.1fs",
                 name, attempt, settings.load_attempts, exc, delay,

@@ -58,9 +58,13 @@ class ServerMetrics:
         for index, count in Tally(probabilities.argmax(axis=1).tolist()).items():
             self.predictions.labels(model, version, self.variant, self.revision, classes[index]).inc(count)
 
-    def loaded(self, model: str, version: str, alias: str | None, seconds: float) -> None:
+    def loaded(self, model: str, version: str, alias: str | None, seconds: float, classes: list[str]) -> None:
         self.model_loaded.labels(model, version, alias or "", self.revision).set(1)
         self.load_seconds.labels(model, version).set(seconds)
+        # Every class's series exists at 0 before the first prediction, so the scrape right after a canary's
+        # first answers already gives rate() its increase: the rollout analysis judges one scrape sooner.
+        for cls in classes:
+            self.predictions.labels(model, version, self.variant, self.revision, cls)
 
     def unloaded(self, model: str, version: str, alias: str | None) -> None:
         try:

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request id, body size limit, arrival counting, request metrics, access log."""
+"""Pure ASGI middleware: request id, body size limit, arrival counting, request metrics, access log, and the
+answer to an unexpected error."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .context import AppState, RequestInfo
-from .errors import ApiError
+from .errors import ApiError, internal_error
 from .jsonio import error_response
 
 log = logging.getLogger("mlkube_server.access")
@@ -60,12 +61,15 @@ class ServingMiddleware:
 
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            error = ApiError(413, f"request body of {int(length)} bytes exceeds the limit of {limit} bytes")
+            # Answered before the body is read: the connection closes rather than swallow the body.
+            message = f"request body of {int(length)} bytes exceeds the limit of {limit} bytes"
+            error = ApiError(413, message, headers={"Connection": "close"})
             await error_response(error, request_id)(scope, receive, send)
             self._finish(info, scope, 413, started)
             return
 
         received = 0
+        started_response = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -77,8 +81,9 @@ class ServingMiddleware:
             return message
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 extra = [(b"x-request-id", request_id.encode("latin-1")), *self.fixed_headers]
                 if info.version:
@@ -91,6 +96,13 @@ class ServingMiddleware:
             state.gate.pending += 1
         try:
             await self.app(scope, limited_receive, send_with_headers)
+        except Exception as exc:
+            if started_response:
+                raise
+            # Answered here rather than by Starlette's ServerErrorMiddleware, which re-raises after its answer,
+            # so that uvicorn would drop the keep-alive connection without a word.
+            log.error("unhandled error", exc_info=exc, extra={"request_id": request_id, "path": scope["path"]})
+            await error_response(internal_error(request_id), request_id)(scope, receive, send_with_headers)
         finally:
             info.arrived(state.gate)
             self._finish(info, scope, status, started)

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+import numpy as np
+
 from .batching import ArrivalGate, MicroBatcher
-from .errors import ApiError, model_unavailable, unknown_model
-from .loader import ModelLoadError, load_model
+from .errors import ApiError, load_failed, model_unavailable, unknown_model
+from .loader import MlflowUnreachable, ModelLoadError, load_model
 from .metrics import ServerMetrics
 from .models import ServedModel
 from .settings import ServerSettings
@@ -92,10 +94,25 @@ class ModelRepository:
     def ready_models(self) -> list[str]:
         return [e.name for e in self.entries.values() if e.state is State.READY]
 
+    # -- predicting --------------------------------------------------------------------------------
+
+    async def predict(self, model: ServedModel, part: Any) -> np.ndarray:
+        """Probabilities from ``model``: the version the request was validated against answers it."""
+        entry = self.entries.get(model.name)
+        if entry is not None and entry.model is model and entry.batcher is not None:
+            return await entry.batcher.predict(part)
+        if entry is None or entry.model is None:
+            raise model_unavailable(model.name, "it was unloaded while the request waited")
+        # Picked just before a reload swapped the next version in: the old one answers, without batching.
+        loop = asyncio.get_running_loop()
+        probabilities = await loop.run_in_executor(self.predict_executor, _predict_one, model, part)
+        self._batch_done(model, model.rows(part))
+        return probabilities
+
     # -- loading ---------------------------------------------------------------------------------
 
     async def load_all(self) -> None:
-        await asyncio.gather(*(self.load(name) for name in list(self.entries)), return_exceptions=True)
+        await asyncio.gather(*(self._load_configured(name) for name in list(self.entries)), return_exceptions=True)
 
     async def keep_loading(self) -> None:
         """Loads every model, then retries the configured ones that failed until they load.
@@ -111,55 +128,92 @@ class ModelRepository:
                 return
             log.info("retrying %s in %.0fs", ", ".join(failed), interval, extra={"models": failed})
             await asyncio.sleep(interval)
-            still_failed = [n for n in failed if n in self.entries and self.entries[n].state is State.FAILED]
-            await asyncio.gather(*(self.load(name) for name in still_failed), return_exceptions=True)
+            await asyncio.gather(*(self._load_configured(name) for name in failed), return_exceptions=True)
 
-    async def load(self, name: str, uri: str | None = None) -> Entry:
-        entry = self.entries.get(name)
-        if entry is None:
-            if uri is None:
-                raise unknown_model(name, self.names)
-            entry = self.entries[name] = Entry(name, uri)
-        elif uri is not None:
-            entry.uri = uri
-        lock = self._locks.setdefault(name, asyncio.Lock())
-        async with lock:
+    async def _load_configured(self, name: str) -> None:
+        """Start-up load and its retries: the entry shows loading, then ready or failed (with the reason)."""
+        async with self._lock(name):
+            entry = self.entries.get(name)
+            if entry is None or entry.state not in (State.PENDING, State.FAILED):
+                return  # loaded or unloaded through the repository API meanwhile
             entry.state, entry.reason = State.LOADING, None
-            loop = asyncio.get_running_loop()
             try:
-                model = await loop.run_in_executor(self._load_executor, load_model, name, entry.uri, self.settings)
+                model = await self._build(name, entry.uri)
             except ModelLoadError as exc:
                 entry.state, entry.reason = State.FAILED, str(exc)
-                self.metrics.load_failures.labels(name).inc()
-                log.error("model %s failed to load: %s", name, exc, extra={"model": name, "uri": entry.uri})
-                return entry
-            except Exception as exc:  # noqa: BLE001 - any other loader failure is reported by name too
-                entry.state, entry.reason = State.FAILED, f"model {name}: unexpected load error ({type(exc).__name__})"
-                self.metrics.load_failures.labels(name).inc()
-                log.exception("model %s failed to load", name, extra={"model": name, "uri": entry.uri})
-                return entry
-            await self._retire(entry)
-            batcher = MicroBatcher(model, self.predict_executor, self.settings.batching, self.gate, self._batch_done)
-            batcher.start()
-            entry.model, entry.batcher, entry.state = model, batcher, State.READY
-            ident = model.identity
-            self.metrics.loaded(name, ident.version, ident.alias, ident.load_seconds)
-            log.info(
-                "model %s version %s loaded from %s in %.2fs",
-                name, ident.version, entry.uri, ident.load_seconds,
-                extra={"model": name, "version": ident.version, "alias": ident.alias},
-            )  # fmt: skip
-            return entry
+                return
+            await self._install(entry, model, entry.uri)
+
+    async def load(self, name: str, uri: str | None = None) -> ServedModel:
+        """The repository API's (re)load, optionally from a new URI.
+
+        Nothing changes until the new version has loaded: meanwhile the current version (if any) answers and
+        readiness stays as it was; a failure raises and leaves the entry, its URI and readiness untouched.
+        Then the new version takes every new request at once, and the old one finishes those it holds.
+        """
+        if name not in self.entries and uri is None:
+            raise unknown_model(name, self.names)
+        async with self._lock(name):
+            entry = self.entries.get(name)
+            if entry is None and uri is None:  # unloaded while this call waited for the lock
+                raise unknown_model(name, self.names)
+            target = uri or entry.uri  # type: ignore[union-attr]
+            try:
+                model = await self._build(name, target)
+            except ModelLoadError as exc:
+                serving = entry.model.version if entry is not None and entry.model is not None else None
+                where = ("body", "parameters", "uri") if uri else ("path", "name")
+                raise load_failed(str(exc), where, isinstance(exc, MlflowUnreachable), serving) from None
+            if entry is None:
+                entry = self.entries[name] = Entry(name, target)
+            await self._install(entry, model, target)
+            return model
+
+    async def _build(self, name: str, uri: str) -> ServedModel:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._load_executor, load_model, name, uri, self.settings)
+        except ModelLoadError as exc:
+            log.error("model %s failed to load: %s", name, exc, extra={"model": name, "uri": uri})
+            error = exc
+        except Exception as exc:  # noqa: BLE001 - any other loader failure is reported by name too
+            log.exception("model %s failed to load", name, extra={"model": name, "uri": uri})
+            error = ModelLoadError(f"model {name}: unexpected load error ({type(exc).__name__})")
+        # Labelled by model: only configured names, so that loads of made-up names add no series.
+        if name in self.configured:
+            self.metrics.load_failures.labels(name).inc()
+        raise error
+
+    async def _install(self, entry: Entry, model: ServedModel, uri: str) -> None:
+        batcher = MicroBatcher(model, self.predict_executor, self.settings.batching, self.gate, self._batch_done)
+        batcher.start()
+        old_model, old_batcher = entry.model, entry.batcher
+        # One step, with no await in it: every request from here on gets the new version.
+        entry.model, entry.batcher, entry.uri, entry.state, entry.reason = model, batcher, uri, State.READY, None
+        if old_model is not None:
+            self.metrics.unloaded(entry.name, old_model.version, old_model.identity.alias)
+        ident = model.identity
+        self.metrics.loaded(entry.name, ident.version, ident.alias, ident.load_seconds, model.classes)
+        log.info(
+            "model %s version %s loaded from %s in %.2fs",
+            entry.name, ident.version, uri, ident.load_seconds,
+            extra={"model": entry.name, "version": ident.version, "alias": ident.alias},
+        )  # fmt: skip
+        if old_batcher is not None:
+            await old_batcher.drain(self.settings.graceful_timeout_seconds)
 
     async def unload(self, name: str) -> Entry:
         entry = self.entry(name)
-        async with self._locks.setdefault(name, asyncio.Lock()):
+        async with self._lock(name):
             await self._retire(entry)
             entry.state, entry.reason = State.UNLOADED, None
             if name not in self.configured:  # added at run time through the repository API: forget it
-                del self.entries[name]
+                self.entries.pop(name, None)
             log.info("model %s unloaded", name, extra={"model": name})
         return entry
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
 
     async def _retire(self, entry: Entry) -> None:
         if entry.batcher is not None:
@@ -177,3 +231,7 @@ class ModelRepository:
             await self._retire(entry)
         self.predict_executor.shutdown(wait=False, cancel_futures=True)
         self._load_executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _predict_one(model: ServedModel, part: Any) -> np.ndarray:
+    return model.predict_proba(model.combine([part]))

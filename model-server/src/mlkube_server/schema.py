@@ -16,10 +16,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import FieldError, invalid_input
+from .errors import FieldError, invalid_input, shown
 
 NUMBER_TYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32"}
 INTEGER_TYPES = {"long", "integer"}
+# The largest magnitude each signature type holds: a value beyond it would overflow when the frame is built.
+LIMITS = {
+    "double": float(np.finfo(np.float64).max),
+    "float": float(np.finfo(np.float32).max),
+    "long": int(np.iinfo(np.int64).max),
+    "integer": int(np.iinfo(np.int32).max),
+}
 
 
 @dataclass(frozen=True)
@@ -147,9 +154,8 @@ class TabularSchema:
             if lookup is not None:
                 canonical = lookup.get(value.strip().lower())
                 if canonical is None:
-                    errors.append(
-                        FieldError(field_loc, f"unknown value {value!r}; expected one of {list(column.categories)}")
-                    )
+                    expected = list(column.categories)
+                    errors.append(FieldError(field_loc, f"unknown value {shown(value)}; expected one of {expected}"))
                 return canonical
             return value
         if column.type == "boolean":
@@ -159,11 +165,16 @@ class TabularSchema:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             errors.append(FieldError(field_loc, f"expected a number, got {type(value).__name__}"))
             return None
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             errors.append(FieldError(field_loc, "must be a finite number (NaN and infinity are not allowed)"))
             return None
         if column.type in INTEGER_TYPES and value != int(value):
             errors.append(FieldError(field_loc, "expected an integer"))
+            return None
+        # Python integers have no bound (JSON and CSV alike); comparing an int with a float limit is exact.
+        limit = LIMITS.get(column.type)
+        if limit is not None and abs(value) > limit:
+            errors.append(FieldError(field_loc, f"too large for a {column.type} (largest {limit:g})"))
             return None
         if self.check_ranges and column.minimum is not None and column.maximum is not None:
             slack = (column.maximum - column.minimum) * self.range_tolerance

@@ -13,6 +13,9 @@ from .context import AppState, app_state, request_info
 from .errors import ApiError, bad_request, too_large
 from .models import ServedModel, TabularModel, TensorModel
 
+# A PNG of a few KB can declare a huge canvas; decoding it would take that much memory (the model wants 8x8).
+MAX_IMAGE_PIXELS = 4096 * 4096
+
 
 @dataclass
 class Prediction:
@@ -110,6 +113,9 @@ def decode_image(model: ServedModel, content: bytes) -> np.ndarray:
         with Image.open(io.BytesIO(content)) as image:
             if image.format not in ("PNG", "JPEG"):
                 raise bad_request(f"unsupported image format {image.format}; send PNG or JPEG", ("body", "file"))
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                size = f"{image.width}x{image.height}"
+                raise too_large(f"a {size} image exceeds the limit of {MAX_IMAGE_PIXELS} pixels", ("body", "file"))
             spec = model.image
             gray = image.convert("L").resize((spec.width, spec.height))
             pixels = np.asarray(gray, dtype=np.float32) / 255.0
@@ -125,11 +131,10 @@ def decode_image(model: ServedModel, content: bytes) -> np.ndarray:
 
 async def _run(request: Request, state: AppState, model: ServedModel, part: Any) -> Prediction:
     request_info(request).arrived(state.gate)
-    batcher = state.repository.get(model.name)[1]
     gauge = state.metrics.inflight.labels(model.name, state.metrics.variant)
     gauge.inc()
     try:
-        probabilities = await batcher.predict(part)
+        probabilities = await state.repository.predict(model, part)
     finally:
         gauge.dec()
     state.metrics.observe_predictions(model.name, model.version, model.classes, probabilities)

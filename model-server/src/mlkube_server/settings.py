@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -25,6 +25,7 @@ from pydantic_settings import (
 ENV_PREFIX = "MLKUBE_SERVER_"
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
 DEFAULT_PORT = 8080  # MODEL_SERVER_PORT in platform.env; tests/server checks that they agree
+MIN_TOKEN_LENGTH = 16
 
 
 class BatchingSettings(BaseModel):
@@ -102,6 +103,14 @@ class ServerSettings(BaseSettings):
         "X-Mlkube-Revision header (empty: not under a Deployment or Rollout)",
     )
 
+    repository_api_token: SecretStr | None = Field(
+        None, description="turns the repository (load/unload) API on: every call must send "
+        "'Authorization: Bearer <token>' (unset: the API answers 403)"
+    )
+    repository_api_token_file: Path | None = Field(
+        None, description="a file holding that token, such as a mounted Kubernetes Secret; read at start-up"
+    )
+
     shadow_url: str = Field(
         "", description="base URL of the candidate server that copied requests go to (empty: no shadow traffic)"
     )
@@ -139,6 +148,25 @@ class ServerSettings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError(f"shadow_url {value!r} must start with http:// or https://")
         return value
+
+    @model_validator(mode="after")
+    def _read_token(self) -> ServerSettings:
+        if self.repository_api_token_file is not None:
+            if self.repository_api_token is not None:
+                raise ValueError("set repository_api_token or repository_api_token_file, not both")
+            try:
+                text = self.repository_api_token_file.read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"repository_api_token_file: {exc}") from None
+            if not text:
+                raise ValueError(f"repository_api_token_file {self.repository_api_token_file} is empty")
+            self.repository_api_token = SecretStr(text)
+        token = self.repository_api_token
+        if token is not None and not token.get_secret_value():
+            self.repository_api_token = None  # an empty variable (a chart's default) leaves the API off
+        elif token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"the repository API token must have at least {MIN_TOKEN_LENGTH} characters")
+        return self
 
     @property
     def shadow_enabled(self) -> bool:

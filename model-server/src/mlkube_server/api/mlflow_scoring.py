@@ -66,8 +66,8 @@ async def _json(request: Request, model: Any, key: str, value: Any) -> Predictio
     if not isinstance(model, TabularModel):
         try:
             array = np.asarray(value, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise bad_request("expected nested arrays of numbers (a tensor)", loc) from None
+        except (TypeError, ValueError, OverflowError):
+            raise bad_request("expected nested arrays of numbers within the FP32 range (a tensor)", loc) from None
         return await predict_tensor(request, model, array, loc)
     if key == "dataframe_split":
         split = require_object(value, "{'columns': [...], 'data': [[...]]}")

@@ -29,6 +29,8 @@ async def list_models(request: Request) -> FastJSONResponse:
 
 @router.get("/models/{name}", summary="Model readiness (503 while not loaded)")
 async def model_status(request: Request, name: str) -> FastJSONResponse:
+    if name.endswith(":predict"):  # this route matches /v1/models/{name}:predict too, with the suffix in name
+        raise ApiError(405, f"method {request.method} not allowed; predict takes POST", headers={"Allow": "POST"})
     try:
         model = select_model(request, name)
     except ApiError as exc:
@@ -55,8 +57,8 @@ async def predict(request: Request, name: str) -> FastJSONResponse:
     else:
         try:
             array = np.asarray(instances, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise bad_request("instances must be nested arrays of numbers", loc) from None
+        except (TypeError, ValueError, OverflowError):
+            raise bad_request("instances must be nested arrays of numbers within the FP32 range", loc) from None
         prediction = await predict_tensor(request, model, array, loc)
     return FastJSONResponse(
         {

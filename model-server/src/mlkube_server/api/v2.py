@@ -17,15 +17,16 @@ from fastapi import APIRouter, Request
 
 from .. import __version__
 from ..context import app_state, request_info
-from ..errors import ApiError, FieldError, bad_request, invalid_input
-from ..jsonio import FastJSONResponse, media_type, parse_json, require_json, require_object
+from ..errors import ApiError, FieldError, bad_request, invalid_input, shown
+from ..jsonio import FastJSONResponse, parse_json, require_json, require_object
 from ..models import ServedModel, TabularModel
-from ..service import Prediction, predict_columns, predict_rows, predict_tensor, select_model
+from ..service import Prediction, check_rows, predict_columns, predict_rows, predict_tensor, select_model
 from .docs import body_doc
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol V2"])
 
 BINARY_HEADER = "inference-header-content-length"
+OUTPUTS = ["predict", "predict_proba"]
 NUMERIC = {
     "BOOL": np.bool_, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
     "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
@@ -44,14 +45,10 @@ INFER_EXAMPLE = {
 
 
 @router.get("", summary="Server metadata")
-async def server_metadata() -> FastJSONResponse:
-    return FastJSONResponse(
-        {
-            "name": "mlkube-model-server",
-            "version": __version__,
-            "extensions": ["model_repository", "binary_tensor_data", "model_versions"],
-        }
-    )
+async def server_metadata(request: Request) -> FastJSONResponse:
+    repository_api = app_state(request).settings.repository_api_token is not None
+    extensions = ["model_repository"] * repository_api + ["binary_tensor_data", "model_versions"]
+    return FastJSONResponse({"name": "mlkube-model-server", "version": __version__, "extensions": extensions})
 
 
 @router.get("/health/live", summary="Liveness: the process answers")
@@ -180,14 +177,14 @@ def _decode_inputs(payload: dict[str, Any], binary: bytes) -> list[tuple[str, li
         if not (isinstance(shape, list) and shape and all(isinstance(d, int) and d >= 0 for d in shape)):
             errors.append(FieldError((*loc, "shape"), "expected a list of non-negative integers"))
             continue
-        if datatype != "BYTES" and datatype not in NUMERIC:
-            errors.append(FieldError((*loc, "datatype"), f"unknown datatype {datatype!r}"))
+        if not isinstance(datatype, str) or (datatype != "BYTES" and datatype not in NUMERIC):
+            errors.append(FieldError((*loc, "datatype"), f"unknown datatype {shown(datatype)}"))
             continue
         size = math.prod(shape)
         params = tensor.get("parameters") or {}
         if isinstance(params, dict) and "binary_data_size" in params:
             length = params["binary_data_size"]
-            if not isinstance(length, int) or offset + length > len(binary):
+            if not isinstance(length, int) or length < 0 or offset + length > len(binary):
                 errors.append(FieldError((*loc, "parameters", "binary_data_size"), "runs past the end of the body"))
                 continue
             chunk = binary[offset : offset + length]
@@ -216,9 +213,17 @@ def _flatten(data: Any) -> list[Any]:
         return [data]
     if not any(isinstance(item, list) for item in data):
         return data
+    # Iterative: nesting is the caller's choice, up to the JSON parser's depth limit.
     flat: list[Any] = []
-    for item in data:
-        flat.extend(_flatten(item))
+    stack = [iter(data)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
+            flat.append(item)
+        else:
+            stack.pop()
     return flat
 
 
@@ -244,19 +249,21 @@ def _from_binary(chunk: bytes, datatype: str, size: int) -> list[Any]:
 async def _infer(request: Request, name: str, version: str | None) -> FastJSONResponse:
     model = _versioned(request, name, version)
     payload, binary = await _read_infer_body(request)
+    request_id, wanted = _request_id(payload), _requested_outputs(payload)
     tensors = _decode_inputs(payload, binary)
     loc = ("body", "inputs")
     if isinstance(model, TabularModel):
         names = set(model.schema.names)
         if len(tensors) == 1 and tensors[0][0] not in names and len(tensors[0][1]) == 2:
             _, shape, _, data = tensors[0]
+            check_rows(app_state(request), shape[0], (*loc, 0, "shape"))
             width = shape[1]
             rows = [data[i * width : (i + 1) * width] for i in range(shape[0])]
             prediction = await predict_rows(request, model, rows, (*loc, 0, "data"))
         else:
             for index, (tensor_name, shape, _, _) in enumerate(tensors):
                 if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
-                    raise bad_request(f"column input {tensor_name!r} must have shape [n] or [n, 1]", (*loc, index))
+                    raise bad_request(f"column input {shown(tensor_name)} must have shape [n] or [n, 1]", (*loc, index))
             prediction = await predict_columns(request, model, {t[0]: t[3] for t in tensors}, loc)
     else:
         if len(tensors) != 1:
@@ -266,13 +273,43 @@ async def _infer(request: Request, name: str, version: str | None) -> FastJSONRe
             raise bad_request("image tensors must be numeric (FP32)", (*loc, 0, "datatype"))
         try:
             array = np.asarray(data, dtype=np.float32).reshape(shape)
-        except (TypeError, ValueError):
-            raise bad_request("tensor data must be numbers", (*loc, 0, "data")) from None
+        except (TypeError, ValueError, OverflowError):
+            raise bad_request("tensor data must be numbers within the FP32 range", (*loc, 0, "data")) from None
         prediction = await predict_tensor(request, model, array, (*loc, 0))
-    return FastJSONResponse(_infer_response(request, payload, prediction))
+    return FastJSONResponse(_infer_response(request_id or request_info(request).request_id, wanted, prediction))
 
 
-def _infer_response(request: Request, payload: dict[str, Any], prediction: Prediction) -> dict[str, Any]:
+def _request_id(payload: dict[str, Any]) -> str | None:
+    value = payload.get("id")
+    if value is not None and not isinstance(value, str):
+        raise bad_request(f"expected a string, got {shown(value)}", ("body", "id"))
+    return value or None
+
+
+def _requested_outputs(payload: dict[str, Any]) -> list[str] | None:
+    """The names in ``outputs`` (None: every output), checked before any prediction is made."""
+    wanted = payload.get("outputs")
+    if wanted is None:
+        return None
+    if not isinstance(wanted, list):
+        raise bad_request(f"expected a list of {{'name': ...}} objects, got {shown(wanted)}", ("body", "outputs"))
+    names, errors = [], []
+    for index, item in enumerate(wanted):
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str):
+            errors.append(FieldError(("body", "outputs", index, "name"), "field required: an output name (string)"))
+        elif name not in OUTPUTS:
+            errors.append(
+                FieldError(("body", "outputs", index, "name"), f"unknown output {shown(name)}; available: {OUTPUTS}")
+            )
+        else:
+            names.append(name)
+    if errors:
+        raise invalid_input(errors)
+    return names or None
+
+
+def _infer_response(request_id: str, wanted: list[str] | None, prediction: Prediction) -> dict[str, Any]:
     model, probabilities = prediction.model, prediction.probabilities
     rows = len(probabilities)
     outputs = {
@@ -284,58 +321,12 @@ def _infer_response(request: Request, payload: dict[str, Any], prediction: Predi
             "data": probabilities.ravel(),
         },
     }
-    wanted = payload.get("outputs")
-    selected = list(outputs.values())
-    if isinstance(wanted, list) and wanted:
-        names = [item.get("name") if isinstance(item, dict) else None for item in wanted]
-        unknown = [n for n in names if n not in outputs]
-        if unknown:
-            raise bad_request(f"unknown output(s) {unknown}; available: {list(outputs)}", ("body", "outputs"))
-        selected = [outputs[n] for n in names]
+    selected = [outputs[n] for n in wanted] if wanted else list(outputs.values())
     ident = model.identity
     return {
         "model_name": ident.name,
         "model_version": ident.version,
-        "id": str(payload.get("id") or request_info(request).request_id),
+        "id": request_id,
         "parameters": {"alias": ident.alias, "classes": model.classes},
         "outputs": selected,
     }
-
-
-# -- repository extension -------------------------------------------------------------------------
-
-
-@router.post("/repository/index", summary="Every model the repository knows, with its state")
-async def repository_index(request: Request) -> FastJSONResponse:
-    entries = app_state(request).repository.entries.values()
-    return FastJSONResponse([entry.summary() for entry in entries])
-
-
-@router.post(
-    "/repository/models/{name}/load",
-    summary="Load (or reload) a model; body {'parameters': {'uri': 'models:/name@alias'}} adds a new one",
-)
-async def repository_load(request: Request, name: str) -> FastJSONResponse:
-    uri = None
-    if int(request.headers.get("content-length") or 0) > 0 or media_type(request):
-        raw = await request.body()
-        if raw.strip():
-            require_json(request)
-            params = require_object(parse_json(raw), "{'parameters': {'uri': ...}}").get("parameters") or {}
-            uri = params.get("uri") if isinstance(params, dict) else None
-            if uri is not None and not isinstance(uri, str):
-                raise bad_request("must be a model URI string", ("body", "parameters", "uri"))
-    info = request_info(request)
-    info.model = name if name in app_state(request).repository.entries or uri else ""
-    entry = await app_state(request).repository.load(name, uri)
-    if entry.model is None:
-        raise ApiError(503, entry.reason or f"model {name!r} failed to load")
-    info.version = entry.model.version
-    return FastJSONResponse({"name": name, "load": True, "version": entry.model.version, "state": entry.state.value})
-
-
-@router.post("/repository/models/{name}/unload", summary="Unload a model (readiness then ignores it)")
-async def repository_unload(request: Request, name: str) -> FastJSONResponse:
-    request_info(request).model = name if name in app_state(request).repository.entries else ""
-    entry = await app_state(request).repository.unload(name)
-    return FastJSONResponse({"name": name, "unload": True, "state": entry.state.value})
