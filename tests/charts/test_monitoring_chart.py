@@ -4,13 +4,21 @@ Prometheus configuration is accepted by the real promtool."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from chart_helpers import CHARTS, Scenario, find, render, scenario, tool
+from chart_helpers import CHARTS, PLATFORM, ROOT, Scenario, find, render, scenario, tool
+
+# The monitoring content's contract (the Argo Rollouts job name its rules and dashboards select).
+for _path in (CHARTS / "monitoring" / "dashboards-src", ROOT / "model-server" / "src", ROOT / "training-jobs" / "src"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+from mlkube_monitoring.contracts import argo  # noqa: E402
 
 FILES = CHARTS / "monitoring" / "files"
 RULE_FILES = sorted((FILES / "rules").glob("*.yaml"))
@@ -76,7 +84,8 @@ def test_self_contained_rules_and_dashboards_are_verbatim() -> None:
 def test_self_contained_discovery_rbac_is_read_only() -> None:
     objects = render(SELF)
     roles = find(objects, "Role")
-    assert {r["metadata"]["namespace"] for r in roles} == {"mlkube", "mlkube-canary"}
+    argo_namespace = PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]
+    assert {r["metadata"]["namespace"] for r in roles} == {"mlkube", "mlkube-canary", argo_namespace}
     for role in roles:
         for rule in role["rules"]:
             assert set(rule["verbs"]) <= {"get", "list", "watch"}
@@ -129,3 +138,83 @@ def test_promtool_accepts_the_rendered_configuration(tmp_path: Path, source: Sce
     assert "SUCCESS" in result.stdout + result.stderr
     jobs = {job["job_name"] for job in config["scrape_configs"]}
     assert "model-server" in jobs
+
+
+ARGO_MANIFESTS = [o for path in sorted((ROOT / "manifests" / "argo-rollouts").glob("*.yaml"))
+                  for o in yaml.safe_load_all(path.read_text()) if o]
+
+
+def argo_manifest(kind: str) -> dict:
+    (obj,) = [o for o in ARGO_MANIFESTS if o["kind"] == kind]
+    return obj
+
+
+def scrape_jobs(objects) -> dict[str, dict]:
+    config = yaml.safe_load(find(objects, "ConfigMap", "mlkube-monitoring-prometheus")[0]["data"]["prometheus.yml"])
+    return {job["job_name"]: job for job in config["scrape_configs"]}
+
+
+def test_argo_rollouts_job_resolves_the_controllers_metrics_service() -> None:
+    """DNS discovery (the local profile): the name and port of the metrics Service manifests/argo-rollouts creates
+    (upstream's release manifest has the same), keeping the namespace and name labels of the controller's series."""
+    job = scrape_jobs(render(scenario("mlkube", "profiles/local.yaml")))[argo.JOB]
+    service = argo_manifest("Service")
+    (port,) = service["spec"]["ports"]
+    (sd,) = job["dns_sd_configs"]
+    assert sd["names"] == [f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local"]
+    assert sd["port"] == port["port"] == int(PLATFORM["ARGO_ROLLOUTS_METRICS_PORT"])
+    assert service["metadata"]["namespace"] == PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]
+    assert job["metrics_path"] == "/metrics" and job["honor_labels"] is True
+
+
+def test_argo_rollouts_pod_discovery_keeps_the_controller_pods_only() -> None:
+    objects = render(SELF)
+    job = scrape_jobs(objects)[argo.JOB]
+    (sd,) = job["kubernetes_sd_configs"]
+    assert sd["namespaces"]["names"] == [PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]]
+    assert job["honor_labels"] is True
+    pod = argo_manifest("Deployment")["spec"]["template"]
+    keeps = {r["source_labels"][0]: r["regex"] for r in job["relabel_configs"] if r.get("action") == "keep"}
+    on_labels = {k: v for k, v in keeps.items() if k.startswith("__meta_kubernetes_pod_label_")}
+    pod_labels = {"__meta_kubernetes_pod_label_" + re.sub("[^a-zA-Z0-9_]", "_", k): v
+                  for k, v in pod["metadata"]["labels"].items()}
+    assert on_labels and on_labels.items() <= pod_labels.items(), "a pod label the controller's pods do not carry"
+    ports = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
+    assert ports[keeps["__meta_kubernetes_pod_container_port_name"]] == int(PLATFORM["ARGO_ROLLOUTS_METRICS_PORT"])
+    (role,) = [r for r in find(objects, "Role") if r["metadata"]["namespace"] == PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]]
+    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in role["rules"])
+
+
+def test_stack_mode_monitors_the_argo_rollouts_controller() -> None:
+    (monitor,) = [m for m in find(render(STACK), "PodMonitor") if m["metadata"]["name"].endswith("argo-rollouts")]
+    spec = monitor["spec"]
+    assert spec["namespaceSelector"]["matchNames"] == [PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]]
+    pod = argo_manifest("Deployment")["spec"]["template"]
+    assert spec["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    # The operator names the job after this pod label: the job the rules and dashboards select.
+    assert pod["metadata"]["labels"][spec["jobLabel"]] == argo.JOB
+    (endpoint,) = spec["podMetricsEndpoints"]
+    assert endpoint["honorLabels"] is True and endpoint["path"] == "/metrics"
+    assert {"name": endpoint["port"], "containerPort": int(PLATFORM["ARGO_ROLLOUTS_METRICS_PORT"])} \
+        in pod["spec"]["containers"][0]["ports"]
+
+
+def test_argo_rollouts_scrape_is_off_by_default() -> None:
+    """The chart alone does not know whether a controller runs: no job, no Role in a namespace that may not exist."""
+    objects = render(scenario("monitoring"))
+    assert argo.JOB not in scrape_jobs(objects)
+    stack = render(Scenario("monitoring", STACK.values, ("scrape.argoRollouts.enabled=false",)))
+    assert not [m for m in find(stack, "PodMonitor") if m["metadata"]["name"].endswith("argo-rollouts")]
+    kubernetes = render(Scenario("monitoring", SELF.values, ("scrape.argoRollouts.enabled=false",)))
+    assert PLATFORM["ARGO_ROLLOUTS_NAMESPACE"] not in {r["metadata"]["namespace"] for r in find(kubernetes, "Role")}
+
+
+@pytest.mark.parametrize("inventory", sorted((ROOT / "ansible" / "inventories").glob("*/group_vars/mlkube.yml")),
+                         ids=lambda p: p.parents[1].name)
+def test_profiles_scrape_argo_rollouts_where_the_platform_installs_it(inventory: Path) -> None:
+    group_vars = yaml.safe_load(inventory.read_text())
+    profile = group_vars["mlkube_profile"]
+    objects = render(scenario("mlkube", f"profiles/{profile}.yaml"))
+    monitored = [m for m in find(objects, "PodMonitor") if m["metadata"]["name"].endswith("argo-rollouts")]
+    scraped = bool(find(objects, "ConfigMap", "mlkube-monitoring-prometheus")) and argo.JOB in scrape_jobs(objects)
+    assert bool(monitored or scraped) == bool(group_vars.get("platform_argo_rollouts", False)), profile

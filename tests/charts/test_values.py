@@ -156,6 +156,9 @@ def test_defaults_agree_with_platform_env() -> None:
     assert monitoring["prometheus"]["port"] == int(PLATFORM["PROMETHEUS_PORT"])
     assert monitoring["grafana"]["port"] == int(PLATFORM["GRAFANA_PORT"])
     assert monitoring["pushgateway"]["port"] == int(PLATFORM["PUSHGATEWAY_PORT"])
+    argo = monitoring["scrape"]["argoRollouts"]
+    assert argo["servicePort"] == int(PLATFORM["ARGO_ROLLOUTS_METRICS_PORT"])
+    assert argo["namespace"] == PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]
 
 
 def test_label_keys_come_from_platform_env() -> None:

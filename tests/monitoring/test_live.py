@@ -21,6 +21,7 @@ import pytest
 import yaml
 from mlkube_monitoring import promql as q
 from mlkube_monitoring import settings
+from mlkube_monitoring.contracts import argo
 from mlkube_monitoring.contracts import serving as S
 from mlkube_monitoring.promql import le_value
 
@@ -49,6 +50,8 @@ NAMESPACE = "mlkube-live"
 SCRAPE = "1s"
 TRAFFIC_SECONDS = 25
 RF, LR = "penguins-random-forest", "penguins-logistic-regression"
+# The repository (load/unload) API is on only with a token; the failed load below goes through it.
+REPOSITORY_TOKEN = "monitoring-live-token"
 REPORT = Path(os.environ.get("MLKUBE_CACHE", Path(__file__).resolve().parents[2] / ".cache")) / "monitoring-live.txt"
 
 
@@ -87,7 +90,8 @@ def _train(tracking_uri: str, pushgateway: str, workdir: Path) -> dict[str, list
 def _server(variant: str, models: list[str], tracking_uri: str, workdir: Path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLKUBE_", "MLFLOW_"))}
-    env.update({"MLKUBE_VARIANT": variant, "MLKUBE_SERVER_ACCESS_LOG": "false",
+    env.update({"MLKUBE_VARIANT": variant, "MLKUBE_REVISION": f"{variant}-hash", "MLKUBE_SERVER_ACCESS_LOG": "false",
+                "MLKUBE_SERVER_REPOSITORY_API_TOKEN": REPOSITORY_TOKEN,
                 "MLKUBE_SERVER_MODEL_CACHE_DIR": str(workdir / f"cache-{variant}")})
     argv = [sys.executable, "-m", "mlkube_server", "--host", HOST, "--port", str(port), "--tracking-uri", tracking_uri]
     for model in models:
@@ -129,10 +133,12 @@ def live(tmp_path_factory: pytest.TempPathFactory):
         prometheus.wait_until('count(up == 1) == 3', 30, "all three targets up")
         start = time.time()
         mark = time.monotonic()
-        # A model load that fails for real: the registry has no such model (503, and a load-failure count).
-        failed = httpx.post(f"{canary_url}/v2/repository/models/penguins-missing/load",
-                            json={"parameters": {"uri": "models:/penguins-missing@champion"}}, timeout=60)
-        assert failed.status_code == 503, failed.text
+        # A reload of a served model that fails for real: the registry has no such model. The server counts the
+        # failure under the served name, answers 422 (the URI names nothing) and keeps the loaded version serving.
+        failed = httpx.post(f"{canary_url}/v2/repository/models/{LR}/load",
+                            json={"parameters": {"uri": "models:/penguins-missing@champion"}},
+                            headers={"Authorization": f"Bearer {REPOSITORY_TOKEN}"}, timeout=60)
+        assert failed.status_code == 422, failed.text
         codes = traffic.send([stable_url, canary_url], [RF, LR], TRAFFIC_SECONDS)
         timings["traffic"] = time.monotonic() - mark
         mark = time.monotonic()
@@ -167,8 +173,14 @@ def _figures(prometheus: PrometheusApi) -> dict[str, str]:
     }
 
 
+# Series this stack cannot have: the Argo Rollouts controller does not run here (its panels are evaluated on its
+# series in test_rollout_dashboard), and no server copies requests to a shadow candidate.
+ARGO_METRICS = set(argo.ALL) | {f"{h}_{suffix}" for h in argo.HISTOGRAMS for suffix in ("bucket", "sum", "count")}
+NOT_HERE = EXPORTER_METRICS | ARGO_METRICS | {S.SHADOW_COMPARISONS_TOTAL}
+
+
 def _optional(expr: str) -> bool:
-    return bool(metric_names_in(expr) & EXPORTER_METRICS)
+    return bool(metric_names_in(expr) & NOT_HERE) or f'job="{argo.JOB}"' in expr
 
 
 def test_traffic_had_successes_and_client_errors(live: LiveStack):
@@ -226,4 +238,5 @@ def test_template_variable_has_values(live: LiveStack, query):
     inner = query.expr[len("label_values("):-1]
     selector, label = (part.strip() for part in inner.rsplit(",", 1))
     values = live.prometheus.label_values(label, substitute(selector))
-    assert values, f"{query.dashboard} {query.where}: no values"
+    if not _optional(selector):
+        assert values, f"{query.dashboard} {query.where}: no values"

@@ -51,6 +51,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- toJson (concat (list .Release.Namespace) .Values.scrape.extraNamespaces | uniq) }}
 {{- end }}
 
+{{/* Namespaces `kubernetes` discovery reads pods in: the targets' and, when scraped, the Argo Rollouts controller's. */}}
+{{- define "monitoring.discoveryNamespaces" -}}
+{{- $namespaces := include "monitoring.namespaces" . | fromJsonArray }}
+{{- if .Values.scrape.argoRollouts.enabled }}
+{{- $namespaces = append $namespaces .Values.scrape.argoRollouts.namespace }}
+{{- end }}
+{{- toJson ($namespaces | uniq) }}
+{{- end }}
+
 {{/* Base name of a rule or dashboard file: "files/rules/serving-alerts.yaml" -> "serving-alerts". */}}
 {{- define "monitoring.fileBase" -}}
 {{- base . | trimSuffix (ext .) | lower | replace "_" "-" | replace "." "-" }}
@@ -75,7 +84,7 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* Prometheus configuration of the self-contained mode: pods discovered through the Kubernetes API. */}}
+{{/* Prometheus configuration of the self-contained mode: targets found by DNS or through the Kubernetes API. */}}
 {{- define "monitoring.prometheusConfig" -}}
 {{- $v := .Values }}
 global:
@@ -119,6 +128,49 @@ scrape_configs:
       {{- end }}
       - source_labels: [__meta_kubernetes_pod_container_port_name]
         regex: {{ $target.port | quote }}
+        action: keep
+      - source_labels: [__meta_kubernetes_pod_phase]
+        regex: Running
+        action: keep
+      - source_labels: [__meta_kubernetes_namespace]
+        target_label: namespace
+      - source_labels: [__meta_kubernetes_pod_name]
+        target_label: pod
+    {{- end }}
+{{- end }}
+{{- end }}
+{{- with $v.scrape.argoRollouts }}
+{{- if .enabled }}
+  - job_name: argo-rollouts
+    metrics_path: {{ .path }}
+    # The controller labels each Rollout's and AnalysisRun's series with that object's own namespace and name:
+    # they win over the target's namespace label (which would rename them to exported_namespace).
+    honor_labels: true
+    {{- if eq $v.prometheus.discovery "dns" }}
+    dns_sd_configs:
+      - type: A
+        port: {{ .servicePort }}
+        refresh_interval: {{ $v.scrape.interval }}
+        names:
+          - {{ printf "%s.%s.svc.%s" .service .namespace $v.scrape.clusterDomain }}
+    relabel_configs:
+      # The controller's namespace, on its own series (process, workqueues), which name none.
+      - source_labels: [__meta_dns_name]
+        regex: '[^.]+\.([^.]+)\..*'
+        target_label: namespace
+    {{- else }}
+    kubernetes_sd_configs:
+      - role: pod
+        namespaces:
+          names: [{{ .namespace | quote }}]
+    relabel_configs:
+      {{- range $key, $value := .podLabels }}
+      - source_labels: [{{ printf "__meta_kubernetes_pod_label_%s" (regexReplaceAll "[^a-zA-Z0-9_]" $key "_") }}]
+        regex: {{ $value | quote }}
+        action: keep
+      {{- end }}
+      - source_labels: [__meta_kubernetes_pod_container_port_name]
+        regex: {{ .port | quote }}
         action: keep
       - source_labels: [__meta_kubernetes_pod_phase]
         regex: Running

@@ -43,43 +43,65 @@ class AnalysisMetric:
     passes_when: str  # "<=" or ">=": how result[0] must compare with the threshold
 
 
-def pods(revision_arg: str, extra: str = "") -> str:
-    return f'{{{NAMESPACE}="{arg("namespace")}", {S.REVISION}="{arg(revision_arg)}"{extra}}}'
+@dataclass(frozen=True)
+class Pods:
+    """The series of some pods: label matchers, the rate window, and the labels every sum keeps (none in the
+    analysis, one sample per query; the rollout dashboard keeps `revision` to draw each side)."""
+    matchers: str
+    window: str
+    by: tuple[str, ...] = ()
+
+    def select(self, extra: str = "") -> str:
+        return "{" + self.matchers + extra + "}"
+
+    def keep(self, *labels: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.by, *labels)))
+
+    def sum_rate(self, metric: str, *labels: str, extra: str = "") -> str:
+        """`sum [by (...)] (rate(metric{...}[window]))`."""
+        keep = self.keep(*labels)
+        head = f"sum {q.by(*keep)} " if keep else "sum"
+        return f"{head}(rate({metric}{self.select(extra)}[{self.window}]))"
 
 
 CANARY, STABLE = "canary-hash", "stable-hash"
 WINDOW = {CANARY: arg("window"), STABLE: arg("baseline-window")}
 
 
-def requests(side: str, extra: str = "") -> str:
-    return f"sum(rate({S.REQUESTS_TOTAL}{pods(side, extra)}[{WINDOW[side]}]))"
+def pods(revision_arg: str, window_of: str | None = None) -> Pods:
+    """The canary's or the stable's pods as the AnalysisRun's arguments name them."""
+    matchers = f'{NAMESPACE}="{arg("namespace")}", {S.REVISION}="{arg(revision_arg)}"'
+    return Pods(matchers, WINDOW[window_of or revision_arg])
 
 
-def error_ratio(side: str) -> str:
+def requests(side: Pods, extra: str = "") -> str:
+    return side.sum_rate(S.REQUESTS_TOTAL, extra=extra)
+
+
+def error_ratio(side: Pods) -> str:
     """Share of 5xx answers; 0 (not "no data") when the side answered requests and none failed."""
     errors = requests(side, f', {S.CODE}=~"{q.SERVER_ERROR}"')
     total = requests(side)
     return f"(\n  ({errors} or {total} * 0)\n  /\n  {total}\n)"
 
 
-def p99(side: str) -> str:
-    bucket = f"{S.REQUEST_DURATION_SECONDS}_bucket"
-    return f"histogram_quantile(0.99, sum by (le) (rate({bucket}{pods(side)}[{WINDOW[side]}])))"
+def p99(side: Pods) -> str:
+    return f"histogram_quantile(0.99, {side.sum_rate(f'{S.REQUEST_DURATION_SECONDS}_bucket', 'le')})"
 
 
-def class_shares(side: str) -> str:
-    per_class = f"sum {q.by(S.MODEL, S.PREDICTED_CLASS)} (rate({S.PREDICTIONS_TOTAL}{pods(side)}[{WINDOW[side]}]))"
-    per_model = f"sum {q.by(S.MODEL)} (rate({S.PREDICTIONS_TOTAL}{pods(side)}[{WINDOW[side]}]))"
-    return f"(\n    {per_class}\n    / {q.on(S.MODEL)} group_left\n    {per_model}\n  )"
+def class_shares(side: Pods) -> str:
+    per_class = side.sum_rate(S.PREDICTIONS_TOTAL, S.MODEL, S.PREDICTED_CLASS)
+    per_model = side.sum_rate(S.PREDICTIONS_TOTAL, S.MODEL)
+    return f"(\n    {per_class}\n    / {q.on(*side.keep(S.MODEL))} group_left\n    {per_model}\n  )"
 
 
 def class_mix_divergence() -> str:
     """Largest total variation distance, over the models both sides predicted, between the canary's and the
     stable's predicted-class shares: the sum of the canary's excess share per class (both sum to 1, so the
     shortfalls elsewhere add up to the same). A class only the canary predicts counts with its whole share."""
-    canary, stable = class_shares(CANARY), class_shares(STABLE)
+    canary, stable = class_shares(pods(CANARY)), class_shares(pods(STABLE))
     excess = f"(\n  {canary}\n  - {q.on(S.MODEL, S.PREDICTED_CLASS)}\n  {stable}\n)\nor\n{canary}"
-    both = f"sum {q.by(S.MODEL)} (rate({S.PREDICTIONS_TOTAL}{pods(STABLE)}[{WINDOW[STABLE]}]))"
+    both = pods(STABLE).sum_rate(S.PREDICTIONS_TOTAL, S.MODEL)
     return f"max(\n  sum {q.by(S.MODEL)} (clamp_min(\n{excess}\n, 0))\n  and {q.on(S.MODEL)}\n  {both}\n)"
 
 
@@ -87,26 +109,27 @@ def models_loaded() -> str:
     """Models loaded on the canary pod with the fewest, over the models loaded on a stable pod: below 1 when
     a canary pod serves fewer models than the stable ones."""
     def per_pod(side: str) -> str:
-        return f'count by (instance) ({S.MODEL_LOADED}{pods(side)} == 1)'
+        return f'count by (instance) ({S.MODEL_LOADED}{pods(side).select()} == 1)'
     return f"min({per_pod(CANARY)})\n/\nmax({per_pod(STABLE)})"
 
 
-def shadow_agreement() -> str:
-    """Share of rows on which the candidate's answer to copied requests agreed with the stable pods'."""
+def shadow_agreement(serving: Pods) -> str:
+    """Share of rows on which the candidate's answer to copied requests agreed with the serving pods': the
+    serving (stable) pods count the comparisons."""
     def rows(outcomes: str) -> str:
-        selector = pods(STABLE, f', {S.OUTCOME}=~"{outcomes}"')
-        return f"sum(rate({S.SHADOW_COMPARISONS_TOTAL}{selector}[{WINDOW[CANARY]}]))"
+        return serving.sum_rate(S.SHADOW_COMPARISONS_TOTAL, extra=f', {S.OUTCOME}=~"{outcomes}"')
     return f'{rows("agree")}\n/\n{rows("agree|disagree")}'
 
 
 def analysis_metrics() -> list[AnalysisMetric]:
+    canary, stable = pods(CANARY), pods(STABLE)
     return [
         AnalysisMetric(
             "error-ratio-increase", "canary 5xx ratio minus the stable's",
-            f"{error_ratio(CANARY)}\n- on ()\n{error_ratio(STABLE)}", "maxErrorRatioIncrease", "<="),
+            f"{error_ratio(canary)}\n- on ()\n{error_ratio(stable)}", "maxErrorRatioIncrease", "<="),
         AnalysisMetric(
             "p99-ratio", "canary p99 latency over the stable's",
-            f"{p99(CANARY)}\n/ on ()\nclamp_min({p99(STABLE)}, {arg('p99-floor')})", "maxP99Ratio", "<="),
+            f"{p99(canary)}\n/ on ()\nclamp_min({p99(stable)}, {arg('p99-floor')})", "maxP99Ratio", "<="),
         AnalysisMetric(
             "models-loaded", "models loaded on the least-loaded canary pod over a stable pod's",
             models_loaded(), "minModelsLoadedRatio", ">="),
@@ -115,7 +138,7 @@ def analysis_metrics() -> list[AnalysisMetric]:
             class_mix_divergence(), "maxClassMixDivergence", "<="),
         AnalysisMetric(
             "shadow-agreement", "rows of copied requests on which the candidate agreed with the stable pods",
-            shadow_agreement(), "minShadowAgreement", ">="),
+            shadow_agreement(pods(STABLE, window_of=CANARY)), "minShadowAgreement", ">="),
     ]
 
 

@@ -55,6 +55,16 @@ def ratio_of_codes(code_regex: str, labels: tuple[str, ...], window: str) -> str
     return f"({matching} or {total} * 0)\n/\n{total}"
 
 
+def counter_increased(metric: str, matchers: str, window: str, by_labels: str) -> str:
+    """Series of a counter that grew within `window`, summed `by_labels`: its increase, and the series that did
+    not exist `window` ago (a counter created by its first increment shows no increase)."""
+    series = f"{metric}{{{matchers}}}"
+    return (
+        f"sum {by_labels} (increase({series}[{window}])) > 0\nor\n"
+        f"sum {by_labels} ({series} unless {series} offset {window}) > 0"
+    )
+
+
 def latency_quantile(q: float, labels: tuple[str, ...], window: str) -> str:
     bucket = f"{S.REQUEST_DURATION_SECONDS}_bucket"
     return f"histogram_quantile({q}, sum {by(*labels, 'le')} (rate({bucket}[{window}])))"

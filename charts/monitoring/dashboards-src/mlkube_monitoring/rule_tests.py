@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from . import rules
 from .contracts import NAMESPACE, TRAINING_CLASS_LABEL
+from .contracts import argo as A
 from .contracts import serving as S
 from .contracts import training as T
 from .promql import le_value
@@ -183,6 +184,53 @@ def canary_cases(values: MonitoringValues) -> list[Case]:
     ]
 
 
+def rollout_controller_cases(values: MonitoringValues) -> list[Case]:
+    r = values.alerts.rollouts
+    window = rules.seconds(r.aborted_window) // 60
+    paused = rules.seconds(r.paused_for) // 60
+    down = rules.seconds(r.controller_down_for) // 60
+    controller = {"job": A.JOB, "instance": "10.96.0.20:8090"}
+    good, bad, quick = "mlkube-model-server", "penguins-server", "digits-server"
+
+    def info(name: str, phase: str, values_: str) -> dict:
+        return series(A.ROLLOUT_INFO, {**controller, NAMESPACE: NS, A.NAME: name, A.STRATEGY: "canary",
+                                       A.TRAFFIC_ROUTER: "", A.PHASE: phase}, values_)
+
+    def events(name: str, reason: str, values_: str) -> dict:
+        return series(A.ROLLOUT_EVENTS_TOTAL, {**controller, NAMESPACE: NS, A.NAME: name, A.METRIC_TYPE: "Warning",
+                                               A.REASON: reason}, values_)
+
+    def rollout(name: str) -> dict[str, str]:
+        return {NAMESPACE: NS, A.NAME: name, "severity": "ticket"}
+
+    end = 3 * window + 10
+    return [
+        Case("an aborted rollout fires while aborted and for the window after; a promoted one stays silent",
+             "MlkubeRolloutAborted",
+             [info(bad, "Progressing", f"1x9 _x{end - 9}"), info(bad, "Abort", f"_x10 1x4 _x{end - 14}"),
+              info(bad, "Completed", f"_x15 1x{end - 15}"),
+              events(bad, A.ROLLOUT_ABORTED, f"_x10 1x{end - 10}"),
+              info(good, "Progressing", f"1x9 _x{end - 9}"), info(good, "Completed", f"_x10 1x{end - 10}"),
+              events(good, A.STEP_COMPLETED, f"0+1x{end}")],
+             [("5m", []), ("12m", [Expect(rollout(bad))]), (f"{10 + window - 2}m", [Expect(rollout(bad))]),
+              (f"{10 + window + 5}m", [])]),
+        Case("an abort reverted before any scrape saw it fires from its event", "MlkubeRolloutAborted",
+             [info(quick, "Completed", f"1x{end}"), events(quick, A.ROLLOUT_ABORTED, f"1x{window + 5} 2x{window + 5}")],
+             [(f"{window}m", []), (f"{window + 10}m", [Expect(rollout(quick))]), (f"{2 * window + 8}m", [])]),
+        Case("a rollout paused longer than the limit fires; a short pause does not", "MlkubeRolloutPaused",
+             [info(bad, "Paused", f"1x{paused + 10}"),
+              info(good, "Paused", f"1x{paused // 2} _x{paused + 10 - paused // 2}"),
+              info(good, "Progressing", f"_x{paused // 2 + 1} 1x{paused + 9 - paused // 2}")],
+             [(f"{paused - 2}m", []), (f"{paused + 2}m", [Expect(rollout(bad))])]),
+        Case("the controller's metrics endpoint down fires; the model server's does not count",
+             "MlkubeRolloutsControllerDown",
+             [series("up", controller, f"1x5 0x{down + 10}"),
+              series("up", {"job": "model-server", "instance": POD["instance"]}, f"0x{down + 15}")],
+             [("4m", []), (f"{5 + down - 2}m", []),
+              (f"{5 + down + 2}m", [Expect({**controller, "severity": "page"})])]),
+    ]
+
+
 def training_cases(values: MonitoringValues) -> list[Case]:
     job = {T.JOB: "mlkube-training-penguins", "instance": ""}
     hours = values.alerts.training.max_hours_without_success
@@ -221,7 +269,8 @@ def test_files(values: MonitoringValues) -> dict[str, dict]:
     groups = {
         "serving-alerts.test.yaml": (["serving-alerts.yaml", "recording.yaml"],
                                      slo_cases(values) + model_cases(values)),
-        "rollout-alerts.test.yaml": (["rollout-alerts.yaml", "recording.yaml"], canary_cases(values)),
+        "rollout-alerts.test.yaml": (["rollout-alerts.yaml", "recording.yaml"],
+                                     canary_cases(values) + rollout_controller_cases(values)),
         "training-alerts.test.yaml": (["training-alerts.yaml"], training_cases(values)),
     }
     return {

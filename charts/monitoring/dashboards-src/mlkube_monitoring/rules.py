@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from . import promql as q
 from .contracts import NAMESPACE
+from .contracts import argo as A
 from .contracts import serving as S
 from .contracts import training as T
 from .settings import MonitoringValues
@@ -201,6 +202,49 @@ def canary_alerts(values: MonitoringValues) -> list[Alert]:
     ]
 
 
+def rollout_controller_alerts(values: MonitoringValues) -> list[Alert]:
+    """Argo Rollouts: a rollout aborted or left paused, and the controller itself unreachable."""
+    r = values.alerts.rollouts
+    rollout = q.by(NAMESPACE, A.NAME)
+    aborts = q.counter_increased(A.ROLLOUT_EVENTS_TOTAL, f'{A.REASON}="{A.ROLLOUT_ABORTED}"', r.aborted_window, rollout)
+    return [
+        Alert(
+            name="MlkubeRolloutAborted",
+            # The rollout trigger reverts an aborted Rollout within seconds, so its Abort phase may never be
+            # scraped: the abort events count too, including the first one (a series that did not exist before).
+            expr=f'max {rollout} ({A.ROLLOUT_INFO}{{{A.PHASE}="{A.ABORTED}"}})\nor\n{aborts}',
+            severity="ticket",
+            summary="Rollout {{ $labels.name }} was aborted.",
+            description=(
+                "Argo Rollout {{ $labels.name }} in namespace {{ $labels.namespace }} aborted within the last "
+                f"{r.aborted_window}: its analysis failed (or someone aborted it), and traffic went back to the stable "
+                "pods. The AnalysisRun names the metric that failed; the rollout trigger tagged the model version."
+            ),
+        ),
+        Alert(
+            name="MlkubeRolloutPaused",
+            expr=f'max {rollout} ({A.ROLLOUT_INFO}{{{A.PHASE}="{A.PAUSED}"}})',
+            for_=r.paused_for, severity="ticket",
+            summary="Rollout {{ $labels.name }} has been paused for " + f"{r.paused_for}.",
+            description=(
+                "Argo Rollout {{ $labels.name }} in namespace {{ $labels.namespace }} has been paused for "
+                f"{r.paused_for}: an inconclusive analysis (a query without data) or a `pause: {{}}` step waits for "
+                "`kubectl argo rollouts promote` or `abort`."
+            ),
+        ),
+        Alert(
+            name="MlkubeRolloutsControllerDown",
+            expr=f'up{{job="{A.JOB}"}} == 0',
+            for_=r.controller_down_for, severity="page",
+            summary="The Argo Rollouts controller is unreachable.",
+            description=(
+                "Prometheus has not reached the metrics endpoint of job {{ $labels.job }} ({{ $labels.instance }}) "
+                f"for {r.controller_down_for}: no rollout moves, and none aborts, while the controller is down."
+            ),
+        ),
+    ]
+
+
 def training_alerts(values: MonitoringValues) -> list[Alert]:
     hours = values.alerts.training.max_hours_without_success
     key = q.by(T.JOB, T.ALGORITHM)
@@ -235,7 +279,8 @@ def training_alerts(values: MonitoringValues) -> list[Alert]:
 
 
 def all_alerts(values: MonitoringValues) -> list[Alert]:
-    return slo_alerts(values) + model_alerts(values) + canary_alerts(values) + training_alerts(values)
+    return (slo_alerts(values) + model_alerts(values) + canary_alerts(values) + rollout_controller_alerts(values)
+            + training_alerts(values))
 
 
 def _alert_rule(alert: Alert, values: MonitoringValues) -> dict:
@@ -261,7 +306,8 @@ def rule_files(values: MonitoringValues) -> dict[str, dict]:
     groups_of = {
         "serving": ["Mlkube" + n for n in ("AvailabilityBudgetBurn", "LatencyBudgetBurn", "ModelNotLoaded",
                                           "ModelLoadFailures", "NoPredictions", "ClassMixShift")],
-        "rollout": ["MlkubeCanaryErrorRatioWorse", "MlkubeCanaryLatencyWorse"],
+        "rollout": ["MlkubeCanaryErrorRatioWorse", "MlkubeCanaryLatencyWorse", "MlkubeRolloutAborted",
+                    "MlkubeRolloutPaused", "MlkubeRolloutsControllerDown"],
         "training": ["MlkubeTrainingJobFailed", "MlkubeTrainingStale"],
     }
 

@@ -62,6 +62,12 @@ class Training(_Strict):
     max_hours_without_success: int = Field(alias="maxHoursWithoutSuccess", gt=0)
 
 
+class Rollouts(_Strict):
+    aborted_window: str = Field(alias="abortedWindow", pattern=r"^\d+[smhd]$")
+    paused_for: str = Field(alias="pausedFor", pattern=r"^\d+[smhd]$")
+    controller_down_for: str = Field(alias="controllerDownFor", pattern=r"^\d+[smhd]$")
+
+
 class Alerts(_Strict):
     runbook_base_url: str = Field(alias="runbookBaseUrl")
     model_not_loaded: NotLoaded = Field(alias="modelNotLoaded")
@@ -69,6 +75,7 @@ class Alerts(_Strict):
     no_predictions: ForDuration = Field(alias="noPredictions")
     class_mix: ClassMix = Field(alias="classMix")
     canary: Canary
+    rollouts: Rollouts
     training: Training
 
 

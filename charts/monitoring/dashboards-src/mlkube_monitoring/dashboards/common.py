@@ -38,13 +38,14 @@ def base(uid: str, title: str, description: str) -> gd.Dashboard:
     )
 
 
-def variable(name: str, label: str, metric: str, matchers: str = "") -> gd.QueryVariable:
-    """A multi-value variable over one label of `metric`; "All" matches every value, even a missing label."""
+def variable(name: str, label: str, metric: str, matchers: str = "", of: str | None = None) -> gd.QueryVariable:
+    """A multi-value variable over one label of `metric` (`of`, default the variable's name); "All" matches every
+    value, even a missing label."""
     return (
         gd.QueryVariable(name)
         .label(label)
         .datasource(DATASOURCE)
-        .query(f"label_values({metric}{{{matchers}}}, {name})")
+        .query(f"label_values({metric}{{{matchers}}}, {of or name})")
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)
