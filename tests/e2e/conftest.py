@@ -17,6 +17,7 @@ from tests.cluster.kube import read_env_file
 
 from . import kube
 from .kube import CACHE, NAMESPACE, ROOT, helm, kubectl, kubectl_json
+from .progressive_versions import progressive_versions  # noqa: F401 - a session fixture of two modules
 from .platform import (GATEWAY_CRDS, GATEWAY_MANIFESTS, GATEWAY_NAME, GATEWAY_NAMESPACE, PLATFORM, RELEASE, TIMINGS,
                        UMBRELLA, platform_values)
 
@@ -104,3 +105,4 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("e2e phase times")
         for name, seconds in TIMINGS.items():
             terminalreporter.write_line(f"{name:<40}{seconds:8.1f}s")
+

@@ -37,9 +37,8 @@ class LoadGenerator:
         self.failed: collections.Counter[str] = collections.Counter()
         self.errors: dict[str, list[str]] = collections.defaultdict(list)
         self.versions: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
-        # Monotonic times of the first and the last answer of each model version (X-Model-Version).
-        self.first_seen: dict[str, float] = {}
-        self.last_seen: dict[str, float] = {}
+        # Monotonic times of the first and the last answer of each model version (X-Model-Version) per phase.
+        self.seen: dict[tuple[str, str], list[float]] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._workers: list[threading.Thread] = []
@@ -85,8 +84,7 @@ class LoadGenerator:
                 self.ok[phase] += 1
                 self.versions[phase][str(version)] += 1
                 now = time.monotonic()
-                self.first_seen.setdefault(str(version), now)
-                self.last_seen[str(version)] = now
+                self.seen.setdefault((phase, str(version)), [now, now])[1] = now
             else:
                 self.failed[phase] += 1
                 if len(self.errors[phase]) < 5:

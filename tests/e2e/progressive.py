@@ -7,10 +7,15 @@ species (a bad challenger), logged to MLflow as the trainers log theirs (skops f
 
 from __future__ import annotations
 
+import datetime
 import time
 from dataclasses import dataclass, field
 
+from mlkube_server.trigger.plan import ANNOTATION_CHALLENGER
+
 from .kube import kubectl_json
+from .load import LoadGenerator
+from .rollout import upgrade
 
 ROLLOUT_POLL_SECONDS = 0.5
 
@@ -27,6 +32,49 @@ class Transition:
     failed: int = 0
     total: int = 0
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Scenario:
+    """Transitions of one strategy under one load generator: each starts with a `helm upgrade` of the model
+    version and ends with the load's counts and the version's first and last live answers in its phase."""
+
+    load: LoadGenerator
+    model: str
+    strategy: str
+    extra_values: dict[str, str] = field(default_factory=dict)  # on every upgrade of this scenario
+    transitions: list[Transition] = field(default_factory=list)
+
+    def values(self, version: str, shadow: bool, **extra: str) -> dict[str, str]:
+        return {
+            "strategy": self.strategy,
+            "gateway.enabled": "true",
+            "replicaCount": "2",
+            "progressive.shadow.enabled": str(shadow).lower(),
+            f"server.models.{self.model}": f"models:/{self.model}/{version}",
+            "model.version": version,
+            **self.extra_values,
+            **extra,
+        }
+
+    def start(self, name: str, version: str, shadow: bool, **extra: str) -> tuple[Transition, float]:
+        self.load.phase(name)
+        started = time.monotonic()
+        upgrade(wait=False, **self.values(version, shadow, **extra))
+        return Transition(name), started
+
+    def live_answers(self, transition: Transition, version: str) -> tuple[float, float] | None:
+        return self.load.seen.get((transition.name, version))
+
+    def finish(self, transition: Transition, version: str, started: float) -> Transition:
+        ok, failed = self.load.ok[transition.name], self.load.failed[transition.name]
+        transition.failed, transition.total = failed, ok + failed
+        seen = self.live_answers(transition, version)
+        if seen is not None:
+            transition.first_canary_traffic_s = seen[0] - started
+            transition.rollback_s = seen[1] - seen[0]
+        self.transitions.append(transition)
+        return transition
 
 
 def rollout(name: str) -> dict:
@@ -61,6 +109,30 @@ def wait_rollout(name: str, predicate, what: str, timeout: float) -> tuple[dict,
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; Rollout status: {_brief(status)}")
 
 
+def analysis_timeline(since: datetime.datetime) -> list[str]:
+    """Every measurement of the AnalysisRuns created since `since`, one line per metric, in seconds after
+    `since`: why a verdict took as long as it did."""
+    def at(stamp: str | None) -> str:
+        if not stamp:
+            return "?"
+        moment = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        return f"{(moment - since).total_seconds():.0f}"
+
+    lines = []
+    runs = kubectl_json("get", "analysisrun.argoproj.io").get("items", [])
+    for run in sorted(runs, key=lambda r: r["metadata"]["creationTimestamp"]):
+        if at(run["metadata"]["creationTimestamp"]).startswith("-"):
+            continue
+        status = run.get("status", {})
+        lines.append(f"{run['metadata']['name']} created +{at(run['metadata']['creationTimestamp'])}s: "
+                     f"{status.get('phase')} {status.get('message', '')}".rstrip())
+        for metric in status.get("metricResults", []):
+            marks = [f"+{at(m.get('finishedAt'))}s {m.get('phase', '?')[:5]} {m.get('value', '')}".rstrip()
+                     for m in metric.get("measurements", [])]
+            lines.append(f"  {metric['name']}: {metric.get('phase')}; " + ", ".join(marks[-8:]))
+    return lines
+
+
 def _brief(status: dict) -> dict:
     keys = ("phase", "message", "abort", "currentStepIndex", "stableRS", "currentPodHash", "pauseConditions", "canary")
     return {k: status.get(k) for k in keys if k in status}
@@ -85,3 +157,29 @@ def table(transitions: list[Transition], interval_s: float, failure_limit: int) 
         "Argo Rollouts' documented analysis example (interval 5m x failureLimit 3): 15 min",
     ]
     return "\n".join(lines)
+
+
+def measurement_errors(rollout_name: str) -> list[str]:
+    """Messages of the erred measurements of the Rollout's running AnalysisRuns (Prometheus unreachable...)."""
+    messages = []
+    for run in kubectl_json("get", "analysisrun.argoproj.io").get("items", []):
+        owners = {o.get("name") for o in run["metadata"].get("ownerReferences", [])}
+        if rollout_name not in owners and not any(o and o.startswith(rollout_name) for o in owners):
+            continue
+        for metric in run.get("status", {}).get("metricResults", []):
+            messages += [f"{metric['name']}: {m.get('message', '')[:160]}"
+                         for m in metric.get("measurements", []) if m.get("phase") == "Error"]
+    return messages
+
+
+def report(path, title: str, scenario: Scenario, interval_s: float, failure_limit: int) -> None:
+    text = table(scenario.transitions, interval_s, failure_limit)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{title}\n{text}\n")
+    print(f"\n{title}, under load through the Gateway\n{text}\n\nper phase\n{scenario.load.report()}")
+
+
+def template_challenger(name: str) -> str | None:
+    """The `<model>/<version>` the rollout trigger wrote into the Rollout's pod template (mlkube.io/challenger)."""
+    template = rollout(name)["spec"]["template"]
+    return template.get("metadata", {}).get("annotations", {}).get(ANNOTATION_CHALLENGER)

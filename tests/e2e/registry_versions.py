@@ -30,21 +30,46 @@ def constant_species(mlflow_url: str, model: str, version: str, species: str) ->
     features, encoders) with its last step replaced, logged and registered the way the trainer does."""
     from sklearn.dummy import DummyClassifier
 
+    def constant(pipeline, classes):
+        return DummyClassifier(strategy="constant", constant=species).fit([[0.0]] * len(classes), classes)
+
+    return _with_classifier(mlflow_url, model, version, constant, f"always-{species}",
+                            ["sklearn.dummy.DummyClassifier"])
+
+
+def slow(mlflow_url: str, model: str, version: str, estimators: int = 60) -> str:
+    """A version that answers about as well as the champion but an order of magnitude slower: a bagging
+    ensemble of brute-force nearest-neighbour classifiers, fitted on the Penguins training split as the
+    champion's Pipeline transforms it (each request walks every member in Python)."""
+    from sklearn.ensemble import BaggingClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from mlkube_train.penguins.data import load_dataset
+
+    def bagging(pipeline, classes):
+        data = load_dataset(None, test_size=0.2, seed=0, min_per_class=5)
+        features = pipeline[:-1].transform(data.x_train)
+        members = KNeighborsClassifier(algorithm="brute")
+        return BaggingClassifier(members, n_estimators=estimators, random_state=0).fit(features, data.y_train)
+
+    return _with_classifier(mlflow_url, model, version, bagging, f"bagging-{estimators}-knn", [])
+
+
+def _with_classifier(mlflow_url: str, model: str, version: str, make, run_name: str, trusted: list[str]) -> str:
+    """Registers `version`'s Pipeline with its classifier replaced by `make(pipeline, classes)`."""
     registry = client(mlflow_url)
     mlflow.set_tracking_uri(mlflow_url)
     mlflow.set_registry_uri(mlflow_url)
     uri = f"models:/{model}/{version}"
     pipeline = mlflow.sklearn.load_model(uri)
     classes = [str(c) for c in pipeline.classes_]
-    constant = DummyClassifier(strategy="constant", constant=species).fit([[0.0]] * len(classes), classes)
-    pipeline.steps[-1] = (CLASSIFIER_STEP, constant)
+    pipeline.steps[-1] = (CLASSIFIER_STEP, make(pipeline, classes))
     signature = Model.load(uri).signature
     mlflow.set_experiment("mlkube-e2e-progressive")
-    with mlflow.start_run(run_name=f"always-{species}"):
+    with mlflow.start_run(run_name=run_name):
         info = mlflow.sklearn.log_model(
             pipeline, name="model", serialization_format="skops", signature=signature,
-            skops_trusted_types=[*SKOPS_TRUSTED_TYPES, "sklearn.dummy.DummyClassifier"],
-            registered_model_name=model,
+            skops_trusted_types=[*SKOPS_TRUSTED_TYPES, *trusted], registered_model_name=model,
         )
     registered = str(info.registered_model_version)
     for key, value in (registry.get_model_version(model, version).tags or {}).items():

@@ -51,8 +51,9 @@ def loaded(revision: str, instance: str, model: str) -> dict:
     return gauge(S.MODEL_LOADED, revision, 1, instance=instance, **{S.MODEL: model})
 
 
-def shadow(outcome: str, per_second: float) -> dict:
-    return series(S.SHADOW_COMPARISONS_TOTAL, STABLE, per_second * 15, **{S.MODEL: "m1", S.OUTCOME: outcome})
+def shadow(outcome: str, per_second: float, candidate: str = CANARY) -> dict:
+    return series(S.SHADOW_COMPARISONS_TOTAL, STABLE, per_second * 15,
+                  **{S.MODEL: "m1", S.OUTCOME: outcome, S.CANDIDATE_REVISION: candidate})
 
 
 INPUT = [
@@ -70,8 +71,9 @@ INPUT = [
     *[loaded(CANARY, "10.0.0.1:8080", m) for m in ("m1", "m2", "m3")],
     *[loaded(CANARY, "10.0.0.2:8080", m) for m in ("m1", "m2")],
     *[loaded(STABLE, "10.0.0.3:8080", m) for m in ("m1", "m2", "m3")],
-    # Shadow: 9 rows agree, 1 disagrees per second; failed copies do not count as rows.
-    shadow("agree", 9), shadow("disagree", 1), shadow("error", 5),
+    # Shadow: 9 rows agree, 1 disagrees per second; failed copies do not count as rows, nor do the answers of
+    # an earlier candidate still behind the candidate Service.
+    shadow("agree", 9), shadow("disagree", 1), shadow("error", 5), shadow("disagree", 20, candidate="earlier0hash"),
 ]
 # round(1000 x value): promtool compares floats exactly.
 EXPECTED_MILLIS = {

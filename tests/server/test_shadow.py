@@ -74,7 +74,8 @@ def test_agreement_per_row_is_counted_on_the_stable_with_both_versions(tmp_path,
         assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
         assert all(a.headers["X-Mlkube-Revision"] == STABLE_REVISION for a in answers)
         rows_copied = 1 + 4 * len(ROWS)
-        labels = {m.MODEL: RF, m.VERSION: version, m.REVISION: STABLE_REVISION, m.CANDIDATE_VERSION: candidate_version}
+        labels = {m.MODEL: RF, m.VERSION: version, m.REVISION: STABLE_REVISION, m.CANDIDATE_VERSION: candidate_version,
+                  m.CANDIDATE_REVISION: CANDIDATE_REVISION}
         _wait_for(lambda: _comparisons(stable, **labels) >= rows_copied)
         samples = metric_samples(stable)
     agree = metric_value(samples, m.SHADOW_COMPARISONS_TOTAL, **labels, **{m.OUTCOME: "agree"})
@@ -90,7 +91,7 @@ def test_a_candidate_that_is_down_counts_errors_and_callers_never_see_them(tmp_p
     with start_server(tmp_path, [f"models:/{RF}@champion"], mlflow_server.url, **shadow_env(dead)) as stable:
         answers = [stable.client.post("/predict", json=PENGUIN) for _ in range(5)]
         assert [a.status_code for a in answers] == [200] * 5
-        error = {m.MODEL: RF, m.CANDIDATE_VERSION: "", m.OUTCOME: "error"}
+        error = {m.MODEL: RF, m.CANDIDATE_VERSION: "", m.CANDIDATE_REVISION: "", m.OUTCOME: "error"}
         _wait_for(lambda: _comparisons(stable, **error) >= 5)
         assert _comparisons(stable, **error) == 5
         failures = [line for line in stable.log().splitlines() if "shadow copy of" in line]

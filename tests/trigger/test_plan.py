@@ -33,7 +33,7 @@ def apply(document: dict, ops: list[dict]) -> dict:
 def rollout(models: dict[str, str], phase="Healthy", stable="aaa", current="aaa", abort=False, **extra) -> dict:
     return {
         "metadata": {"name": "r-model-server", "generation": 4, "resourceVersion": "100"},
-        "spec": {"template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "server", "env": [
+        "spec": {"template": {"metadata": {"labels": {"app": "x", plan.LABEL_MODEL_VERSION: "champion"}}, "spec": {"containers": [{"name": "server", "env": [
             {"name": "MLKUBE_REVISION", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['x']"}}},
             {"name": "MLKUBE_SERVER_MODELS", "value": json.dumps(models)},
             {"name": "MLKUBE_MODEL_VERSION", "value": "champion"},
@@ -65,6 +65,7 @@ def test_challenger_points_the_model_at_its_version_and_keeps_the_stable_values(
     patched = apply(STABLE, decision.ops)
     assert json.loads(env(patched)["MLKUBE_SERVER_MODELS"]) == {"penguins": "models:/penguins/7", "other": "models:/other/2"}
     assert env(patched)["MLKUBE_MODEL_VERSION"] == "7"
+    assert patched["spec"]["template"]["metadata"]["labels"][plan.LABEL_MODEL_VERSION] == "7"
     assert patched["spec"]["template"]["metadata"]["annotations"][plan.ANNOTATION_CHALLENGER] == "penguins/7"
     stored = json.loads(patched["metadata"]["annotations"][plan.ANNOTATION_STABLE_TEMPLATE])
     assert json.loads(stored["models"])["penguins"] == "models:/penguins@champion" and stored["challenger"] is None
@@ -120,7 +121,8 @@ def test_abort_reverts_to_the_stable_template_exactly_and_explains_why():
     assert "RolloutAborted" in reason and "metric error-ratio failed: 0.2 > 0.01" in reason and "p99" not in reason
     reverted = apply(aborted, plan.revert(aborted, "penguins/7"))
     assert reverted["spec"]["template"] == {**STABLE["spec"]["template"],
-                                            "metadata": {"labels": {"app": "x"}, "annotations": {}}}  # fmt: skip
+                                            "metadata": {**STABLE["spec"]["template"]["metadata"],
+                                                         "annotations": {}}}  # fmt: skip
     assert reverted["metadata"]["annotations"][plan.ANNOTATION_RECORDED] == "penguins/7"
     assert plan.verdict(reverted) is None
 
@@ -131,3 +133,9 @@ def test_a_stale_read_makes_the_patch_fail_instead_of_overwriting():
     moved["metadata"]["resourceVersion"] = "101"
     with pytest.raises(AssertionError, match="resourceVersion"):
         apply(moved, ops)
+
+
+def test_the_model_version_label_is_platform_envs():
+    from tests.cluster.kube import ROOT, read_env_file
+
+    assert plan.LABEL_MODEL_VERSION == read_env_file(ROOT / "platform.env")["LABEL_MODEL_VERSION"]

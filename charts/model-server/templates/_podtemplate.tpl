@@ -13,7 +13,11 @@ metadata:
     mlkube.io/track: {{ $.variant.track }}
     mlkube.io/model-version: {{ $.variant.version | quote }}
   annotations:
+    {{- if not $progressive }}
+    {{- /* A Rollout's settings are in its template's env; a checksum there would go stale whenever the rollout
+    trigger points a model at a new version, and the template would never again equal its stable ReplicaSet's. */}}
     checksum/config: {{ include "model-server.config" $ | sha256sum }}
+    {{- end }}
     {{- if $.root.Values.metrics.annotations }}
     prometheus.io/scrape: "true"
     prometheus.io/port: {{ $.root.Values.server.port | quote }}

@@ -20,6 +20,9 @@ ALIAS = "alias"
 REVISION = "revision"
 # Shadow traffic: the version that answered the copied request (the candidate's X-Model-Version).
 CANDIDATE_VERSION = "candidate_version"
+# Shadow traffic: the candidate pod's revision (its X-Mlkube-Revision), so an analysis counts only the comparisons
+# with the candidate it judges, not with an earlier one still behind the candidate Service.
+CANDIDATE_REVISION = "candidate_revision"
 # Shadow traffic: agree / disagree (per row), error / dropped (per copied request).
 OUTCOME = "outcome"
 

@@ -43,7 +43,7 @@ class ServerMetrics:
         self.shadow_comparisons = Counter(
             m.SHADOW_COMPARISONS_TOTAL,
             "Shadow traffic: rows agreeing / disagreeing with the candidate, copies failed or dropped",
-            (m.MODEL, m.VERSION, m.REVISION, m.CANDIDATE_VERSION, m.OUTCOME),
+            (m.MODEL, m.VERSION, m.REVISION, m.CANDIDATE_VERSION, m.CANDIDATE_REVISION, m.OUTCOME),
             registry=r,
         )
 
@@ -72,5 +72,6 @@ class ServerMetrics:
         except KeyError:
             pass
 
-    def shadow_outcome(self, model: str, version: str, candidate_version: str, outcome: str, count: int = 1) -> None:
-        self.shadow_comparisons.labels(model, version, self.revision, candidate_version, outcome).inc(count)
+    def shadow_outcome(self, model: str, version: str, candidate: tuple[str, str], outcome: str, count: int = 1) -> None:
+        """`candidate`: the (version, revision) that answered the copy, ("", "") when none did."""
+        self.shadow_comparisons.labels(model, version, self.revision, *candidate, outcome).inc(count)

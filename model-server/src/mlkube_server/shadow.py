@@ -72,7 +72,7 @@ class Shadow:
         try:
             self._queue.put_nowait((model, part, probabilities))
         except asyncio.QueueFull:
-            self.metrics.shadow_outcome(model.name, model.version, "", DROPPED)
+            self.metrics.shadow_outcome(model.name, model.version, ("", ""), DROPPED)
 
     async def start(self) -> None:
         self._workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
@@ -105,28 +105,28 @@ class Shadow:
                 self._queue.task_done()
 
     async def _compare(self, model: ServedModel, part: Any, probabilities: np.ndarray) -> None:
-        candidate_version = ""
+        candidate = ("", "")
         try:
             body = _infer_body(part)
             response = await self._client.post(
                 f"/v2/models/{quote(model.name, safe='')}/infer", content=body, headers={"Content-Type": "application/json"}
             )
-            candidate_version = response.headers.get(VERSION_HEADER, "")
-            if self._is_self(response.headers.get(REVISION_HEADER, "")):
+            candidate = (response.headers.get(VERSION_HEADER, ""), response.headers.get(REVISION_HEADER, ""))
+            if self._is_self(candidate[1]):
                 return
             theirs = _predicted_labels(response)
         except (httpx.HTTPError, ShadowError) as exc:
-            self.metrics.shadow_outcome(model.name, model.version, candidate_version, ERROR)
+            self.metrics.shadow_outcome(model.name, model.version, candidate, ERROR)
             self._log_error(model.name, str(exc) or type(exc).__name__)
             return
         ours = [model.classes[i] for i in probabilities.argmax(axis=1).tolist()]
         if len(theirs) != len(ours):
-            self.metrics.shadow_outcome(model.name, model.version, candidate_version, ERROR)
+            self.metrics.shadow_outcome(model.name, model.version, candidate, ERROR)
             self._log_error(model.name, f"the candidate answered {len(theirs)} labels for {len(ours)} rows")
             return
         agree = sum(1 for a, b in zip(ours, theirs, strict=True) if a == b)
-        self.metrics.shadow_outcome(model.name, model.version, candidate_version, AGREE, agree)
-        self.metrics.shadow_outcome(model.name, model.version, candidate_version, DISAGREE, len(ours) - agree)
+        self.metrics.shadow_outcome(model.name, model.version, candidate, AGREE, agree)
+        self.metrics.shadow_outcome(model.name, model.version, candidate, DISAGREE, len(ours) - agree)
 
     def _is_self(self, candidate_revision: str) -> bool:
         same = bool(self.revision) and candidate_revision == self.revision

@@ -113,11 +113,14 @@ def models_loaded() -> str:
     return f"min({per_pod(CANARY)})\n/\nmax({per_pod(STABLE)})"
 
 
-def shadow_agreement(serving: Pods) -> str:
+def shadow_agreement(serving: Pods, candidate_revision: str = "") -> str:
     """Share of rows on which the candidate's answer to copied requests agreed with the serving pods': the
-    serving (stable) pods count the comparisons."""
+    serving (stable) pods count the comparisons; with `candidate_revision`, only those with that candidate
+    (an earlier candidate can still answer behind the candidate Service while the next one starts)."""
+    candidate = f', {S.CANDIDATE_REVISION}="{candidate_revision}"' if candidate_revision else ""
+
     def rows(outcomes: str) -> str:
-        return serving.sum_rate(S.SHADOW_COMPARISONS_TOTAL, extra=f', {S.OUTCOME}=~"{outcomes}"')
+        return serving.sum_rate(S.SHADOW_COMPARISONS_TOTAL, extra=f', {S.OUTCOME}=~"{outcomes}"{candidate}')
     return f'{rows("agree")}\n/\n{rows("agree|disagree")}'
 
 
@@ -138,7 +141,7 @@ def analysis_metrics() -> list[AnalysisMetric]:
             class_mix_divergence(), "maxClassMixDivergence", "<="),
         AnalysisMetric(
             "shadow-agreement", "rows of copied requests on which the candidate agreed with the stable pods",
-            shadow_agreement(pods(STABLE, window_of=CANARY)), "minShadowAgreement", ">="),
+            shadow_agreement(pods(STABLE, window_of=CANARY), arg(CANARY)), "minShadowAgreement", ">="),
     ]
 
 

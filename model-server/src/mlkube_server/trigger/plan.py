@@ -20,6 +20,7 @@ from .errors import RolloutShapeError
 
 ENV_MODELS = "MLKUBE_SERVER_MODELS"
 ENV_MODEL_VERSION = "MLKUBE_MODEL_VERSION"
+LABEL_MODEL_VERSION = "mlkube.io/model-version"  # platform.env LABEL_MODEL_VERSION, on the pod template
 ANNOTATION_CHALLENGER = "mlkube.io/challenger"
 ANNOTATION_STABLE_TEMPLATE = "mlkube.io/stable-template"
 ANNOTATION_RECORDED = "mlkube.io/recorded"  # the last <name>/<version> whose outcome is in the registry
@@ -132,6 +133,12 @@ def _set_template_ops(rollout: dict, tpl: Template, models_raw: str, version: st
             ops.append({"op": "add", "path": _pointer(*base, "-"), "value": {"name": ENV_MODEL_VERSION, "value": version}})
         else:
             ops.append({"op": "replace", "path": _pointer(*base, tpl.version_env, "value"), "value": version})
+        # The label says which version the pods serve (dashboards, kubectl); with it the template equals,
+        # byte for byte, what `helm upgrade` renders for the same version.
+        labels = (rollout.get("spec", {}).get("template", {}).get("metadata") or {}).get("labels")
+        if labels is not None:
+            ops.append({"op": "add", "path": _pointer("spec", "template", "metadata", "labels", LABEL_MODEL_VERSION),
+                        "value": version})  # fmt: skip
     meta = rollout.get("spec", {}).get("template", {}).get("metadata")
     if challenger is not None:
         if meta is None:
