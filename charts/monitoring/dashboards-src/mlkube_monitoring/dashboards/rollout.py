@@ -204,8 +204,8 @@ def build(values: MonitoringValues) -> dict:
               query(analysis.class_shares(revisions), "{{model}} {{revision}} {{predicted_class}}"), max_value=1),
         graph("Shadow agreement", "Rows of copied requests on which the candidate version answered as the serving "
               "pods did (the analysis' shadow-agreement).", "percentunit",
-              query(analysis.shadow_agreement(by_revision(S.MODEL, S.VERSION, S.CANDIDATE_VERSION)),
-                    "{{model}} v{{candidate_version}} vs v{{version}}"), max_value=1, width=24),
+              query(analysis.shadow_agreement(by_revision(S.MODEL, S.VERSION, S.CANDIDATE_VERSION, S.CANDIDATE_REVISION)),
+                    "{{model}} v{{candidate_version}} ({{candidate_revision}}) vs v{{version}}"), max_value=1, width=24),
     )
     layout.row("Argo Rollouts controller").add(
         single("Controller up", f"MlkubeRolloutsControllerDown pages after {r.controller_down_for} down.", "short",
