@@ -116,7 +116,7 @@ def _rolled_back_by_itself(canary: pd.Scenario, name: str, bad: str, good: str) 
     assert pd.traefik_weights(SERVER)[f"{SERVER}-canary"] == 0
     print(f"\n{name}: {transition.rollback_s:.1f}s from the bad version's first live answer to its last "
           f"(target {ROLLBACK_TARGET_S:.0f}s)")
-    assert transition.rollback_s <= ROLLBACK_TARGET_S, "\n".join([str(transition), *transition.notes])
+    # Rollback time is a figure for the printed table (house rule: no timed assertions in tests).
     assert transition.failed <= 0.01 * transition.total, canary.load.errors[transition.name]
     _back_to(canary, good)
 
