@@ -3,8 +3,11 @@
 SERVER_DIR := model-server
 BENCH_DIR := $(CACHE)/bench
 SKLEARN_PIN = $(shell $(PY) -c 'import sklearn; print(sklearn.__version__)')
+# The digits peers run the very ONNX Runtime this server runs (.venv's).
+ORT_PIN = $(shell $(PY) -c 'import onnxruntime; print(onnxruntime.__version__)')
 KSERVE_STAMP := $(BENCH_DIR)/kserve-venv/.stamp-$(KSERVE_VERSION)
-MLSERVER_STAMP := $(BENCH_DIR)/mlserver-venv/.stamp-$(MLSERVER_VERSION)-$(MLSERVER_UVLOOP_VERSION)
+KSERVE_ONNX_STAMP := $(BENCH_DIR)/kserve-venv/.stamp-onnxruntime
+MLSERVER_STAMP := $(BENCH_DIR)/mlserver-venv/.stamp-$(MLSERVER_VERSION)-$(MLSERVER_UVLOOP_VERSION)-mlflow$(MLFLOW_VERSION)
 SERVER_WHEELHOUSE := $(CACHE)/server-wheelhouse
 
 .PHONY: test-server
@@ -32,20 +35,31 @@ $(KSERVE_STAMP):
 	@$(BENCH_DIR)/kserve-venv/bin/pip install --quiet 'kserve==$(KSERVE_VERSION)' 'scikit-learn==$(SKLEARN_PIN)'
 	@touch $@
 
+# The bench's digits peer on the KServe SDK runs the ONNX graph with ONNX Runtime: added to the same
+# virtualenv (gone with it when the KServe version changes), so the tests' KServe client is untouched.
+$(KSERVE_ONNX_STAMP): $(KSERVE_STAMP)
+	@echo "==> ONNX Runtime $(ORT_PIN) into the KServe virtualenv (digits bench peer)"
+	@$(BENCH_DIR)/kserve-venv/bin/pip install --quiet 'onnxruntime==$(ORT_PIN)'
+	@touch $@
+
+# MLServer's scikit-learn runtime serves the Penguins pipelines; its MLflow runtime (MLflow's pyfunc, which
+# runs an onnx-flavor model with ONNX Runtime) serves the digits CNN's downloaded MLflow ONNX model.
 $(MLSERVER_STAMP):
 	@echo "==> MLServer $(MLSERVER_VERSION) peer virtualenv ($(BENCH_DIR)/mlserver-venv)"
 	@rm -rf $(BENCH_DIR)/mlserver-venv && python3 -m venv $(BENCH_DIR)/mlserver-venv
 	@$(BENCH_DIR)/mlserver-venv/bin/pip install --quiet 'mlserver==$(MLSERVER_VERSION)' \
-	  'mlserver-sklearn==$(MLSERVER_VERSION)' 'scikit-learn==$(SKLEARN_PIN)' 'uvloop==$(MLSERVER_UVLOOP_VERSION)'
+	  'mlserver-sklearn==$(MLSERVER_VERSION)' 'scikit-learn==$(SKLEARN_PIN)' 'uvloop==$(MLSERVER_UVLOOP_VERSION)' \
+	  'mlserver-mlflow==$(MLSERVER_VERSION)' 'mlflow==$(MLFLOW_VERSION)' 'onnxruntime==$(ORT_PIN)'
 	@touch $@
 
 .PHONY: bench-peers
-bench-peers: venv ## Virtualenvs of the benchmark peers (KServe SDK, MLServer + sklearn runtime) in .cache/bench
+bench-peers: venv ## Virtualenvs of the benchmark peers (KServe SDK + ONNX Runtime, MLServer + sklearn and MLflow runtimes) in .cache/bench
 	@$(MAKE) $(KSERVE_STAMP) || echo "bench: KServe peer could not be installed (see above); the table will say so"
+	@$(MAKE) $(KSERVE_ONNX_STAMP) || echo "bench: ONNX Runtime for the KServe digits peer could not be installed (see above); the table will say so"
 	@$(MAKE) $(MLSERVER_STAMP) || echo "bench: MLServer peer could not be installed (see above); the table will say so"
 
 .PHONY: bench
-bench: venv bench-peers ## This server vs KServe vs MLServer on the same trained pipelines: one table (about 4 min)
+bench: venv bench-peers ## This server vs KServe vs MLServer on the same trained Penguins pipelines and digits CNN: two tables (about 10 min on 2 cores)
 	@$(PY) $(SERVER_DIR)/bench/run_bench.py --cache $(BENCH_DIR) $(if $(BENCH_DURATION),--duration $(BENCH_DURATION))
 
 .PHONY: server-wheelhouse
@@ -53,7 +67,7 @@ server-wheelhouse: venv ## Wheels for the offline image build into .cache/server
 	@echo "==> server wheelhouse ($(SERVER_WHEELHOUSE))"
 	@rm -rf $(SERVER_WHEELHOUSE) && mkdir -p $(SERVER_WHEELHOUSE)
 	@# Constraints: exactly what .venv runs (the tests passed with it), plus the pinned MLflow and torch.
-	@$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(torch|triton|nvidia-|cuda-|mlkube|mlflow)' \
+	@$(PY) -m pip list --format=freeze --exclude-editable | grep -v -i -E '^(torch|triton|nvidia-|cuda-|mlkube|mlflow)' \
 	  > $(SERVER_WHEELHOUSE)/constraints.txt
 	@printf 'mlflow-skinny==%s\ntorch==%s\n' '$(MLFLOW_VERSION)' '$(TORCH_VERSION)' >> $(SERVER_WHEELHOUSE)/constraints.txt
 	@$(PY) -m pip wheel --quiet --wheel-dir $(SERVER_WHEELHOUSE) -c $(SERVER_WHEELHOUSE)/constraints.txt \

@@ -45,6 +45,10 @@ TEST_SUITES += test-training
 train-penguins: venv ## Train the penguins classifiers (TRAIN_MODEL=all|svm|..., TRAIN_ARGS=...) into MLFLOW_TRACKING_URI or ./.mlkube
 	@$(TRAIN) penguins --config $(TRAIN_CONFIGS)/penguins.yaml --model $(TRAIN_MODEL) $(TRAIN_ARGS)
 
+.PHONY: train-xgboost
+train-xgboost: venv ## Train the XGBoost penguins example (MLflow xgboost flavor, served through pyfunc) into MLFLOW_TRACKING_URI or ./.mlkube
+	@$(TRAIN) penguins-xgboost $(TRAIN_ARGS)
+
 .PHONY: train-digits
 train-digits: venv ## Train the digits CNN (CUDA when present) into MLFLOW_TRACKING_URI or ./.mlkube
 	@$(TRAIN) digits --config $(TRAIN_CONFIGS)/digits.yaml $(TRAIN_ARGS)
@@ -56,11 +60,11 @@ training-wheelhouse: venv ## Wheels for the offline image build in .cache/traini
 	@rm -f $(TRAINING_WHEELHOUSE)/mlkube_train-*.whl
 	@$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(TRAINING_WHEELHOUSE) ./$(TRAIN_DIR) && rm -rf $(TRAIN_DIR)/build
 	@# Constraints: exactly what .venv runs (the tests passed with it), torch and CUDA libs aside.
-	@$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(torch|triton|nvidia-|cuda-|mlkube)' > $(TRAINING_WHEELHOUSE)/constraints.txt
+	@$(PY) -m pip list --format=freeze --exclude-editable | grep -v -i -E '^(torch|triton|nvidia-|cuda-|mlkube)' > $(TRAINING_WHEELHOUSE)/constraints.txt
 	@echo "mlflow==$(MLFLOW_VERSION)" >> $(TRAINING_WHEELHOUSE)/constraints.txt
 	@$(PY) -m pip download --quiet --dest $(TRAINING_WHEELHOUSE) $(WHEEL_PLATFORMS) \
 	  --constraint $(TRAINING_WHEELHOUSE)/constraints.txt \
-	  --find-links $(TRAINING_WHEELHOUSE) 'mlkube-train[server]' pip setuptools wheel
+	  --find-links $(TRAINING_WHEELHOUSE) 'mlkube-train[server,onnx]' pip setuptools wheel
 	@# With TORCH_INDEX_URL, torch itself comes from that index (e.g. CPU-only wheels, whose +cpu local
 	@# version sorts above the default index's build) and its dependencies from the machine's pip index.
 	@if [ "$(WITH_TORCH)" = "true" ]; then \

@@ -2,6 +2,7 @@
 
 Each worker keeps one keep-alive connection and sends its next request as soon as the previous one
 returned, so concurrency is exactly N. Latencies are measured per request on the client side.
+p50, p99 and p99.9 are nearest-rank percentiles of the measured requests (the warm-up's are not kept).
 Usage (prints one JSON object): python loadgen.py URL BODY_FILE --concurrency 8 --duration 10
 """
 
@@ -63,6 +64,7 @@ async def run(url: str, body: bytes, concurrency: int, duration: float, warmup: 
         "rps": len(latencies) / elapsed,
         "p50_ms": percentile(0.50),
         "p99_ms": percentile(0.99),
+        "p999_ms": percentile(0.999),  # with fewer than 1,000 requests: the slowest one
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
     }

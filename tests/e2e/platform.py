@@ -30,8 +30,8 @@ WITH_TORCH = os.environ.get("WITH_TORCH", "false") == "true"
 def platform_values(**overrides: str) -> list[str]:
     """helm arguments: the local profile (written for the release name `mlkube`) plus the overrides."""
     args = ["-f", str(PROFILE)]
-    if not WITH_TORCH:
-        args += ["--set", "training-job.jobs.digits.enabled=false"]
+    if not WITH_TORCH:  # no digits Job, so the server is not told to wait for its model either
+        args += ["--set", "training-job.jobs.digits.enabled=false", "--set", "model-server.server.models.digits-cnn=null"]
     for key, value in overrides.items():
         # Versions and tags are strings in the charts' schemas even when they look like numbers.
         flag = "--set-string" if key.endswith(("version", ".tag")) else "--set"

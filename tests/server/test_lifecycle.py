@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import sys
 import time
+from pathlib import Path
 
 import httpx
 
+from tests.support.images import digit_png
 from tests.support.processes import free_port
-
-import sys
-from pathlib import Path
 
 from .conftest import DIGITS, LR, PENGUIN, start_server
 
@@ -91,22 +91,67 @@ def test_sigterm_turns_readiness_off_at_once_and_finishes_in_flight_requests(tmp
         assert "Traceback" not in log
 
 
-def test_without_pytorch_the_digits_model_fails_clearly_and_penguins_serve(tmp_path, trained, mlflow_server):
-    launcher = [sys.executable, str(Path(__file__).with_name("no_torch_launcher.py"))]
-    models = [f"models:/{LR}@champion", f"{DIGITS}=models:/{DIGITS}/{trained.digits.version}"]
+def _states(srv, names: set[str], timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    states: dict = {}
+    while time.monotonic() < deadline:
+        states = {m["name"]: m for m in srv.client.get("/models").json()["models"]}
+        if names <= set(states) and {states[n]["state"] for n in names} <= {"ready", "failed"}:
+            break
+        time.sleep(0.3)
+    return states
+
+
+def test_without_pytorch_the_digits_onnx_serves_and_an_eager_pytorch_model_fails_by_name(
+    tmp_path, trained, mlflow_server
+):
+    """As in the server image: no PyTorch. The registered digits version is ONNX and serves; the eager
+    network the trainer logged beside it needs PyTorch and is reported by name, the others serving."""
+    from mlflow import MlflowClient
+
+    eager_uri = MlflowClient(mlflow_server.url).get_model_version(DIGITS, trained.digits.version).tags[
+        "pytorch_model_uri"
+    ]
+    launcher = [sys.executable, str(Path(__file__).with_name("without_packages_launcher.py"))]
+    models = [f"models:/{LR}@champion", f"{DIGITS}=models:/{DIGITS}/{trained.digits.version}", f"eager={eager_uri}"]
     with start_server(tmp_path, models, mlflow_server.url, wait_ready=False, launcher=launcher) as srv:
-        deadline = time.monotonic() + 90
-        states: dict = {}
-        while time.monotonic() < deadline:
-            states = {m["name"]: m for m in srv.client.get("/models").json()["models"]}
-            if {s["state"] for s in states.values()} <= {"ready", "failed"}:
-                break
-            time.sleep(0.3)
+        states = _states(srv, {LR, DIGITS, "eager"})
         assert states[LR]["state"] == "ready"
-        assert states[DIGITS]["state"] == "failed"
-        assert "PyTorch is not installed" in states[DIGITS]["reason"]
-        image = srv.client.post("/predict/image", params={"model": DIGITS}, files={"file": ("d.png", b"x", "image/png")})
-        assert image.status_code == 503 and "PyTorch is not installed" in image.json()["error"]
+        assert states[DIGITS]["state"] == "ready", states[DIGITS]
+        assert states["eager"]["state"] == "failed"
+        assert "PyTorch is not installed" in states["eager"]["reason"]
+        info = srv.client.get("/model/info", params={"model": DIGITS}).json()
+        assert (info["flavor"], info["device"], info["output"]) == ("onnx", "cpu", "logits")
+        image = srv.client.post("/predict/image", params={"model": DIGITS}, files={"file": ("d.png", digit_png(7), "image/png")})
+        assert image.status_code == 200, image.text
+        assert image.json()["model"] == DIGITS and image.json()["version"] == trained.digits.version
+        refused = srv.client.post("/predict/image", params={"model": "eager"}, files={"file": ("d.png", digit_png(7), "image/png")})
+        assert refused.status_code == 503 and "PyTorch is not installed" in refused.json()["error"]
+        assert srv.client.get("/health").json()["models"]["eager"]["state"] == "failed"
+        assert 'mlkube_model_load_failures_total{model="eager"} 1.0' in srv.client.get("/metrics").text
+        assert srv.client.post("/predict", json=PENGUIN).status_code == 200
+
+
+def test_a_corrupt_onnx_file_is_named_with_its_reason_and_the_others_serve(
+    tmp_path, trained, mlflow_server, monkeypatch
+):
+    import mlflow.artifacts
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", mlflow_server.url)
+    folder = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{DIGITS}/{trained.digits.version}", dst_path=str(tmp_path / "corrupt"),
+        tracking_uri=mlflow_server.url,
+    ))  # fmt: skip
+    (folder / "model.onnx").write_bytes(b"\x08\x07this is not a protobuf graph" * 10)
+    models = [f"models:/{LR}@champion", f"broken={folder}"]
+    with start_server(tmp_path, models, mlflow_server.url, wait_ready=False) as srv:
+        states = _states(srv, {LR, "broken"})
+        assert states[LR]["state"] == "ready", states[LR]
+        assert states["broken"]["state"] == "failed"
+        assert "ONNX Runtime could not load" in states["broken"]["reason"], states["broken"]
+        assert srv.client.get("/health").json()["models"]["broken"]["state"] == "failed"
+        assert 'mlkube_model_load_failures_total{model="broken"} 1.0' in srv.client.get("/metrics").text
         assert srv.client.post("/predict", json=PENGUIN).status_code == 200
 
 

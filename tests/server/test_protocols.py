@@ -111,6 +111,29 @@ def test_v2_binary_tensor_extension(server):
     assert response.json()["outputs"][0]["data"] == ["Adelie"]
 
 
+def test_v2_binary_outputs_when_the_request_asks(server):
+    """`parameters.binary_data_output`: every output leaves the JSON and follows it as little-endian bytes."""
+    inputs = [{"name": c, "shape": [2], "datatype": "BYTES" if isinstance(PENGUIN[c], str) else "FP64",
+               "data": [PENGUIN[c], GENTOO[c]]} for c in COLUMNS]  # fmt: skip
+    as_json = server.client.post(f"/v2/models/{RF}/infer", json={"inputs": inputs}).json()
+    response = server.client.post(f"/v2/models/{RF}/infer",
+                                  json={"inputs": inputs, "parameters": {"binary_data_output": True}})  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/octet-stream"
+    length = int(response.headers["inference-header-content-length"])
+    header, blob = json.loads(response.content[:length]), response.content[length:]
+    predict, proba = header["outputs"]
+    assert "data" not in predict and "data" not in proba
+    labels, offset = [], 0
+    while offset < predict["parameters"]["binary_data_size"]:
+        (size,) = struct.unpack_from("<I", blob, offset)
+        labels.append(blob[offset + 4 : offset + 4 + size].decode())
+        offset += 4 + size
+    assert labels == ["Adelie", "Gentoo"]
+    values = struct.unpack(f"<{2 * 3}d", blob[offset : offset + proba["parameters"]["binary_data_size"]])
+    assert list(values) == as_json["outputs"][1]["data"]
+
+
 def test_v2_image_tensor(server, trained):
     from sklearn.datasets import load_digits
 
@@ -133,12 +156,15 @@ def test_kserve_python_sdk_client_unchanged(server, trained):
     assert out.returncode == 0, out.stderr[-3000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["live"] is True and seen["ready"] is True and seen["model_ready"] is True
-    for mode in ("json", "binary"):
+    for mode in ("json", "binary", "binary_out"):  # binary_out: the outputs come back as raw bytes too
         assert seen[mode]["model_name"] == RF
         assert seen[mode]["predict"] == ["Adelie", "Gentoo"]
         assert seen[mode]["proba_shape"] == [2, 3]
         assert seen[mode]["id"] == "probe-1"
     assert "not found; available models" in seen["unknown_model_error"]
+    assert seen["binary_out"]["proba"] == seen["json"]["proba"]  # the same float64s, as bytes
+    assert seen["v1_live"] is True
+    assert seen["v1_predictions"] == ["Adelie"]
 
 
 # -- MLflow scoring ------------------------------------------------------------------------------------
@@ -164,5 +190,5 @@ def test_mlflow_invocations_in_every_format(server, trained):
     lr = server.client.post("/invocations", params={"model": LR}, json={"dataframe_records": [GENTOO]})
     assert lr.json()["model_name"] == LR
     two = server.client.post("/invocations", json={"instances": rows, "inputs": rows})
-    assert two.status_code == 422 and "exactly one of" in two.json()["error"]
+    assert two.status_code == 400 and "exactly one of" in two.json()["message"]  # MLflow's status and shape
     assert server.client.get("/ping").status_code == 200

@@ -21,6 +21,7 @@ def _assert_prediction(body: dict, model: str, version: str) -> None:
 
 def test_root_lists_models_and_endpoints(server):
     body = server.client.get("/").json()
+    assert body["status"] == "alive"  # what KServe's V1 client reads for liveness
     assert body["default_model"] == RF
     assert body["models"] == [RF, LR, DIGITS]
     assert "/predict/compare" in body["endpoints"]["seed"]

@@ -39,22 +39,41 @@ def test_progress_line_and_metrics_per_epoch(digits_run):
     assert "confusion_matrix.png" in {a.path for a in client.list_artifacts(model.run_id)}
 
 
-def test_registered_with_tensor_signature_and_predicts(digits_run):
+def test_registered_as_onnx_that_agrees_with_the_logged_pytorch_model(digits_run):
     _, result = digits_run
     (model,) = result.models
     assert (model.name, model.version, model.promotion_decision) == ("digits-cnn", "1", "first_champion")
     info = mlflow.models.get_model_info("models:/digits-cnn@champion")
-    assert "pytorch" in info.flavors
+    assert "onnx" in info.flavors and "pytorch" not in info.flavors
     (spec,) = info.signature.inputs.inputs
     assert spec.shape == (-1, 1, 8, 8) and spec.type == np.dtype(np.float32)
+    assert "onnx export: max |p_onnx - p_torch|" in result.stdout
+    run = MlflowClient().get_run(model.run_id)
+    assert run.data.metrics["onnx_label_agreement"] == 1.0
+    assert run.data.metrics["onnx_max_abs_diff"] <= 1e-4
+
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    images = digits.images.astype(np.float32).reshape(-1, 1, 8, 8)
-    pyfunc = mlflow.pyfunc.load_model("models:/digits-cnn@champion")
-    logits = np.asarray(pyfunc.predict(images[:200]))
-    assert logits.shape == (200, 10)
-    assert (logits.argmax(axis=1) == digits.target[:200]).mean() > 0.3
+    images = digits.images.astype(np.float32).reshape(-1, 1, 8, 8)[:200]
+    (onnx_logits,) = mlflow.pyfunc.load_model("models:/digits-cnn@champion").predict(images).values()
+    tags = MlflowClient().get_model_version("digits-cnn", model.version).tags
+    eager = mlflow.pyfunc.load_model(tags["pytorch_model_uri"])  # the eager network, logged in the same run
+    torch_logits = np.asarray(eager.predict(images))
+    assert onnx_logits.shape == torch_logits.shape == (200, 10)
+    assert (onnx_logits.argmax(axis=1) == torch_logits.argmax(axis=1)).all()
+    assert np.abs(onnx_logits - torch_logits).max() < 1e-3
+    assert (onnx_logits.argmax(axis=1) == digits.target[:200]).mean() > 0.3
+
+
+def test_an_export_that_disagrees_with_pytorch_is_never_registered(tmp_path):
+    """The check itself: a tolerance no float32 graph meets fails the run before anything is registered."""
+    trainer = Trainer(tmp_path, None)
+    result = trainer("digits", "--config", str(DIGITS_FAST_CONFIG), "--onnx-tolerance", "1e-30")
+    assert result.returncode != 0
+    assert "the ONNX export disagrees with PyTorch" in result.stderr + result.stdout
+    with mlflow_store(trainer.store_uri):
+        assert MlflowClient().search_model_versions("name='digits-cnn'") == []
 
 
 def test_retrain_same_seed_keeps_champion(digits_run):

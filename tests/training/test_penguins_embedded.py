@@ -152,3 +152,20 @@ def test_score_with_unknown_alias_exits_2(trained, tmp_path):
         "score", "--model-uri", f"models:/{LR}@nope", "--input", str(source), "--output", str(tmp_path / "o.csv")
     )
     assert result.returncode == 2 and "@nope" in one_line_error(result)
+
+
+def test_with_the_rollout_trigger_a_better_version_only_becomes_challenger(tmp_path):
+    """champion_by=rollout: @champion moves only after a judged rollout (the trigger), never by the trainer."""
+    trainer = Trainer(tmp_path, None)
+    lr_only = ("penguins", "--config", str(PENGUINS_FAST_CONFIG), "--model", "logistic_regression",
+               "--champion-by", "rollout")  # fmt: skip
+    weak = trainer(*lr_only, "--grids", WEAK_LR)
+    strong = trainer(*lr_only)
+    weak_again = trainer(*lr_only, "--grids", WEAK_LR)
+    for result in (weak, strong, weak_again):
+        assert result.returncode == 0, result.stderr
+    decisions = [r.models[0].promotion_decision for r in (weak, strong, weak_again)]
+    assert decisions == ["first_champion", "challenger", "kept_champion"]
+    with mlflow_store(trainer.store_uri):
+        # The first version serves at once; the better one waits for its rollout; the worse one is not rolled out.
+        assert aliases(MlflowClient(), LR) == {"champion": "1", "challenger": "2"}

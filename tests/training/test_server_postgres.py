@@ -53,7 +53,8 @@ def test_digits_registered_in_postgres(server_trainer):
     assert aliases(client, "digits-cnn")["champion"] == model.version
     history = client.get_metric_history(model.run_id, "val_accuracy")
     assert [m.step for m in history] == [1, 2]
-    network = mlflow.pytorch.load_model("models:/digits-cnn@champion", map_location="cpu")
+    tags = client.get_model_version("digits-cnn", model.version).tags
+    network = mlflow.pytorch.load_model(tags["pytorch_model_uri"], map_location="cpu")
     import torch
     from sklearn.datasets import load_digits
 

@@ -136,6 +136,8 @@ spec:
         - name: MLKUBE_PUSHGATEWAY_URL
           value: {{ . | quote }}
         {{- end }}
+        - name: MLKUBE_TRAIN_CHAMPION_BY
+          value: {{ $v.championBy | quote }}
         - name: JOB_NAME
           value: {{ .name | quote }}
         - name: HOME

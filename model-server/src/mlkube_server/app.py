@@ -77,28 +77,33 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     app.state.mlkube = state
 
+    def mlflow(request: Request) -> bool:
+        """MLflow's /invocations answers its errors in MLflow's shape (ApiError.mlflow)."""
+        return request_info(request).protocol == "mlflow"
+
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
-        return error_response(exc)
+        return error_response(exc, mlflow=mlflow(request))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         details = [FieldError(tuple(err.get("loc", ())), err.get("msg", "invalid")) for err in exc.errors()]
-        return error_response(invalid_input(details or [FieldError(("request",), "invalid request")]))
+        error = invalid_input(details or [FieldError(("request",), "invalid request")])
+        return error_response(error, mlflow=mlflow(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = {404: f"no route {request.url.path}; see /docs", 405: f"method {request.method} not allowed"}.get(
             exc.status_code, str(exc.detail)
         )
-        return error_response(ApiError(exc.status_code, message, headers=exc.headers))
+        return error_response(ApiError(exc.status_code, message, headers=exc.headers), mlflow=mlflow(request))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Errors inside the routes are answered by ServingMiddleware; this is for the middleware's own.
         request_id = request_info(request).request_id
         log.error("unhandled error", exc_info=exc, extra={"request_id": request_id, "path": request.url.path})
-        return error_response(internal_error(request_id))
+        return error_response(internal_error(request_id), mlflow=mlflow(request))
 
     @app.get("/metrics", include_in_schema=True, tags=["operations"], summary="Prometheus metrics")
     async def prometheus_metrics() -> Response:

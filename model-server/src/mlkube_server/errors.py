@@ -1,7 +1,8 @@
 """Errors a client can act on, and the one JSON shape every error response has.
 
 ``{"error": "<one line>", "details": [{"loc": [...], "msg": "..."}]}`` — V2 clients read ``error``, people
-read both. No exception text from a library and never a traceback reaches a response.
+read both. MLflow's ``/invocations`` answers in MLflow's own shape instead (``ApiError.mlflow``). No exception
+text from a library and never a traceback reaches a response.
 """
 
 from __future__ import annotations
@@ -36,6 +37,31 @@ class ApiError(Exception):
         if self.details:
             payload["details"] = [detail.as_dict() for detail in self.details]
         return payload
+
+    def mlflow(self) -> tuple[int, dict[str, Any]]:
+        """Status and body as MLflow's scoring server answers (``MlflowException.serialize_as_json``): bad input
+        is 400 there, never 422; ``details`` (the fields at fault) is this server's addition."""
+        status = 400 if self.status == 422 else self.status
+        code = MLFLOW_ERROR_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
+        sqlstate, error_class = MLFLOW_CLASSIFICATION[code]
+        payload: dict[str, Any] = {
+            "error_code": code, "message": self.message, "sqlstate": sqlstate, "error_class": error_class
+        }
+        if self.details:
+            payload["details"] = [detail.as_dict() for detail in self.details]
+        return status, payload
+
+
+# MLflow's error codes (mlflow.protos.databricks_pb2) by HTTP status, and the sqlstate and error_class MLflow 3.17
+# derives for each (tests/server/test_mlflow_conformance.py checks them against MlflowException). Written out
+# rather than imported: MLflow's first import is serialised with the model loads (loader.py).
+MLFLOW_ERROR_CODES = {400: "BAD_REQUEST", 404: "RESOURCE_DOES_NOT_EXIST", 503: "TEMPORARILY_UNAVAILABLE"}
+MLFLOW_CLASSIFICATION = {
+    "BAD_REQUEST": ("KAM00", "INVALID_PARAMETER_VALUE"),
+    "RESOURCE_DOES_NOT_EXIST": ("KAM00", "RESOURCE_NOT_FOUND"),
+    "TEMPORARILY_UNAVAILABLE": ("XXM00", "CLIENT_INTERNAL_ERROR"),
+    "INTERNAL_ERROR": ("XXM00", "CLIENT_INTERNAL_ERROR"),
+}
 
 
 def invalid_input(details: list[FieldError], status: int = 422) -> ApiError:

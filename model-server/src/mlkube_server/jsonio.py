@@ -22,11 +22,13 @@ class FastJSONResponse(JSONResponse):
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
-def error_response(error: ApiError, request_id: str | None = None) -> FastJSONResponse:
+def error_response(error: ApiError, request_id: str | None = None, mlflow: bool = False) -> FastJSONResponse:
+    """``mlflow``: the request came through MLflow's scoring protocol, which has its own error shape."""
     headers = dict(error.headers or {})
     if request_id:
         headers["X-Request-ID"] = request_id
-    return FastJSONResponse(error.body(), status_code=error.status, headers=headers)
+    status, body = error.mlflow() if mlflow else (error.status, error.body())
+    return FastJSONResponse(body, status_code=status, headers=headers)
 
 
 def media_type(request: Request) -> str:

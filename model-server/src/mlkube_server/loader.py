@@ -6,49 +6,38 @@ metric is the one actually loaded, even when the alias moves during the download
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+import re
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .models import ImageSpec, ModelIdentity, ServedModel, TabularModel, TensorModel
-from .schema import Column, TabularSchema, encoder_categories
+from . import kinds
+from .kinds.base import Artifact, MlflowUnreachable, ModelLoadError, Resolved
+from .models import ServedModel
 from .settings import ServerSettings
 
+__all__ = ["MlflowUnreachable", "ModelLoadError", "Resolved", "load_model", "resolve"]
+
 log = logging.getLogger("mlkube_server.loader")
+LOGGED_MODEL_URI = re.compile(r"models:/m-[0-9a-f]{32}")
+# Models load on parallel threads; two threads importing MLflow for the first time at once see it partially
+# initialised (its package imports are circular: ImportError on EvaluationDataset), so the first import is serialised.
+_MLFLOW_IMPORT = threading.Lock()
+
+
+def _import_mlflow() -> None:
+    with _MLFLOW_IMPORT:
+        import mlflow  # noqa: F401
+        import mlflow.artifacts  # noqa: F401
+        import mlflow.models  # noqa: F401
 
 # Our own retry loop logs one line per attempt; MLflow's internal HTTP retries (minutes) would hide them.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-
-TORCH_MISSING = (
-    "PyTorch is not installed in this server; install mlkube-server[torch] "
-    "(image: build with --build-arg WITH_TORCH=1)"
-)
-
-
-class ModelLoadError(Exception):
-    """A model could not be loaded; the message says which and why in one line."""
-
-
-class MlflowUnreachable(ModelLoadError):
-    """Transient: the tracking server or artifact store did not answer."""
-
-
-@dataclass(frozen=True)
-class Resolved:
-    name: str
-    uri: str
-    download_uri: str
-    version: str
-    alias: str | None
-    run_id: str | None
-    tags: dict[str, str]
 
 
 def load_model(name: str, uri: str, settings: ServerSettings) -> ServedModel:
@@ -71,6 +60,7 @@ def load_model(name: str, uri: str, settings: ServerSettings) -> ServedModel:
 
 def _load_once(name: str, uri: str, settings: ServerSettings) -> ServedModel:
     started = time.perf_counter()
+    _import_mlflow()
     resolved = resolve(name, uri, settings)
     settings.model_cache_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=settings.model_cache_dir))
@@ -83,6 +73,9 @@ def _load_once(name: str, uri: str, settings: ServerSettings) -> ServedModel:
 
 
 def resolve(name: str, uri: str, settings: ServerSettings) -> Resolved:
+    if LOGGED_MODEL_URI.fullmatch(uri):  # MLflow 3's logged model (models:/m-<id>), not a registry version
+        model_id = uri[len("models:/") :]
+        return Resolved(name, uri, uri, f"logged-{model_id[2:10]}", None, None, {})
     if uri.startswith("models:/"):
         return _resolve_registry(name, uri, settings)
     if uri.startswith("runs:/"):
@@ -170,148 +163,4 @@ def _build(resolved: Resolved, local: Path, settings: ServerSettings, started: f
         mlmodel = Model.load(str(local))
     except Exception as exc:  # noqa: BLE001
         raise ModelLoadError(f"model {resolved.name}: unreadable MLmodel in {resolved.uri} ({exc})") from None
-    flavors = mlmodel.flavors
-    if "sklearn" in flavors:
-        return _build_sklearn(resolved, local, mlmodel, settings, started)
-    if "pytorch" in flavors:
-        return _build_pytorch(resolved, local, mlmodel, started)
-    raise ModelLoadError(
-        f"model {resolved.name}: flavor(s) {sorted(flavors)} not supported; the server serves sklearn and pytorch"
-    )
-
-
-def _identity(resolved: Resolved, flavor: str, started: float) -> ModelIdentity:
-    return ModelIdentity(
-        name=resolved.name,
-        uri=resolved.uri,
-        version=resolved.version,
-        alias=resolved.alias,
-        run_id=resolved.run_id,
-        flavor=flavor,
-        tags=resolved.tags,
-        load_seconds=time.perf_counter() - started,
-    )
-
-
-def _build_sklearn(
-    resolved: Resolved, local: Path, mlmodel: Any, settings: ServerSettings, started: float
-) -> TabularModel:
-    import mlflow.sklearn
-
-    try:
-        estimator = mlflow.sklearn.load_model(str(local))
-    except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(f"model {resolved.name}: scikit-learn could not load {resolved.uri} ({exc})") from None
-    if not hasattr(estimator, "classes_"):
-        raise ModelLoadError(f"model {resolved.name}: {resolved.uri} is not a fitted classifier (no classes_)")
-    signature = mlmodel.signature
-    if signature is None or signature.inputs is None or not signature.inputs.has_input_names():
-        raise ModelLoadError(
-            f"model {resolved.name}: {resolved.uri} has no column signature; log it with an input example"
-        )
-    categories = {**encoder_categories(estimator), **training_categories(resolved.tags)}
-    ranges = training_ranges(resolved.tags, local)
-    columns = []
-    for spec in signature.inputs.inputs:
-        low, high = ranges.get(spec.name, (None, None))
-        columns.append(
-            Column(
-                name=spec.name,
-                type=spec.type.name,
-                required=bool(getattr(spec, "required", True)),
-                categories=categories.get(spec.name),
-                minimum=low,
-                maximum=high,
-            )
-        )
-    schema = TabularSchema(columns, range_tolerance=settings.range_tolerance, check_ranges=settings.validate_ranges)
-    return TabularModel(_identity(resolved, "sklearn", started), estimator, schema, settings.compile_trees)
-
-
-def _build_pytorch(resolved: Resolved, local: Path, mlmodel: Any, started: float) -> TensorModel:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise ModelLoadError(f"model {resolved.name}: {TORCH_MISSING}") from None
-    import mlflow.pytorch
-
-    try:
-        module = mlflow.pytorch.load_model(str(local), map_location="cpu")
-    except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(f"model {resolved.name}: PyTorch could not load {resolved.uri} ({exc})") from None
-    signature = mlmodel.signature
-    shape: tuple[int, ...] = (1, 8, 8)
-    if signature is not None and signature.inputs is not None and signature.inputs.is_tensor_spec():
-        spec_shape = tuple(int(d) for d in signature.inputs.inputs[0].shape)
-        if len(spec_shape) >= 3:
-            shape = spec_shape[1:]
-    image = image_spec(resolved.tags, shape)
-    classes = class_names(resolved.tags) or [str(i) for i in range(10)]
-    return TensorModel(_identity(resolved, "pytorch", started), module, image, classes)
-
-
-def training_ranges(tags: dict[str, str], local: Path) -> dict[str, tuple[float, float]]:
-    """Numeric feature ranges recorded by the training job, from version tags or a logged JSON artifact."""
-    candidates: list[Any] = []
-    for key, value in tags.items():
-        if "range" in key.lower():
-            try:
-                candidates.append(json.loads(value))
-            except (TypeError, ValueError):
-                continue
-    for path in list(local.glob("*range*.json")) + list(local.glob("*/*range*.json")):
-        try:
-            candidates.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
-    ranges: dict[str, tuple[float, float]] = {}
-    for candidate in candidates:
-        if isinstance(candidate, dict):
-            for feature, bounds in candidate.items():
-                pair = _bounds(bounds)
-                if pair is not None:
-                    ranges[feature] = pair
-    return ranges
-
-
-def training_categories(tags: dict[str, str]) -> dict[str, tuple[str, ...]]:
-    """String values seen in training per column (tag ``feature_categories``, JSON) when the trainer sets it."""
-    try:
-        value = json.loads(tags.get("feature_categories", "{}"))
-    except ValueError:
-        return {}
-    if not isinstance(value, dict):
-        return {}
-    return {
-        str(k): tuple(str(x) for x in v) for k, v in value.items() if isinstance(v, list) and v
-    }
-
-
-def _bounds(bounds: Any) -> tuple[float, float] | None:
-    if isinstance(bounds, dict) and "min" in bounds and "max" in bounds:
-        return float(bounds["min"]), float(bounds["max"])
-    if isinstance(bounds, (list, tuple)) and len(bounds) == 2 and all(isinstance(b, (int, float)) for b in bounds):
-        return float(bounds[0]), float(bounds[1])
-    return None
-
-
-def class_names(tags: dict[str, str]) -> list[str] | None:
-    for key in ("classes", "mlkube.classes", "class_names"):
-        if key in tags:
-            try:
-                value = json.loads(tags[key])
-            except ValueError:
-                value = [part.strip() for part in tags[key].split(",")]
-            if isinstance(value, list):
-                return [str(v) for v in value]
-    return None
-
-
-def image_spec(tags: dict[str, str], shape: tuple[int, ...]) -> ImageSpec:
-    """Input scaling from version tags when the trainer records them, else the digits trainer's contract."""
-    return ImageSpec(
-        shape=shape,
-        pixel_max=float(tags.get("input_pixel_max", 16.0)),
-        mean=float(tags.get("input_mean", 0.0)),
-        std=float(tags.get("input_std", 1.0)),
-    )
+    return kinds.build(Artifact(resolved, local, mlmodel, started), settings)

@@ -64,7 +64,7 @@ class ServingMiddleware:
             # Answered before the body is read: the connection closes rather than swallow the body.
             message = f"request body of {int(length)} bytes exceeds the limit of {limit} bytes"
             error = ApiError(413, message, headers={"Connection": "close"})
-            await error_response(error, request_id)(scope, receive, send)
+            await error_response(error, request_id, mlflow=info.protocol == "mlflow")(scope, receive, send)
             self._finish(info, scope, 413, started)
             return
 
@@ -102,7 +102,8 @@ class ServingMiddleware:
             # Answered here rather than by Starlette's ServerErrorMiddleware, which re-raises after its answer,
             # so that uvicorn would drop the keep-alive connection without a word.
             log.error("unhandled error", exc_info=exc, extra={"request_id": request_id, "path": scope["path"]})
-            await error_response(internal_error(request_id), request_id)(scope, receive, send_with_headers)
+            answer = error_response(internal_error(request_id), request_id, mlflow=info.protocol == "mlflow")
+            await answer(scope, receive, send_with_headers)
         finally:
             info.arrived(state.gate)
             self._finish(info, scope, status, started)

@@ -1,7 +1,9 @@
-"""Models the server holds in memory: a tabular scikit-learn pipeline or a PyTorch image classifier.
+"""What every served model is, whatever its kind: the identity MLflow gave it and the two input shapes.
 
-Both answer ``predict_proba(batch) -> (rows, classes)``; ``combine`` joins the parts of several requests
-into one batch so that the micro-batcher makes a single vectorised call.
+A model takes table rows (``TabularModel``: columns from its MLflow signature) or image tensors
+(``ImageModel``). Each kind in ``kinds/`` (scikit-learn, ONNX, PyTorch) subclasses one of them and
+owns its loading and prediction; every kind answers ``predict_proba(batch) -> (rows, classes)``, and
+``combine`` joins the parts of several requests into one batch so the micro-batcher makes one call.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from .schema import TabularSchema
-from .trees import accelerate
 
 
 @dataclass(frozen=True)
@@ -71,17 +72,13 @@ class ServedModel:
 
 
 class TabularModel(ServedModel):
-    """A fitted scikit-learn pipeline taking the raw columns of its MLflow signature."""
+    """A model over the named columns of its MLflow signature; subclasses predict."""
 
     kind = "tabular"
 
-    def __init__(self, identity: ModelIdentity, estimator: Any, schema: TabularSchema, compile_trees: bool = True) -> None:
-        super().__init__(identity, [str(c) for c in estimator.classes_])
-        self.estimator = estimator
+    def __init__(self, identity: ModelIdentity, classes: list[str], schema: TabularSchema) -> None:
+        super().__init__(identity, classes)
         self.schema = schema
-        self._has_proba = hasattr(estimator, "predict_proba")
-        # A forest at the end of the pipeline is evaluated by trees.py when that reproduces scikit-learn.
-        self._compiled = accelerate(estimator, schema.probe_frame()) if compile_trees else None
 
     def rows(self, part: dict[str, list[Any]]) -> int:
         return len(next(iter(part.values()), []))
@@ -95,21 +92,8 @@ class TabularModel(ServedModel):
                 joined[name].extend(values)
         return self.schema.frame(joined)
 
-    def predict_proba(self, batch: pd.DataFrame) -> np.ndarray:
-        if self._compiled is not None:
-            return self._compiled(batch)
-        if self._has_proba:
-            return np.asarray(self.estimator.predict_proba(batch), dtype=np.float64)
-        # A classifier without probabilities (e.g. SVC(probability=False)): certainty 1 for its answer.
-        labels = self.estimator.predict(batch)
-        index = {c: i for i, c in enumerate(self.estimator.classes_)}
-        out = np.zeros((len(labels), len(self.classes)))
-        out[np.arange(len(labels)), [index[label] for label in labels]] = 1.0
-        return out
-
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()
-        meta["compiled_trees"] = self._compiled is not None
         meta["inputs"] = [
             {
                 "name": c.name,
@@ -145,30 +129,14 @@ class ImageSpec:
         return self.shape[-1]
 
 
-class TensorModel(ServedModel):
-    """A PyTorch classifier over float32 tensors (CPU, or CUDA when present)."""
+class ImageModel(ServedModel):
+    """A classifier over float32 image tensors ``(N, *image.shape)``; subclasses run the network."""
 
     kind = "image"
+    device = "cpu"
 
-    def __init__(self, identity: ModelIdentity, module: Any, image: ImageSpec, classes: list[str]) -> None:
+    def __init__(self, identity: ModelIdentity, image: ImageSpec, classes: list[str]) -> None:
         super().__init__(identity, classes)
-        import torch
-
-        self._torch = torch
-        if not isinstance(module, torch.nn.Module) and callable(getattr(module, "module", None)):
-            module = module.module()  # a torch.export ExportedProgram (MLflow's "pt2" format)
-        try:
-            module = module.eval()
-        except NotImplementedError:
-            pass  # a module unlifted from torch.export: already in inference form, eval() is refused
-        self.device = "cpu"
-        if torch.cuda.is_available():
-            try:
-                module = module.to("cuda")
-                self.device = "cuda"
-            except (RuntimeError, NotImplementedError):
-                pass  # an exported program pinned to the CPU: serve it there
-        self.module = module
         self.image = image
 
     def rows(self, part: np.ndarray) -> int:
@@ -177,16 +145,15 @@ class TensorModel(ServedModel):
     def combine(self, parts: list[np.ndarray]) -> np.ndarray:
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
-    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
-        torch = self._torch
-        with torch.inference_mode():
-            tensor = torch.as_tensor(batch, dtype=torch.float32, device=self.device)
-            output = self.module(tensor)
-            # softmax of logits and of log-probabilities alike gives the probabilities
-            return torch.softmax(output, dim=1).cpu().numpy().astype(np.float64)
-
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()
         meta["inputs"] = [{"name": "image", "type": "float32", "shape": [-1, *self.image.shape]}]
         meta["device"] = self.device
         return meta
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64; of logits and of log-probabilities alike it gives the probabilities."""
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)

@@ -11,7 +11,7 @@ from fastapi import Request
 
 from .context import AppState, app_state, request_info
 from .errors import ApiError, bad_request, too_large
-from .models import ServedModel, TabularModel, TensorModel
+from .models import ImageModel, ServedModel, TabularModel
 
 # A PNG of a few KB can declare a huge canvas; decoding it would take that much memory (the model wants 8x8).
 MAX_IMAGE_PIXELS = 4096 * 4096
@@ -87,7 +87,7 @@ async def predict_columns(
 
 
 async def predict_tensor(request: Request, model: ServedModel, array: np.ndarray, loc: tuple[str | int, ...]):
-    if not isinstance(model, TensorModel):
+    if not isinstance(model, ImageModel):
         raise bad_request(f"model {model.name!r} takes table rows, not a tensor", loc)
     state = app_state(request)
     expected = model.image.shape
@@ -105,7 +105,7 @@ def decode_image(model: ServedModel, content: bytes) -> np.ndarray:
     """A PNG/JPEG upload -> one normalised sample shaped like the network's input."""
     from PIL import Image, UnidentifiedImageError
 
-    if not isinstance(model, TensorModel):
+    if not isinstance(model, ImageModel):
         raise bad_request(f"model {model.name!r} does not take images", ("query", "model"))
     if not content:
         raise bad_request("the uploaded file is empty", ("body", "file"))

@@ -59,6 +59,7 @@ class ServerSettings(BaseSettings):
     port: int = Field(DEFAULT_PORT, ge=1, le=65535)
     workers: int = Field(1, ge=1, description="uvicorn worker processes")
     predict_threads: int = Field(1, ge=1, description="threads running predict calls, shared by all models")
+    onnx_threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads per ONNX model")
 
     max_batch_rows: int = Field(100, ge=1, description="most rows accepted in one request (413 above)")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest request body (413 above)")

@@ -16,7 +16,15 @@ from pydantic.fields import FieldInfo
 
 from . import __version__
 from .errors import ConfigError, ExitCode, TrainError
-from .settings import ENV_PREFIX, ConnectionSettings, DigitsSettings, JobSettings, PenguinsSettings, load_settings
+from .settings import (
+    ENV_PREFIX,
+    BoostedSettings,
+    ConnectionSettings,
+    DigitsSettings,
+    JobSettings,
+    PenguinsSettings,
+    load_settings,
+)
 
 EPILOG = f"""\
 settings: defaults < --config FILE (YAML) < environment ({ENV_PREFIX}<FIELD>, e.g. {ENV_PREFIX}SEED=7;
@@ -107,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         "penguins", "Train penguins species classifiers (scikit-learn grid search) and register them.", PenguinsSettings
     )
     command("digits", "Train the digits CNN (PyTorch, CPU or CUDA) and register it.", DigitsSettings)
+    command(
+        "penguins-xgboost",
+        "Train the XGBoost penguins classifier (MLflow xgboost flavor, served through pyfunc) and register it.",
+        BoostedSettings,
+    )
 
     promote = command(
         "promote", "Point an alias (e.g. champion) of a registered model at a version.", ConnectionSettings
@@ -181,6 +194,13 @@ def run(args: argparse.Namespace) -> int:
         results = [train_digits(settings, tracking_uri)]
         write_summary(args.summary_file, "digits", tracking_uri, results)
         print(f"digits: trained in {time.monotonic() - started:.1f}s ({tracking_uri})")
+    elif args.command == "penguins-xgboost":
+        from .penguins.boosted import train_boosted
+        from .results import write_summary
+
+        results = [train_boosted(settings, tracking_uri)]
+        write_summary(args.summary_file, "penguins-xgboost", tracking_uri, results)
+        print(f"penguins-xgboost: trained in {time.monotonic() - started:.1f}s ({tracking_uri})")
     elif args.command == "promote":
         from mlflow import MlflowClient
 

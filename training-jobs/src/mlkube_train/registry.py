@@ -18,7 +18,13 @@ TAG_ALGORITHM = "algorithm"
 TAG_TRAINER = "trainer"
 TAG_CODE_VERSION = "code_version"
 TAG_DATA_SHA256 = "data_sha256"
-TAG_PROMOTION_DECISION = "promotion_decision"  # first_champion | promoted | kept_champion
+TAG_PYTORCH_MODEL_URI = "pytorch_model_uri"  # a network version is its ONNX export; the eager model lives here
+TAG_ONNX_MAX_ABS_DIFF = "onnx_max_abs_diff"  # checked agreement of the export with PyTorch (probabilities)
+TAG_PROMOTION_DECISION = "promotion_decision"  # first_champion | promoted | kept_champion | challenger
+# Who moves @champion after the first version: the trainer (by test score) or the rollout trigger (by a judged
+# live rollout of @challenger; mlkube_server.trigger).
+CHAMPION_BY_TRAINER = "trainer"
+CHAMPION_BY_ROLLOUT = "rollout"
 TAG_PROMOTION_METRIC = "promotion_metric"
 TAG_CHALLENGER_SCORE = "promotion_challenger_score"
 TAG_CHAMPION_SCORE = "promotion_champion_score"  # "none" when there was no champion
@@ -68,8 +74,9 @@ def ensure_registered_model(client, name: str, description: str) -> None:
             raise
 
 
-def register_version(client, name: str, model_uri: str, run_id: str, tags: dict[str, str]):
-    """Create a new version of ``name`` from a logged model and alias it ``challenger``.
+def register_version(client, name: str, model_uri: str, run_id: str, tags: dict[str, str], challenger: bool = True):
+    """Create a new version of ``name`` from a logged model and alias it ``challenger`` (unless told not to:
+    where a rollout judges versions, only one that beats the champion becomes the challenger).
 
     If anything after the version's creation fails, the version is deleted again: a failed job
     leaves no half-registered model behind.
@@ -77,6 +84,8 @@ def register_version(client, name: str, model_uri: str, run_id: str, tags: dict[
     import mlflow
 
     version = mlflow.register_model(model_uri, name, tags=tags, await_registration_for=120)
+    if not challenger:
+        return version
     try:
         client.set_registered_model_alias(name, CHALLENGER, version.version)
     except Exception:
@@ -92,9 +101,15 @@ def delete_version_quietly(client, name: str, version: str) -> None:
         log.warning("could not delete half-registered %s version %s: %s", name, version, exc)
 
 
-def decide_champion(client, name: str, version: str, metric: str, score: float) -> Promotion:
+def decide_champion(
+    client, name: str, version: str, metric: str, score: float, champion_by: str = CHAMPION_BY_TRAINER
+) -> Promotion:
     """Move ``champion`` to ``version`` when it beats the current champion's ``metric`` (or there is none).
 
+    With ``champion_by="rollout"`` (the model server's rollout trigger is on) a version that beats the
+    champion only becomes ``challenger``: the trigger rolls it out and moves ``champion`` once the rollout's
+    analysis promotes it, so a version that answers badly live never becomes champion. A first version is
+    champion at once either way (there is nothing to roll out from).
     The current champion's score is read from its run, so a manually promoted version competes too.
     The decision and both scores become tags of the new version.
     """
@@ -105,7 +120,7 @@ def decide_champion(client, name: str, version: str, metric: str, score: float) 
     if champion is None:
         decision = "first_champion"
     elif champion_score is None or score > champion_score:
-        decision = "promoted"
+        decision = "promoted" if champion_by == CHAMPION_BY_TRAINER else "challenger"
     else:
         decision = "kept_champion"
     promotion = Promotion(
@@ -126,6 +141,8 @@ def decide_champion(client, name: str, version: str, metric: str, score: float) 
         client.set_model_version_tag(name, version, key, value)
     if promotion.promoted:
         client.set_registered_model_alias(name, CHAMPION, version)
+    elif decision == "challenger":
+        client.set_registered_model_alias(name, CHALLENGER, version)
     return promotion
 
 

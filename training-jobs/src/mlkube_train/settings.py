@@ -57,6 +57,11 @@ class JobSettings(BaseSettings):
     mlflow_retries: int = Field(3, ge=0, le=10, description="attempts to reach the MLflow server before exit 3")
     mlflow_retry_backoff_s: float = Field(1.0, ge=0.0, le=60.0, description="first retry delay, doubled each time")
     mlflow_timeout_s: int = Field(20, ge=1, le=600, description="timeout of each MLflow HTTP request")
+    champion_by: Literal["trainer", "rollout"] = Field(
+        "trainer",
+        description="who moves @champion once there is one: the trainer when the test score beats it, or the "
+        "model server's rollout trigger after a judged rollout (the trainer then only sets @challenger)",
+    )
     pushgateway_url: str | None = Field(
         None,
         validation_alias=AliasChoices("pushgateway_url", "MLKUBE_TRAIN_PUSHGATEWAY_URL", "MLKUBE_PUSHGATEWAY_URL"),
@@ -139,8 +144,32 @@ class DigitsSettings(JobSettings):
     hidden: int = Field(64, ge=1, le=4096, description="units of the hidden dense layer")
     device: Device = Field(Device.auto, description="auto (CUDA when present), cpu or cuda")
     num_threads: int | None = Field(None, ge=1, le=256, description="CPU threads for torch (default: torch's)")
+    onnx_tolerance: float = Field(
+        1e-4, gt=0.0, le=0.1,
+        description="largest |probability difference| allowed between ONNX Runtime and PyTorch on the test set",
+    )
     promotion_metric: Literal["test_accuracy", "test_f1_macro"] = Field(
         "test_accuracy", description="metric (higher is better) the challenger must beat to become champion"
+    )
+
+
+class BoostedSettings(JobSettings):
+    """The XGBoost example (penguins-xgboost): a flavor the model server serves through mlflow.pyfunc."""
+
+    experiment: str = Field(
+        "penguins",
+        validation_alias=AliasChoices("experiment", "MLKUBE_TRAIN_EXPERIMENT", "MLFLOW_EXPERIMENT_NAME"),
+        description="MLflow experiment name (env MLFLOW_EXPERIMENT_NAME too)",
+        min_length=1,
+    )
+    data_path: Path | None = Field(
+        None, description="CSV with the palmerpenguins columns; default: the dataset bundled with palmerpenguins"
+    )
+    n_estimators: int = Field(100, ge=1, le=5000, description="boosting rounds")
+    max_depth: int = Field(3, ge=1, le=16, description="depth of each tree")
+    learning_rate: float = Field(0.1, gt=0.0, le=1.0, description="shrinkage of each round")
+    promotion_metric: Literal["test_f1_macro", "test_accuracy"] = Field(
+        "test_f1_macro", description="metric (higher is better) the challenger must beat to become champion"
     )
 
 

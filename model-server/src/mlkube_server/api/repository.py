@@ -12,6 +12,7 @@ from ..auth import check_bearer
 from ..context import app_state, request_info
 from ..errors import bad_request
 from ..jsonio import FastJSONResponse, parse_json, require_json, require_object
+from .docs import body_doc
 
 _bearer = HTTPBearer(auto_error=False, description="the server's repository_api_token")
 
@@ -51,6 +52,24 @@ async def _requested_uri(request: Request) -> str | None:
     "/models/{name}/load",
     summary="Load (or reload) a model; body {'parameters': {'uri': 'models:/name@alias'}} adds a new one or "
     "changes its URI. The new version takes the traffic only once it is loaded; a failed load changes nothing",
+    openapi_extra=body_doc(
+        {
+            "type": "object",
+            "properties": {
+                "parameters": {
+                    "anyOf": [
+                        {
+                            "type": "object",
+                            "properties": {"uri": {"anyOf": [{"type": "string", "pattern": r"\S"}, {"type": "null"}]}},
+                        },
+                        {"type": "null"},
+                    ]
+                }
+            },
+        },
+        {"parameters": {"uri": "models:/penguins-random-forest@champion"}},
+        required=False,  # no body: reload from the URI the model has
+    ),
 )
 async def repository_load(request: Request, name: str) -> FastJSONResponse:
     uri = await _requested_uri(request)

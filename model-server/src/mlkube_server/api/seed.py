@@ -18,12 +18,18 @@ from .docs import body_doc
 router = APIRouter(tags=["seed API"])
 
 SINGLE = {"$ref": "#/components/schemas/Features"}
+ROWS = {"type": "array", "items": SINGLE, "minItems": 1}  # an empty list is refused (422)
 RECORDS = {
     "type": "object",
-    "properties": {"records": {"type": "array", "items": SINGLE}, "model": {"type": "string"}},
+    "properties": {"records": ROWS, "model": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
     "required": ["records"],
+    "additionalProperties": False,
 }
-BATCH = {"type": "object", "properties": {"penguins": {"type": "array", "items": SINGLE}}, "required": ["penguins"]}
+BATCH = {"type": "object", "properties": {"penguins": ROWS}, "required": ["penguins"], "additionalProperties": False}
+# /predict/compare reads "records", else "penguins", else the body as one penguin, and ignores other fields.
+COMPARE = {
+    "anyOf": [SINGLE, *({k: v for k, v in part.items() if k != "additionalProperties"} for part in (RECORDS, BATCH))]
+}
 EXAMPLE = {
     "island": "Biscoe",
     "bill_length_mm": 39.1,
@@ -54,11 +60,12 @@ def _records(prediction: Prediction) -> dict[str, Any]:
     }
 
 
-@router.get("/", summary="What this server is and where to go next")
+@router.get("/", summary="Liveness as KServe's V1 client checks it (status: alive), and where to go next")
 async def root(request: Request) -> FastJSONResponse:
     state = app_state(request)
     return FastJSONResponse(
         {
+            "status": "alive",
             "message": "mlkube model server",
             "version": __version__,
             "default_model": state.repository.default_name,
@@ -71,7 +78,7 @@ async def root(request: Request) -> FastJSONResponse:
                 "open_inference_v2": ["/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{name}",
                                       "/v2/models/{name}/ready", "/v2/models/{name}/infer",
                                       "/v2/repository/models/{name}/load", "/v2/repository/models/{name}/unload"],
-                "mlflow": ["/invocations", "/ping"],
+                "mlflow": ["/invocations", "/ping", "/version"],
                 "metrics": "/metrics",
             },
         }  # fmt: skip
@@ -156,7 +163,7 @@ async def predict_batch(request: Request, model: str | None = Query(None)) -> Fa
 @router.post(
     "/predict/compare",
     summary="Every model (or ?models=a&models=b) on the same rows",
-    openapi_extra=body_doc({"oneOf": [SINGLE, RECORDS, BATCH]}, {"records": [EXAMPLE]}),
+    openapi_extra=body_doc(COMPARE, {"records": [EXAMPLE]}),
 )
 async def predict_compare(request: Request, models: list[str] | None = Query(None)) -> FastJSONResponse:
     state = app_state(request)

@@ -43,7 +43,10 @@ async def model_status(request: Request, name: str) -> FastJSONResponse:
 @router.post(
     "/models/{name}:predict",
     summary="Predict: rows as objects, or as lists in signature order; image models take nested arrays",
-    openapi_extra=body_doc({"type": "object", "properties": {"instances": {"type": "array"}}}, EXAMPLE),
+    openapi_extra=body_doc(
+        {"type": "object", "properties": {"instances": {"type": "array", "minItems": 1}}, "required": ["instances"]},
+        EXAMPLE,
+    ),
 )
 async def predict(request: Request, name: str) -> FastJSONResponse:
     model = select_model(request, name)

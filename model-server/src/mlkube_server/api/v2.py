@@ -3,7 +3,7 @@
 Inputs for a tabular model: one input per column (shape [n] or [n, 1]; BYTES for strings), or one
 [n, columns] input in signature order. For an image model: one FP32 tensor [n, *sample shape].
 The binary tensor data extension (``Inference-Header-Content-Length``) is accepted, as the KServe client
-sends it for numpy inputs by default.
+sends it for numpy inputs by default, and answered when the request asks for binary outputs (v2_binary.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import struct
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from .. import __version__
 from ..context import app_state, request_info
@@ -21,17 +21,53 @@ from ..errors import ApiError, FieldError, bad_request, invalid_input, shown
 from ..jsonio import FastJSONResponse, parse_json, require_json, require_object
 from ..models import ServedModel, TabularModel
 from ..service import Prediction, check_rows, predict_columns, predict_rows, predict_tensor, select_model
+from . import v2_binary
 from .docs import body_doc
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol V2"])
 
-BINARY_HEADER = "inference-header-content-length"
+BINARY_HEADER = v2_binary.HEADER
 OUTPUTS = ["predict", "predict_proba"]
 NUMERIC = {
     "BOOL": np.bool_, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
     "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
     "FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
 }  # fmt: skip
+_NAMED_OUTPUT = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "enum": OUTPUTS},
+        "parameters": {"type": "object", "properties": {"binary_data": {"type": "boolean"}}},
+    },
+    "required": ["name"],
+}
+INFER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "shape": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+                    "datatype": {"type": "string", "enum": ["BYTES", *NUMERIC]},
+                    "data": {"description": "flat or nested; absent when parameters.binary_data_size is given"},
+                    "parameters": {"type": "object"},
+                },
+                "required": ["name", "shape", "datatype"],
+            },
+        },
+        "outputs": {"type": "array", "items": _NAMED_OUTPUT},
+        "parameters": {
+            "type": "object",
+            "properties": {"binary_data_output": {"type": "boolean", "description": "every output as binary"}},
+        },
+    },
+    "required": ["inputs"],
+}
 INFER_EXAMPLE = {
     "inputs": [
         {"name": "island", "shape": [1], "datatype": "BYTES", "data": ["Biscoe"]},
@@ -131,17 +167,17 @@ async def model_version_ready(request: Request, name: str, version: str) -> Fast
     return await _model_ready(request, name, version)
 
 
-@router.post("/models/{name}/infer", summary="Inference", openapi_extra=body_doc({"type": "object"}, INFER_EXAMPLE))
-async def infer(request: Request, name: str) -> FastJSONResponse:
+@router.post("/models/{name}/infer", summary="Inference", openapi_extra=body_doc(INFER_SCHEMA, INFER_EXAMPLE))
+async def infer(request: Request, name: str) -> Response:
     return await _infer(request, name, None)
 
 
 @router.post(
     "/models/{name}/versions/{version}/infer",
     summary="Inference on one model version (404 unless it is the loaded one)",
-    openapi_extra=body_doc({"type": "object"}, INFER_EXAMPLE),
+    openapi_extra=body_doc(INFER_SCHEMA, INFER_EXAMPLE),
 )
-async def infer_version(request: Request, name: str, version: str) -> FastJSONResponse:
+async def infer_version(request: Request, name: str, version: str) -> Response:
     return await _infer(request, name, version)
 
 
@@ -246,7 +282,7 @@ def _from_binary(chunk: bytes, datatype: str, size: int) -> list[Any]:
     return values
 
 
-async def _infer(request: Request, name: str, version: str | None) -> FastJSONResponse:
+async def _infer(request: Request, name: str, version: str | None) -> Response:
     model = _versioned(request, name, version)
     payload, binary = await _read_infer_body(request)
     request_id, wanted = _request_id(payload), _requested_outputs(payload)
@@ -276,7 +312,9 @@ async def _infer(request: Request, name: str, version: str | None) -> FastJSONRe
         except (TypeError, ValueError, OverflowError):
             raise bad_request("tensor data must be numbers within the FP32 range", (*loc, 0, "data")) from None
         prediction = await predict_tensor(request, model, array, (*loc, 0))
-    return FastJSONResponse(_infer_response(request_id or request_info(request).request_id, wanted, prediction))
+    body = _infer_response(request_id or request_info(request).request_id, wanted, prediction)
+    binary = v2_binary.binary_outputs(payload, [o["name"] for o in body["outputs"]])
+    return v2_binary.response(body, binary) if binary else FastJSONResponse(body)
 
 
 def _request_id(payload: dict[str, Any]) -> str | None:

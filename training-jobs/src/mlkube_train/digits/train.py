@@ -1,12 +1,16 @@
-"""Train the digits CNN on CPU or CUDA, log per-epoch metrics, register it with the PyTorch flavour.
+"""Train the digits CNN on CPU or CUDA, log per-epoch metrics, register its ONNX export.
 
 Model input: float32 tensor (N, 1, 8, 8) of raw ``load_digits`` intensities 0..16; output: (N, 10) logits.
+The registered version is the ONNX graph (MLflow's onnx flavor), checked against PyTorch on the test set
+(onnx_export.py); the eager PyTorch model is logged in the same run, its URI in the version's tags.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +23,7 @@ from ..pushgateway import push_failure, push_success
 from ..results import ModelResult
 from ..settings import Device, DigitsSettings
 from ..tracking import ensure_experiment, transient_guard
+from . import onnx_export
 
 TRAINER = "digits"
 ALGORITHM = "cnn"
@@ -167,19 +172,20 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
         class_share = {k: round(v / total, 6) for k, v in class_share.items()}
         mlflow.log_dict({"training_class_share": class_share, "input_format": INPUT_FORMAT}, "training_profile.json")
 
-        model = model.to("cpu")  # the registered model loads anywhere
+        model = model.to("cpu").eval()  # the registered model loads anywhere
         signature = ModelSignature(
             inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, 8, 8))]),
             outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 10))]),
         )
-        info = mlflow.pytorch.log_model(
+        eager = mlflow.pytorch.log_model(
             model,
-            name="model",
+            name="pytorch",
             signature=signature,
             input_example=x_test[:2],
             code_paths=[models_code_path()],
             pip_requirements=model_requirements("torch", "numpy"),
         )
+        info, agreement = _log_onnx(model, x_test, signature, settings.onnx_tolerance)
         client = MlflowClient()
         registry.ensure_registered_model(
             client, REGISTERED_MODEL_NAME, "Handwritten digits 0-9, small CNN on 8x8 images"
@@ -190,9 +196,14 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
             registry.TAG_CODE_VERSION: tags["code_version"],
             registry.TAG_DATA_SHA256: data_sha256,
             TAG_INPUT_FORMAT: INPUT_FORMAT,
+            registry.TAG_PYTORCH_MODEL_URI: eager.model_uri,
+            registry.TAG_ONNX_MAX_ABS_DIFF: f"{agreement.max_abs_diff:.3e}",
             "training_class_share": json.dumps(class_share, sort_keys=True),
         }
-        version = registry.register_version(client, REGISTERED_MODEL_NAME, info.model_uri, run_id, version_tags)
+        by_trainer = settings.champion_by == registry.CHAMPION_BY_TRAINER
+        version = registry.register_version(
+            client, REGISTERED_MODEL_NAME, info.model_uri, run_id, version_tags, challenger=by_trainer
+        )
         try:
             promotion = registry.decide_champion(
                 client,
@@ -200,6 +211,7 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
                 version.version,
                 settings.promotion_metric,
                 metrics[settings.promotion_metric],
+                settings.champion_by,
             )
         except BaseException:
             registry.delete_version_quietly(client, REGISTERED_MODEL_NAME, version.version)
@@ -218,6 +230,34 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
     print(result.line(settings.promotion_metric), flush=True)
     push_success(settings.pushgateway_url, result)
     return result
+
+
+def _log_onnx(model, x_test: np.ndarray, signature, tolerance: float):
+    """Export, check against PyTorch on the test set (raises before anything is registered), log the graph."""
+    import mlflow
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix="digits-onnx-") as tmp:
+        path = onnx_export.export(model, x_test[:2], Path(tmp) / "digits.onnx")
+        agreement = onnx_export.compare(model, path, x_test)
+        mlflow.log_metrics(
+            {"onnx_max_abs_diff": agreement.max_abs_diff, "onnx_label_agreement": agreement.label_agreement}
+        )
+        print(
+            f"onnx export: max |p_onnx - p_torch| {agreement.max_abs_diff:.2e} on {agreement.rows} test images "
+            f"(tolerance {tolerance:.0e}), same digit on {agreement.label_agreement:.2%}",
+            flush=True,
+        )
+        onnx_export.check(agreement, tolerance)
+        info = mlflow.onnx.log_model(
+            onnx.load(str(path)),
+            name="model",
+            signature=signature,
+            input_example=x_test[:2],
+            pip_requirements=model_requirements("onnx", "onnxruntime", "numpy"),
+            save_as_external_data=False,
+        )
+    return info, agreement
 
 
 def _sha256(*arrays: np.ndarray) -> str:

@@ -145,10 +145,18 @@ def _train_one(
             TAG_FEATURE_CATEGORIES: json.dumps(profile["feature_categories"], sort_keys=True),
             TAG_CLASS_SHARE: json.dumps(profile["training_class_share"], sort_keys=True),
         }
-        version = registry.register_version(client, name, info.model_uri, run_id, version_tags)
+        by_trainer = settings.champion_by == registry.CHAMPION_BY_TRAINER
+        version = registry.register_version(
+            client, name, info.model_uri, run_id, version_tags, challenger=by_trainer
+        )
         try:
             promotion = registry.decide_champion(
-                client, name, version.version, settings.promotion_metric, metrics[settings.promotion_metric]
+                client,
+                name,
+                version.version,
+                settings.promotion_metric,
+                metrics[settings.promotion_metric],
+                settings.champion_by,
             )
         except BaseException:
             registry.delete_version_quietly(client, name, version.version)

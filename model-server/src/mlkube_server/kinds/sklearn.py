@@ -1,0 +1,58 @@
+"""scikit-learn pipelines over the raw columns of their MLflow signature (the Penguins models)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..models import ModelIdentity, TabularModel
+from ..schema import TabularSchema, encoder_categories
+from ..settings import ServerSettings
+from ..trees import accelerate
+from .base import Artifact, column_schema, training_categories
+
+FLAVOR = "sklearn"
+
+
+class SklearnModel(TabularModel):
+    def __init__(
+        self, identity: ModelIdentity, estimator: Any, schema: TabularSchema, compile_trees: bool = True
+    ) -> None:
+        super().__init__(identity, [str(c) for c in estimator.classes_], schema)
+        self.estimator = estimator
+        self._has_proba = hasattr(estimator, "predict_proba")
+        # A forest at the end of the pipeline is evaluated by trees.py when that reproduces scikit-learn.
+        self._compiled = accelerate(estimator, schema.probe_frame()) if compile_trees else None
+
+    def predict_proba(self, batch: pd.DataFrame) -> np.ndarray:
+        if self._compiled is not None:
+            return self._compiled(batch)
+        if self._has_proba:
+            return np.asarray(self.estimator.predict_proba(batch), dtype=np.float64)
+        # A classifier without probabilities (e.g. SVC(probability=False)): certainty 1 for its answer.
+        labels = self.estimator.predict(batch)
+        index = {c: i for i, c in enumerate(self.estimator.classes_)}
+        out = np.zeros((len(labels), len(self.classes)))
+        out[np.arange(len(labels)), [index[label] for label in labels]] = 1.0
+        return out
+
+    def metadata(self) -> dict[str, Any]:
+        meta = super().metadata()
+        meta["compiled_trees"] = self._compiled is not None
+        return meta
+
+
+def build(artifact: Artifact, settings: ServerSettings) -> SklearnModel:
+    import mlflow.sklearn
+
+    try:
+        estimator = mlflow.sklearn.load_model(str(artifact.local))
+    except Exception as exc:  # noqa: BLE001
+        raise artifact.fail(f"scikit-learn could not load {artifact.resolved.uri} ({exc})") from None
+    if not hasattr(estimator, "classes_"):
+        raise artifact.fail(f"{artifact.resolved.uri} is not a fitted classifier (no classes_)")
+    categories = {**encoder_categories(estimator), **training_categories(artifact.resolved.tags)}
+    schema = column_schema(artifact, settings, categories)
+    return SklearnModel(artifact.identity(FLAVOR), estimator, schema, settings.compile_trees)

@@ -1,0 +1,123 @@
+"""The bring-your-own-flavor example: an XGBoost classifier of the penguins, logged with MLflow's xgboost
+flavor (not a scikit-learn pipeline), so the model server serves it through mlflow.pyfunc.
+
+It takes the four body measurements only (XGBoost handles their missing values itself); species are
+label-encoded 0..2 for XGBoost and the version's ``classes`` tag names them for the server.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .. import registry
+from ..evaluation import classification_metrics, confusion_figure
+from ..jobrun import tracked_run
+from ..provenance import code_version, model_requirements
+from ..pushgateway import push_failure, push_success
+from ..results import ModelResult
+from ..settings import BoostedSettings
+from ..tracking import ensure_experiment, transient_guard
+from .data import NUMERIC_FEATURES, SPECIES, load_dataset, training_profile
+from .train import TAG_CLASS_SHARE, TAG_FEATURE_RANGES
+
+TRAINER = "penguins"
+ALGORITHM = "xgboost"
+REGISTERED_MODEL_NAME = "penguins-xgboost"
+TAG_CLASSES = "classes"  # JSON list: the class name of each label index the model answers
+
+
+def train_boosted(settings: BoostedSettings, tracking_uri: str) -> ModelResult:
+    try:
+        return _train(settings, tracking_uri)
+    except BaseException:
+        push_failure(settings.pushgateway_url, TRAINER, ALGORITHM)
+        raise
+
+
+def _train(settings: BoostedSettings, tracking_uri: str) -> ModelResult:
+    import mlflow
+    import numpy as np
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+    from xgboost import XGBClassifier
+
+    started = time.monotonic()
+    dataset = load_dataset(settings.data_path, settings.test_size, settings.seed, min_per_class=2)
+    features = list(NUMERIC_FEATURES)
+    x_train, x_test = dataset.x_train[features], dataset.x_test[features]
+    index = {species: i for i, species in enumerate(SPECIES)}
+    y_train = dataset.y_train.map(index).to_numpy()
+    profile = training_profile(dataset.x_train, dataset.y_train)
+    experiment_id = transient_guard(
+        "creating the experiment", lambda: ensure_experiment(settings.experiment, tracking_uri)
+    )
+    version_code = code_version()
+    tags = {"trainer": TRAINER, "algorithm": ALGORITHM, "code_version": version_code}
+    with tracked_run(experiment_id, f"penguins-{ALGORITHM}", tags) as run_id:
+        params = {
+            "n_estimators": settings.n_estimators,
+            "max_depth": settings.max_depth,
+            "learning_rate": settings.learning_rate,
+        }
+        mlflow.log_params({**params, "seed": settings.seed, "features": ",".join(features),
+                           "data_sha256": dataset.sha256, "train_rows": len(x_train)})  # fmt: skip
+        model = XGBClassifier(**params, random_state=settings.seed, n_jobs=1, tree_method="hist")
+        model.fit(x_train, y_train)
+        predictions = np.asarray(SPECIES)[model.predict(x_test)]
+        metrics = classification_metrics(dataset.y_test, predictions, SPECIES)
+        mlflow.log_metrics(metrics)
+        mlflow.log_figure(confusion_figure(dataset.y_test, predictions, SPECIES, "penguins xgboost"),
+                          "confusion_matrix.png")  # fmt: skip
+        info = mlflow.xgboost.log_model(
+            model,
+            name="model",
+            signature=infer_signature(x_train, model.predict(x_train)),
+            input_example=x_train.dropna().head(3),
+            model_format="ubj",
+            pip_requirements=model_requirements("xgboost-cpu", "pandas", "numpy"),
+        )
+        client = MlflowClient()
+        registry.ensure_registered_model(
+            client, REGISTERED_MODEL_NAME, "Palmer penguins species classifier (XGBoost, body measurements only)"
+        )
+        ranges = {k: v for k, v in profile["feature_ranges"].items() if k in features}
+        version_tags = {
+            registry.TAG_TRAINER: TRAINER,
+            registry.TAG_ALGORITHM: ALGORITHM,
+            registry.TAG_CODE_VERSION: version_code,
+            registry.TAG_DATA_SHA256: dataset.sha256,
+            TAG_CLASSES: json.dumps(list(SPECIES)),
+            TAG_FEATURE_RANGES: json.dumps(ranges, sort_keys=True),
+            TAG_CLASS_SHARE: json.dumps(profile["training_class_share"], sort_keys=True),
+        }
+        by_trainer = settings.champion_by == registry.CHAMPION_BY_TRAINER
+        version = registry.register_version(
+            client, REGISTERED_MODEL_NAME, info.model_uri, run_id, version_tags, challenger=by_trainer
+        )
+        try:
+            promotion = registry.decide_champion(
+                client,
+                REGISTERED_MODEL_NAME,
+                version.version,
+                settings.promotion_metric,
+                metrics[settings.promotion_metric],
+                settings.champion_by,
+            )
+        except BaseException:
+            registry.delete_version_quietly(client, REGISTERED_MODEL_NAME, version.version)
+            raise
+    result = ModelResult(
+        trainer=TRAINER,
+        algorithm=ALGORITHM,
+        model_name=REGISTERED_MODEL_NAME,
+        version=str(version.version),
+        run_id=run_id,
+        metrics=metrics,
+        promotion=promotion,
+        duration_s=time.monotonic() - started,
+        class_share=profile["training_class_share"],
+    )
+    print(result.line(settings.promotion_metric), flush=True)
+    push_success(settings.pushgateway_url, result)
+    return result
