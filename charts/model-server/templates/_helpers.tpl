@@ -151,6 +151,10 @@ MLKUBE_SERVER_DEFAULT_MODEL: {{ .root.Values.server.defaultModel | quote }}
 MLKUBE_SERVER_PORT: {{ .root.Values.server.port | quote }}
 {{- /* Finish in-flight requests within the grace period left after the preStop pause. */}}
 MLKUBE_SERVER_GRACEFUL_TIMEOUT_SECONDS: {{ max 1 (sub (sub .root.Values.terminationGracePeriodSeconds .root.Values.preStopSleepSeconds) 5) | quote }}
+{{- with .root.Values.server.loadShedding }}
+MLKUBE_SERVER_MAX_QUEUED_REQUESTS: {{ .maxQueuedRequests | toString | quote }}
+MLKUBE_SERVER_SHED_RETRY_AFTER_SECONDS: {{ .retryAfterSeconds | toString | quote }}
+{{- end }}
 {{- range $key, $value := .root.Values.server.extraEnv }}
 {{ $key }}: {{ $value | toString | quote }}
 {{- end }}

@@ -30,6 +30,32 @@ class ArrivalGate:
         self.pending = 0
 
 
+class QueueBound:
+    """Load shedding: at most ``limit`` requests per model waiting for or inside a predict call (0: no bound).
+
+    Checked on the event loop (no lock) just before a request joins its model's queue, after its body was read
+    and validated: a request beyond the bound is refused at once instead of waiting behind ``limit`` others, so
+    the wait of the admitted ones stays bounded. Counted by model name, so a reload's old version, which still
+    answers the requests it holds, shares the bound with the new one. The count is what
+    ``mlkube_inflight_requests`` shows.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._queued: dict[str, int] = {}
+
+    def enter(self, model: str) -> bool:
+        """Count one more request of ``model``; False (nothing counted) when it already has ``limit``."""
+        queued = self._queued.get(model, 0)
+        if 0 < self.limit <= queued:
+            return False
+        self._queued[model] = queued + 1
+        return True
+
+    def leave(self, model: str) -> None:
+        self._queued[model] -= 1
+
+
 @dataclass
 class _Item:
     part: Any

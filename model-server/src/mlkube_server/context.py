@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
 
-from .batching import ArrivalGate
+from .batching import ArrivalGate, QueueBound
 from .metrics import ServerMetrics
 from .repository import ModelRepository
 from .settings import ServerSettings
@@ -36,6 +36,10 @@ class AppState:
     gate: ArrivalGate
     shadow: Shadow | None = None  # None unless shadow traffic is on: the prediction path tests only this
     shutting_down: bool = False
+    queues: QueueBound = field(init=False)  # load shedding: settings.max_queued_requests per model
+
+    def __post_init__(self) -> None:
+        self.queues = QueueBound(self.settings.max_queued_requests)
 
     def ready(self) -> bool:
         return not self.shutting_down and self.repository.ready()

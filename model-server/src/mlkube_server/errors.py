@@ -88,6 +88,16 @@ def model_unavailable(name: str, reason: str) -> ApiError:
     return ApiError(503, f"model {name!r} is not loaded: {reason}", headers={"Retry-After": "5"})
 
 
+def overloaded(name: str, limit: int, retry_after: int) -> ApiError:
+    """Load shedding: the model already has ``limit`` requests queued; answered at once, the connection kept."""
+    return ApiError(
+        503,
+        f"model {name!r} is overloaded: {limit} requests are already queued for it (max_queued_requests={limit}); "
+        f"retry after {retry_after} s",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def load_failed(reason: str, loc: tuple[str | int, ...], transient: bool, serving: str | None) -> ApiError:
     """A repository (re)load that did not happen: what failed, and which version (if any) still answers."""
     message = reason + (f"; version {serving} keeps serving" if serving else "")

@@ -32,8 +32,13 @@ SERVING_LABELS = (MODEL, VERSION, VARIANT, REVISION, PROTOCOL, CODE)
 REQUESTS_TOTAL = "mlkube_requests_total"
 # Histogram: request latency in seconds, same labels as REQUESTS_TOTAL.
 REQUEST_DURATION_SECONDS = "mlkube_request_duration_seconds"
-# Gauge: requests in flight, by model and variant.
+# Gauge: requests in flight (waiting for or inside a predict call), by model and variant: what the server's
+# `max_queued_requests` bounds.
 INFLIGHT_REQUESTS = "mlkube_inflight_requests"
+# Counter: requests refused with 503 + Retry-After because the model already had `max_queued_requests` requests
+# waiting for or inside a predict call (load shedding), by model and variant. They count in REQUESTS_TOTAL
+# (code 503) too; this one tells them from other 503s. Every loaded model has its series at 0.
+REQUESTS_SHED_TOTAL = "mlkube_requests_shed_total"
 # Counter: predictions made (rows, not requests), by model, version, variant and predicted class.
 PREDICTIONS_TOTAL = "mlkube_predictions_total"
 # Histogram: rows per vectorised predict call after adaptive batching, by model and version.
@@ -54,6 +59,7 @@ ALL = (
     REQUESTS_TOTAL,
     REQUEST_DURATION_SECONDS,
     INFLIGHT_REQUESTS,
+    REQUESTS_SHED_TOTAL,
     PREDICTIONS_TOTAL,
     BATCH_SIZE,
     MODEL_LOADED,

@@ -24,6 +24,10 @@ class ServerMetrics:
             m.REQUEST_DURATION_SECONDS, "Request latency", m.SERVING_LABELS, buckets=LATENCY_BUCKETS, registry=r
         )
         self.inflight = Gauge(m.INFLIGHT_REQUESTS, "Requests in flight", (m.MODEL, m.VARIANT), registry=r)
+        self.shed = Counter(
+            m.REQUESTS_SHED_TOTAL, "Requests refused (503) because the model's queue was full", (m.MODEL, m.VARIANT),
+            registry=r,
+        )
         self.predictions = Counter(
             m.PREDICTIONS_TOTAL,
             "Predictions made (rows) by predicted class",
@@ -65,6 +69,10 @@ class ServerMetrics:
         # first answers already gives rate() its increase: the rollout analysis judges one scrape sooner.
         for cls in classes:
             self.predictions.labels(model, version, self.variant, self.revision, cls)
+        self.shed.labels(model, self.variant)  # at 0 too: the first shed request shows as an increase
+
+    def request_shed(self, model: str) -> None:
+        self.shed.labels(model, self.variant).inc()
 
     def unloaded(self, model: str, version: str, alias: str | None) -> None:
         try:

@@ -10,7 +10,7 @@ import numpy as np
 from fastapi import Request
 
 from .context import AppState, app_state, request_info
-from .errors import ApiError, bad_request, too_large
+from .errors import ApiError, bad_request, overloaded, too_large
 from .models import ImageModel, ServedModel, TabularModel
 
 # A PNG of a few KB can declare a huge canvas; decoding it would take that much memory (the model wants 8x8).
@@ -131,12 +131,17 @@ def decode_image(model: ServedModel, content: bytes) -> np.ndarray:
 
 async def _run(request: Request, state: AppState, model: ServedModel, part: Any) -> Prediction:
     request_info(request).arrived(state.gate)
+    if not state.queues.enter(model.name):
+        # Load shedding: answered now rather than after the requests ahead of it; readiness is untouched.
+        state.metrics.request_shed(model.name)
+        raise overloaded(model.name, state.queues.limit, state.settings.shed_retry_after_seconds)
     gauge = state.metrics.inflight.labels(model.name, state.metrics.variant)
     gauge.inc()
     try:
         probabilities = await state.repository.predict(model, part)
     finally:
         gauge.dec()
+        state.queues.leave(model.name)
     state.metrics.observe_predictions(model.name, model.version, model.classes, probabilities)
     if state.shadow is not None:
         state.shadow.offer(model, part, probabilities)

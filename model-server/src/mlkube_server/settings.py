@@ -64,6 +64,21 @@ class ServerSettings(BaseSettings):
     max_batch_rows: int = Field(100, ge=1, description="most rows accepted in one request (413 above)")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest request body (413 above)")
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
+    # Load shedding. The default is one full micro-batch (batching.max_batch_size's default): an admitted one-row
+    # request then waits for at most the predict call in progress and its own. It is above the 500 connections
+    # of the heaviest benchmark: where HTTP and JSON on the event loop, not the model, are the bottleneck (the
+    # Penguins forest), most of the wait happens before a request reaches the queue, so a bound shortens the p99
+    # little, and clients that retry at once would keep the server busy refusing them (a 503 costs about as much
+    # event-loop time as an answer). A slow model wants a lower bound: about its latency budget over its time
+    # per request.
+    max_queued_requests: int = Field(
+        512, ge=0, description="most requests of one model waiting for or inside a predict call, per process (what "
+        "mlkube_inflight_requests counts); one more is answered 503 with Retry-After at once, counted in "
+        "mlkube_requests_shed_total (0: no bound)",
+    )
+    shed_retry_after_seconds: int = Field(
+        1, ge=1, description="the Retry-After (seconds) of a request refused because its model's queue is full"
+    )
 
     compile_trees: bool = Field(
         True, description="evaluate a pipeline's final forest with the compiled NumPy evaluator (trees.py) when it "

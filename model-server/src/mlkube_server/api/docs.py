@@ -72,7 +72,8 @@ DESCRIPTIONS = {
     413: "Body over max_body_bytes, more rows than max_batch_rows, or an image over 4096x4096 pixels",
     415: "Content type not accepted here",
     422: "Invalid input: every bad field with its location and the reason",
-    503: "Model not loaded (with the reason; Retry-After), or not ready",
+    503: "Model not loaded (with the reason), or its queue full (load shedding: max_queued_requests), both with "
+    "Retry-After; or not ready",
 }
 _DETAILS = {
     "type": "array",

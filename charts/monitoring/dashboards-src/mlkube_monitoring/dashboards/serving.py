@@ -64,17 +64,24 @@ def build(values: MonitoringValues) -> dict:
         graph("Latency p50 / p90 / p99", "Request latency quantiles from the server's histogram.", "s",
               *[query(quantile(S.REQUEST_DURATION_SECONDS, value, RED_BY), f"{name} {SERIES}", ref)
                 for (name, value), ref in zip(q.QUANTILES.items(), "ABC")], width=24),
-        graph("Requests in flight", "Requests being processed right now, per model and variant.", "short",
+        graph("Requests in flight", "Requests waiting for or inside a predict call, per model and variant (summed "
+              "over pods); each pod refuses more than max_queued_requests per model.", "short",
               query(f"sum by ({S.MODEL}, {S.VARIANT}) ({S.INFLIGHT_REQUESTS}{model_sel})", "{{model}} {{variant}}"),
-              width=8),
+              width=6),
+        graph("Requests shed", "Requests refused with 503 and Retry-After because the model's queue on a pod was "
+              "full (load shedding). They count as 5xx in the availability SLO; sustained shedding wants more "
+              "replicas.", "reqps",
+              query(f"sum by ({S.MODEL}, {S.VARIANT}) (rate({S.REQUESTS_SHED_TOTAL}{model_sel}[{RATE}]))",
+                    "{{model}} {{variant}}"),
+              width=6),
         graph("Batch size p50 / p99", "Rows per vectorised predict call after adaptive batching.", "short",
               query(quantile(S.BATCH_SIZE, 0.5, (S.MODEL, S.VERSION)), "p50 {{model}} v{{version}}", "A"),
               query(quantile(S.BATCH_SIZE, 0.99, (S.MODEL, S.VERSION)), "p99 {{model}} v{{version}}", "B"),
-              width=8),
+              width=6),
         graph("Mean batch size", "Average rows per predict call.", "short",
               query(f"{rate_of(S.BATCH_SIZE + '_sum', (S.MODEL, S.VERSION))}\n/\n"
                     f"{rate_of(S.BATCH_SIZE + '_count', (S.MODEL, S.VERSION))}", "{{model}} v{{version}}"),
-              width=8),
+              width=6),
     )
     live_share = q.CLASS_SHARE_LIVE.format(window=values.alerts.class_mix.window)
     distance = q.CLASS_MIX_DISTANCE.format(window=values.alerts.class_mix.window)
