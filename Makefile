@@ -52,7 +52,7 @@ TARGET_KUBECONFIG = $(if $(filter local,$(RESOLVED_TARGET)),$(CACHE)/cluster/kub
 # smaller image, and the digits Job and the server's digits model left out of the release).
 UP_WITH_TORCH := $(if $(filter command line environment,$(origin WITH_TORCH)),$(WITH_TORCH),true)
 # (PLATFORM_ARGS is expanded unquoted by the ansible-playbook recipe: the JSON carries its own single quotes.)
-UP_PLATFORM_ARGS := $(if $(filter true,$(UP_WITH_TORCH)),,PLATFORM_ARGS="-e '{\"platform_values\":{\"training-job\":{\"jobs\":{\"digits\":{\"enabled\":false}}},\"model-server\":{\"server\":{\"models\":{\"digits-cnn\":null}}}}}'")
+UP_PLATFORM_ARGS := $(if $(filter true,$(UP_WITH_TORCH)),PLATFORM_ARGS="-e '{\"platform_values\":{\"model-server\":{\"server\":{\"models\":{\"digits-cnn\":\"models:/digits-cnn@champion\"}}}}}'",PLATFORM_ARGS="-e '{\"platform_values\":{\"training-job\":{\"jobs\":{\"digits\":{\"enabled\":false}}}}}'")
 
 .PHONY: up
 up: ## The whole platform on a cluster (MLKUBE_TARGET=auto|kind|local|cloud): provision, images, install, train, serve

@@ -30,8 +30,10 @@ WITH_TORCH = os.environ.get("WITH_TORCH", "false") == "true"
 def platform_values(**overrides: str) -> list[str]:
     """helm arguments: the local profile (written for the release name `mlkube`) plus the overrides."""
     args = ["-f", str(PROFILE)]
-    if not WITH_TORCH:  # no digits Job, so the server is not told to wait for its model either
-        args += ["--set", "training-job.jobs.digits.enabled=false", "--set", "model-server.server.models.digits-cnn=null"]
+    if WITH_TORCH:  # the digits Job registers the network (as ONNX): the server serves it too
+        args += ["--set", "model-server.server.models.digits-cnn=models:/digits-cnn@champion"]
+    else:
+        args += ["--set", "training-job.jobs.digits.enabled=false"]
     for key, value in overrides.items():
         # Versions and tags are strings in the charts' schemas even when they look like numbers.
         flag = "--set-string" if key.endswith(("version", ".tag")) else "--set"

@@ -59,7 +59,7 @@ def test_an_uploaded_png_is_classified_with_the_version(server_url, digits_serve
     print(f"\n/predict/image on the cluster: digit {body['digit']} ({body['confidence']:.3f}), version {body['version']}")
 
 
-def test_v2_tensors_answer_as_onnx_runtime_does_on_the_same_graph(server_url, digits_served):
+def test_v2_tensors_answer_as_onnx_runtime_does_on_the_same_graph(server_url, digits_served, monkeypatch):
     """What the cluster serves is the registered graph itself: the same probabilities as ONNX Runtime here."""
     import mlflow.artifacts
     import onnxruntime as ort
@@ -74,6 +74,7 @@ def test_v2_tensors_answer_as_onnx_runtime_does_on_the_same_graph(server_url, di
     served = np.asarray(served["data"]).reshape(served["shape"])
 
     mlflow_url = service_url(f"{RELEASE}-mlflow")
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", mlflow_url)  # models:/ URIs are resolved by the registry
     local = mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{digits_served}", tracking_uri=mlflow_url)
     session = ort.InferenceSession(f"{local}/model.onnx", providers=["CPUExecutionProvider"])
     (logits,) = session.run(None, {session.get_inputs()[0].name: images})
