@@ -51,6 +51,10 @@ def loaded(revision: str, instance: str, model: str) -> dict:
     return gauge(S.MODEL_LOADED, revision, 1, instance=instance, **{S.MODEL: model})
 
 
+def pending(revision: str, instance: str, count: int) -> dict:
+    return gauge(S.MODELS_PENDING, revision, count, instance=instance)
+
+
 def shadow(outcome: str, per_second: float, candidate: str = CANARY) -> dict:
     return series(S.SHADOW_COMPARISONS_TOTAL, STABLE, per_second * 15,
                   **{S.MODEL: "m1", S.OUTCOME: outcome, S.CANDIDATE_REVISION: candidate})
@@ -67,10 +71,15 @@ INPUT = [
     predictions(STABLE, "m1", "A", 2), predictions(STABLE, "m1", "B", 2),
     predictions(CANARY, "m2", "A", 1), predictions(CANARY, "m2", "C", 1), predictions(STABLE, "m2", "A", 2),
     predictions(CANARY, "m3", "A", 5),
-    # Models loaded: canary pods with 3 and 2 models, a stable pod with 3 -> 2/3.
+    # Models loaded: settled canary pods with 3 and 2 models, a stable pod with 3 -> 2/3. A third canary pod,
+    # mid-load (1 loaded, 2 pending), is left out: counted, it would make the ratio 1/3.
     *[loaded(CANARY, "10.0.0.1:8080", m) for m in ("m1", "m2", "m3")],
     *[loaded(CANARY, "10.0.0.2:8080", m) for m in ("m1", "m2")],
+    loaded(CANARY, "10.0.0.4:8080", "m1"),
+    *[pending(CANARY, instance, count) for instance, count in
+      (("10.0.0.1:8080", 0), ("10.0.0.2:8080", 0), ("10.0.0.4:8080", 2))],
     *[loaded(STABLE, "10.0.0.3:8080", m) for m in ("m1", "m2", "m3")],
+    pending(STABLE, "10.0.0.3:8080", 0),
     # Shadow: 9 rows agree, 1 disagrees per second; failed copies do not count as rows, nor do the answers of
     # an earlier candidate still behind the candidate Service.
     shadow("agree", 9), shadow("disagree", 1), shadow("error", 5), shadow("disagree", 20, candidate="earlier0hash"),

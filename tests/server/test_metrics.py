@@ -92,3 +92,28 @@ def test_every_class_has_a_zero_series_before_the_first_prediction(trained, mlfl
     series = {s.labels[m.PREDICTED_CLASS]: s.value for s in samples
               if s.name == m.PREDICTIONS_TOTAL and s.labels[m.MODEL] == LR and s.labels[m.VERSION] == version}
     assert series == {"Adelie": 0, "Chinstrap": 0, "Gentoo": 0}
+
+
+def test_models_pending_counts_the_loads_that_have_not_settled():
+    """The rollout analysis counts a canary pod's loaded models only once this gauge is 0 (read at each scrape)."""
+    from prometheus_client import CollectorRegistry
+
+    from mlkube_server.batching import ArrivalGate
+    from mlkube_server.metrics import ServerMetrics
+    from mlkube_server.repository import ModelRepository, State
+    from mlkube_server.settings import ServerSettings
+
+    registry = CollectorRegistry()
+    settings = ServerSettings(models={"a": "models:/a@champion", "b": "models:/b@champion", "c": "models:/c@champion"})
+    repository = ModelRepository(settings, ServerMetrics("stable", "abc123", registry), ArrivalGate())
+
+    def pending() -> float | None:
+        return registry.get_sample_value(m.MODELS_PENDING, {m.REVISION: "abc123"})
+
+    assert pending() == 3
+    for state, expected in ((State.LOADING, 3), (State.READY, 2)):
+        repository.entries["a"].state = state
+        assert pending() == expected
+    repository.entries["b"].state = State.FAILED
+    repository.entries["c"].state = State.UNLOADED
+    assert pending() == 0

@@ -45,6 +45,10 @@ PREDICTIONS_TOTAL = "mlkube_predictions_total"
 BATCH_SIZE = "mlkube_batch_size"
 # Gauge: 1 while a model version is loaded and serving, by model, version and alias.
 MODEL_LOADED = "mlkube_model_loaded"
+# Gauge: configured models whose load has not settled yet (pending or loading), by revision; read from the
+# repository at each scrape. The rollout analysis counts a canary pod's loaded models only once this is 0, so a
+# pod that has loaded 2 of its 3 models (they load in parallel) is not judged as one that failed to load one.
+MODELS_PENDING = "mlkube_models_pending"
 # Gauge: seconds the last load of a model version took, by model and version.
 MODEL_LOAD_DURATION_SECONDS = "mlkube_model_load_duration_seconds"
 # Counter: failed model loads, by model.
@@ -63,6 +67,7 @@ ALL = (
     PREDICTIONS_TOTAL,
     BATCH_SIZE,
     MODEL_LOADED,
+    MODELS_PENDING,
     MODEL_LOAD_DURATION_SECONDS,
     MODEL_LOAD_FAILURES_TOTAL,
     SHADOW_COMPARISONS_TOTAL,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
+from collections.abc import Callable
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -40,6 +41,9 @@ class ServerMetrics:
         self.model_loaded = Gauge(
             m.MODEL_LOADED, "1 while a model version is serving", (m.MODEL, m.VERSION, m.ALIAS, m.REVISION), registry=r
         )
+        self.models_pending = Gauge(
+            m.MODELS_PENDING, "Configured models still pending or loading", (m.REVISION,), registry=r
+        )
         self.load_seconds = Gauge(
             m.MODEL_LOAD_DURATION_SECONDS, "Seconds the last load took", (m.MODEL, m.VERSION), registry=r
         )
@@ -61,6 +65,10 @@ class ServerMetrics:
             return
         for index, count in Tally(probabilities.argmax(axis=1).tolist()).items():
             self.predictions.labels(model, version, self.variant, self.revision, classes[index]).inc(count)
+
+    def track_pending(self, count: Callable[[], int]) -> None:
+        """The pending-models gauge reads `count` at each scrape, so it cannot drift from the repository."""
+        self.models_pending.labels(self.revision).set_function(count)
 
     def loaded(self, model: str, version: str, alias: str | None, seconds: float, classes: list[str]) -> None:
         self.model_loaded.labels(model, version, alias or "", self.revision).set(1)

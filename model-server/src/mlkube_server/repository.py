@@ -29,6 +29,9 @@ class State(str, Enum):
     UNLOADED = "unloaded"
 
 
+UNSETTLED = (State.PENDING, State.LOADING)
+
+
 @dataclass
 class Entry:
     name: str
@@ -58,12 +61,18 @@ class ModelRepository:
         self.predict_executor = ThreadPoolExecutor(settings.predict_threads, thread_name_prefix="predict")
         self._load_executor = ThreadPoolExecutor(2, thread_name_prefix="load")
         self._locks: dict[str, asyncio.Lock] = {}
+        metrics.track_pending(lambda: self.pending_count)
 
     # -- queries ---------------------------------------------------------------------------------
 
     @property
     def names(self) -> list[str]:
         return list(self.entries)
+
+    @property
+    def pending_count(self) -> int:
+        """Configured models whose load has not settled (neither loaded nor failed) yet."""
+        return sum(e.state in UNSETTLED for e in self.entries.values())
 
     def ready(self) -> bool:
         """True only when every configured model is loaded (and at least one is configured)."""

@@ -317,6 +317,30 @@ local_cluster_has_image() {
   ctr --address "$sock" --namespace k8s.io images ls --quiet "name==docker.io/$1" 2>/dev/null | grep -q .
 }
 
+# Before `docker save` + import: Docker's export (its tmp dir), the archive, and containerd's content and
+# unpacked snapshot each hold about the image's size. Summed per file system (they are often one), so a full
+# disk stops here with one line instead of "no space left on device" halfway through an import.
+check_disk_for_load() {
+  local ref=$1 size dir dev need avail
+  local -A need_by_dev=() dir_by_dev=()
+  size=$(docker image inspect --format '{{.Size}}' "$ref")
+  local docker_tmp cluster_dir=${CLUSTER_STATE_DIR:-$MLKUBE_CACHE/cluster}
+  docker_tmp=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null)/tmp
+  for dir in "$docker_tmp" "$WORK_DIR/archives" "$cluster_dir" "$cluster_dir"; do
+    while [ ! -d "$dir" ]; do dir=$(dirname "$dir"); done
+    dev=$(stat -c %d "$dir")
+    need_by_dev[$dev]=$(( ${need_by_dev[$dev]:-0} + size ))
+    dir_by_dev[$dev]=$dir
+  done
+  for dev in "${!need_by_dev[@]}"; do
+    need=${need_by_dev[$dev]}
+    avail=$(df --output=avail -B1 "${dir_by_dev[$dev]}" | tail -n 1)
+    [ "$avail" -ge "$need" ] || die "not enough disk to load $ref ($(human_size "$size")): $(human_size "$need") needed" \
+      "on the file system of ${dir_by_dev[$dev]}, $(human_size "$avail") free; free space with" \
+      "'make local-cluster-purge' (an old cluster's images) or 'docker image prune'"
+  done
+}
+
 # Loads one image into the local cluster's containerd unless the same image ID is already there.
 load_local() {
   local ref=$1 id stamp archive t
@@ -329,6 +353,7 @@ load_local() {
   t=$SECONDS
   mkdir -p "$WORK_DIR/archives" "$(dirname "$stamp")"
   archive=$WORK_DIR/archives/${ref//[\/:]/_}.tar
+  check_disk_for_load "$ref"
   docker save -o "$archive" "$ref"
   local_cluster_ctl import-image "$archive" >/dev/null || die "import of $ref into the local cluster failed: check 'make cluster-status'"
   rm -f "$archive"

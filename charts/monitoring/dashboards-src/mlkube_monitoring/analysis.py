@@ -107,10 +107,12 @@ def class_mix_divergence() -> str:
 
 def models_loaded() -> str:
     """Models loaded on the canary pod with the fewest, over the models loaded on a stable pod: below 1 when
-    a canary pod serves fewer models than the stable ones."""
+    a canary pod serves fewer models than the stable ones. Only canary pods whose loads have settled count (no
+    model pending or loading): models load in parallel, and a pod that has loaded 2 of its 3 is not a failure."""
     def per_pod(side: str) -> str:
         return f'count by (instance) ({S.MODEL_LOADED}{pods(side).select()} == 1)'
-    return f"min({per_pod(CANARY)})\n/\nmax({per_pod(STABLE)})"
+    settled = f'{S.MODELS_PENDING}{pods(CANARY).select()} == 0'
+    return f"min(\n  {per_pod(CANARY)}\n  and on (instance)\n  {settled}\n)\n/\nmax({per_pod(STABLE)})"
 
 
 def shadow_agreement(serving: Pods, candidate_revision: str = "") -> str:
