@@ -1,6 +1,9 @@
 #!/bin/bash
 # Initialises PGDATA on first start (user, password and database from the environment), then
 # runs the server in the foreground, listening on every address with password authentication.
+# On every later start the password from the environment is applied again: PostgreSQL keeps the one it was
+# initialised with, so a Secret generated anew (helm uninstall + install over the kept volume, a GitOps
+# `helm template` render) would otherwise lock MLflow out of its own database.
 set -euo pipefail
 
 : "${PGDATA:?PGDATA must be set}"
@@ -27,6 +30,18 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     postgres --single -D "$PGDATA" -c listen_addresses='' postgres >/dev/null <<< "CREATE DATABASE \"$POSTGRES_DB\" OWNER \"$POSTGRES_USER\";"
   fi
   echo "mlkube-postgres: initialised $PGDATA (database $POSTGRES_DB, user $POSTGRES_USER)"
+elif [ -n "${POSTGRES_PASSWORD:-}" ]; then
+  # Single-user mode: no socket is open yet. Errors name the statement only above PANIC, and the output is
+  # shown with the password masked, so the password never reaches the log.
+  sql_password=${POSTGRES_PASSWORD//"'"/"''"}
+  out=$(postgres --single -D "$PGDATA" -c listen_addresses='' -c log_min_error_statement=panic postgres 2>&1 \
+    <<< "ALTER ROLE \"$POSTGRES_USER\" WITH PASSWORD '$sql_password';") || status=$?
+  out=${out//"$POSTGRES_PASSWORD"/<password>}
+  out=${out//"$sql_password"/<password>}
+  if [ "${status:-0}" -ne 0 ] || grep -q 'ERROR' <<< "$out"; then
+    fail "could not apply the password of $POSTGRES_USER from the environment: $(grep -m 3 -E 'ERROR|FATAL' <<< "$out")"
+  fi
+  echo "mlkube-postgres: applied the password of $POSTGRES_USER from the environment"
 fi
 
 exec postgres -D "$PGDATA" "$@"
