@@ -24,7 +24,13 @@ def test_root_lists_models_and_endpoints(server):
     assert body["status"] == "alive"  # what KServe's V1 client reads for liveness
     assert body["default_model"] == RF
     assert body["models"] == [RF, LR, DIGITS]
-    assert "/predict/compare" in body["endpoints"]["seed"]
+    endpoints = body["endpoints"]
+    assert "/predict/compare" in endpoints["seed"] and "/v1/models/{name}:predict" in endpoints["kserve_v1"]
+    assert "/v2/models/{name}/infer" in endpoints["open_inference_v2"] and "/invocations" in endpoints["mlflow"]
+    # Every path the server documents is listed under the protocol of its router, and nothing else is.
+    documented = server.client.get("/openapi.json").json()["paths"]
+    listed = {path for key, paths in endpoints.items() if key != "metrics" for path in paths}
+    assert listed == set(documented) - {"/metrics"}, set(documented) ^ listed
 
 
 def test_health_reports_every_model_loaded(server, trained):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi import APIRouter, FastAPI, Query, Request, UploadFile
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from .. import __version__
@@ -13,6 +14,7 @@ from ..errors import ApiError, bad_request
 from ..jsonio import FastJSONResponse, media_type, probabilities_by_class, read_json, require_object
 from ..repository import State
 from ..service import Prediction, decode_image, predict_rows, predict_tensor, select_model
+from . import mlflow_scoring, repository, v1, v2
 from .docs import body_doc
 
 router = APIRouter(tags=["seed API"])
@@ -60,6 +62,20 @@ def _records(prediction: Prediction) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=8)  # the routes are fixed once the app is built (only the models' schemas change)
+def endpoints_by_protocol(app: FastAPI) -> dict[str, list[str]]:
+    """The paths of each protocol's routers, read from the app's own OpenAPI document (so the list cannot drift
+    from the routes): V2's model repository counts with V2, and each router's health and version routes with it."""
+    key_of_tag = {router.tags[0]: "seed", v1.router.tags[0]: "kserve_v1", v2.router.tags[0]: "open_inference_v2",
+                  repository.router.tags[0]: "open_inference_v2", mlflow_scoring.router.tags[0]: "mlflow"}
+    grouped: dict[str, list[str]] = {key: [] for key in key_of_tag.values()}
+    for path, operations in app.openapi()["paths"].items():
+        tags = {tag for operation in operations.values() for tag in operation.get("tags", [])}
+        for key in dict.fromkeys(key_of_tag[tag] for tag in tags if tag in key_of_tag):
+            grouped[key].append(path)
+    return grouped
+
+
 @router.get("/", summary="Liveness as KServe's V1 client checks it (status: alive), and where to go next")
 async def root(request: Request) -> FastJSONResponse:
     state = app_state(request)
@@ -71,17 +87,8 @@ async def root(request: Request) -> FastJSONResponse:
             "default_model": state.repository.default_name,
             "models": state.repository.names,
             "docs": "/docs",
-            "endpoints": {
-                "seed": ["/predict", "/predict/batch", "/predict/{model_name}", "/predict/compare",
-                         "/predict/image", "/models", "/model/info", "/health"],
-                "kserve_v1": ["/v1/models", "/v1/models/{name}", "/v1/models/{name}:predict"],
-                "open_inference_v2": ["/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{name}",
-                                      "/v2/models/{name}/ready", "/v2/models/{name}/infer",
-                                      "/v2/repository/models/{name}/load", "/v2/repository/models/{name}/unload"],
-                "mlflow": ["/invocations", "/ping", "/version"],
-                "metrics": "/metrics",
-            },
-        }  # fmt: skip
+            "endpoints": {**endpoints_by_protocol(request.app), "metrics": "/metrics"},
+        }
     )
 
 
