@@ -20,6 +20,7 @@ export MLKUBE_CACHE := $(CACHE)
 
 # Each part of the platform brings its own targets; TEST_SUITES collects their test targets in order.
 TEST_SUITES :=
+-include tests/lint/lint.mk
 -include training-jobs/training-jobs.mk
 -include model-server/model-server.mk
 -include charts/charts.mk

@@ -90,7 +90,7 @@ def rewrite_refs(node: Any, prefix: str = "#/components/schemas/") -> Any:
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith(prefix):
-            node["$ref"] = "#/definitions/" + ref[len(prefix):]
+            node["$ref"] = "#/definitions/" + ref[len(prefix) :]
         for key, value in list(node.items()):
             if key == "nullable" and value is True and isinstance(node.get("type"), str):
                 node["type"] = [node["type"], "null"]
@@ -144,7 +144,7 @@ def read_in_zip(spec: str) -> str:
     """``<module zip>!<path in the module>``: the file's text (module zips prefix every path with module@version/)."""
     zip_path, member = spec.split("!", 1)
     with zipfile.ZipFile(zip_path) as archive:
-        names = [n for n in archive.namelist() if n[n.find("/", n.find("@")) + 1:] == member]
+        names = [n for n in archive.namelist() if n[n.find("/", n.find("@")) + 1 :] == member]
         if not names:
             raise SystemExit(f"build_schemas: {member} is not in {zip_path}")
         return archive.read(names[0]).decode()
@@ -185,8 +185,9 @@ PRIMITIVES: dict[str, Schema] = {
 
 
 class SdkModel:
-    def __init__(self, types: dict[str, str], attributes: dict[str, str], required: set[str],
-                 enums: dict[str, list[Any]]):
+    def __init__(
+        self, types: dict[str, str], attributes: dict[str, str], required: set[str], enums: dict[str, list[Any]]
+    ):
         self.types, self.attributes, self.required, self.enums = types, attributes, required, enums
 
 
@@ -210,12 +211,16 @@ def parse_sdk_models(wheel: Path) -> dict[str, SdkModel]:
                 enums: dict[str, list[Any]] = {}
                 for func in (s for s in node.body if isinstance(s, ast.FunctionDef)):
                     for stmt in ast.walk(func):
-                        if (isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name)
-                                and stmt.targets[0].id == "allowed_values"):
+                        if (
+                            isinstance(stmt, ast.Assign)
+                            and isinstance(stmt.targets[0], ast.Name)
+                            and stmt.targets[0].id == "allowed_values"
+                        ):
                             enums[func.name] = ast.literal_eval(stmt.value)
                 if "openapi_types" in tables:
-                    models[node.name] = SdkModel(tables["openapi_types"], tables.get("attribute_map", {}),
-                                                 required, enums)
+                    models[node.name] = SdkModel(
+                        tables["openapi_types"], tables.get("attribute_map", {}), required, enums
+                    )
     return models
 
 
@@ -299,14 +304,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubernetes-openapi", type=Path, required=True, help="api/openapi-spec/v3 folder")
     parser.add_argument("--crd", type=Path, action="append", default=[], help="CRD YAML file (repeatable)")
-    parser.add_argument("--crd-in-zip", action="append", default=[], metavar="ZIP!PATH",
-                        help="CRD YAML file inside a Go module zip (repeatable)")
+    parser.add_argument(
+        "--crd-in-zip",
+        action="append",
+        default=[],
+        metavar="ZIP!PATH",
+        help="CRD YAML file inside a Go module zip (repeatable)",
+    )
     parser.add_argument("--kserve-wheel", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    for path in [args.kubernetes_openapi, args.kserve_wheel, *args.crd,
-                 *(Path(spec.split("!", 1)[0]) for spec in args.crd_in_zip)]:
+    for path in [
+        args.kubernetes_openapi,
+        args.kserve_wheel,
+        *args.crd,
+        *(Path(spec.split("!", 1)[0]) for spec in args.crd_in_zip),
+    ]:
         if not path.exists():
             print(f"build_schemas: {path} not found; run 'make chart-schemas' to fetch the sources", file=sys.stderr)
             return 1

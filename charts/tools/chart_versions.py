@@ -65,9 +65,12 @@ def pin_umbrella_dependencies() -> None:
 
 def stale(lock: dict[str, dict[str, str]]) -> list[str]:
     """Charts whose content differs from the lock while their version equals the locked one."""
-    return [name for name in (*SUBCHARTS, UMBRELLA)
-            if lock.get(name, {}).get("hash") != content_hash(CHARTS_DIR / name)
-            and lock.get(name, {}).get("version") == chart_version(CHARTS_DIR / name)]
+    return [
+        name
+        for name in (*SUBCHARTS, UMBRELLA)
+        if lock.get(name, {}).get("hash") != content_hash(CHARTS_DIR / name)
+        and lock.get(name, {}).get("version") == chart_version(CHARTS_DIR / name)
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         problems = stale(lock)
         missing = [n for n in (*SUBCHARTS, UMBRELLA) if n not in lock]
         for name in problems:
-            print(f"charts/{name} changed but its version {chart_version(CHARTS_DIR / name)} did not: "
-                  "run 'make chart-docs' (it bumps the version)", file=sys.stderr)
+            print(
+                f"charts/{name} changed but its version {chart_version(CHARTS_DIR / name)} did not: "
+                "run 'make chart-docs' (it bumps the version)",
+                file=sys.stderr,
+            )
         for name in missing:
             print(f"charts/{name} is not in {LOCK.name}: run 'make chart-docs'", file=sys.stderr)
         return 1 if problems or missing else 0
@@ -90,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     pin_umbrella_dependencies()
     if UMBRELLA in stale(lock):
         set_version(CHARTS_DIR / UMBRELLA, bump_patch(chart_version(CHARTS_DIR / UMBRELLA)))
-    new_lock = {name: {"version": chart_version(CHARTS_DIR / name), "hash": content_hash(CHARTS_DIR / name)}
-                for name in (*SUBCHARTS, UMBRELLA)}
+    new_lock = {
+        name: {"version": chart_version(CHARTS_DIR / name), "hash": content_hash(CHARTS_DIR / name)}
+        for name in (*SUBCHARTS, UMBRELLA)
+    }
     LOCK.write_text(json.dumps(new_lock, indent=2) + "\n")
     for name, entry in new_lock.items():
         if lock.get(name, {}).get("version") not in (None, entry["version"]):

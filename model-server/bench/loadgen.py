@@ -30,7 +30,7 @@ async def _worker(
                 if response.status != 200:
                     errors.append(f"HTTP {response.status}")
                     continue
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             errors.append(type(exc).__name__)
             await asyncio.sleep(0.05)
             continue

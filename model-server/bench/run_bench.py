@@ -226,7 +226,9 @@ class MLServerServer(Peer):
         return self.cache / "mlserver-venv" / "bin" / "mlserver"
 
     def unavailable(self) -> str | None:
-        return None if self.binary().exists() else "not installed: .cache/bench/mlserver-venv missing (make bench-peers)"
+        return (
+            None if self.binary().exists() else "not installed: .cache/bench/mlserver-venv missing (make bench-peers)"
+        )
 
     def model_uri(self, directory: Path) -> Path:
         return directory / PEER_MODEL_FILE
@@ -259,8 +261,10 @@ class MLServerMlflowServer(MLServerServer):
     def unavailable(self) -> str | None:
         python = self.cache / "mlserver-venv" / "bin" / "python"
         if not self.binary().exists() or not imports_in(python, "mlserver_mlflow", "onnxruntime"):
-            return "not installed: mlserver-mlflow or onnxruntime missing from .cache/bench/mlserver-venv " \
+            return (
+                "not installed: mlserver-mlflow or onnxruntime missing from .cache/bench/mlserver-venv "
                 "(make bench-peers)"
+            )
         return None
 
     def model_uri(self, directory: Path) -> Path:
@@ -310,7 +314,9 @@ images = load_digits().images.reshape(-1, 1, 8, 8).astype(np.float32)
 
 def onnx_floor(model_dir: Path, rows: int, seconds: float = 5.0) -> dict:
     """In-process ONNX Runtime runs per second on the server core, the graph as this server opens it."""
-    return in_process(onnx_session_script(model_dir) + f"""
+    return in_process(
+        onnx_session_script(model_dir)
+        + f"""
 batch = images[:{rows}]
 session.run(None, {{name: batch}})
 calls, start = 0, time.perf_counter()
@@ -318,16 +324,20 @@ while time.perf_counter() - start < {seconds}:
     session.run(None, {{name: batch}}); calls += 1
 elapsed = time.perf_counter() - start
 print(json.dumps({{"rps": calls / elapsed, "p50_ms": elapsed / calls * 1000}}))
-""")
+"""
+    )
 
 
 @functools.cache
 def onnx_digits(model_dir: Path) -> list[int]:
     """ONNX Runtime's in-process digits for the check images."""
-    return in_process(onnx_session_script(model_dir) + f"""
+    return in_process(
+        onnx_session_script(model_dir)
+        + f"""
 (logits,) = session.run(None, {{name: images[:{DIGITS_CHECK_IMAGES}]}})
 print(json.dumps(logits.argmax(axis=1).tolist()))
-""")
+"""
+    )
 
 
 def digits_agreement(url: str, model_dir: Path) -> str:
@@ -350,8 +360,21 @@ def digits_agreement(url: str, model_dir: Path) -> str:
 
 
 def drive(url: str, body: Path, concurrency: int, duration: float) -> dict:
-    argv = pinned(CLIENT_CORE, [sys.executable, str(BENCH / "loadgen.py"), url, str(body),
-                                "--concurrency", str(concurrency), "--duration", str(duration), "--warmup", "1"])  # fmt: skip
+    argv = pinned(
+        CLIENT_CORE,
+        [
+            sys.executable,
+            str(BENCH / "loadgen.py"),
+            url,
+            str(body),
+            "--concurrency",
+            str(concurrency),
+            "--duration",
+            str(duration),
+            "--warmup",
+            "1",
+        ],
+    )
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, check=False)
     if out.returncode != 0:
         return {"rps": 0.0, "p50_ms": None, "p99_ms": None, "p999_ms": None, "errors": -1,
@@ -477,9 +500,12 @@ def run_suite(suite: Suite, cache: Path, run_dir: Path, tracking_uri: str, durat
                     body = bodies[(scenario.rows, peer.wants_outputs)]
                     outcome = drive(peer.url(name), body, scenario.concurrency, duration)
                     measured.setdefault(name, {})[scenario.key] = outcome
-                    print(f"    {name:30s} {scenario.label:26s} {fmt(outcome['rps']):>8s} req/s  "
-                          f"p50 {fmt(outcome['p50_ms'])} ms  p99 {fmt(outcome['p99_ms'])} ms  "
-                          f"p99.9 {fmt(outcome.get('p999_ms'))} ms  errors {outcome['errors']}", flush=True)  # fmt: skip
+                    print(
+                        f"    {name:30s} {scenario.label:26s} {fmt(outcome['rps']):>8s} req/s  "
+                        f"p50 {fmt(outcome['p50_ms'])} ms  p99 {fmt(outcome['p99_ms'])} ms  "
+                        f"p99.9 {fmt(outcome.get('p999_ms'))} ms  errors {outcome['errors']}",
+                        flush=True,
+                    )
         finally:
             process.stop()
     return results
@@ -533,7 +559,9 @@ def print_table(suite: Suite, results: dict, duration: float) -> None:
             for server, cell in rows:
                 if cell is None:
                     continue
-                ratio = "-" if server == "mlkube" or not ours or not cell["rps"] else f"{ours['rps'] / cell['rps']:.2f}x"
+                ratio = (
+                    "-" if server == "mlkube" or not ours or not cell["rps"] else f"{ours['rps'] / cell['rps']:.2f}x"
+                )
                 errors = "-" if server == "floor" else str(cell["errors"])
                 p99 = "-" if server == "floor" else fmt(cell["p99_ms"])
                 p999 = "-" if server == "floor" else fmt(cell.get("p999_ms"))
@@ -574,11 +602,31 @@ def print_penguins_targets(results: dict) -> None:
 
     rf, lr = MODELS["random_forest"], MODELS["logistic_regression"]
     checks = [
-        ("random forest, 1 row c8: req/s >= 5x best peer", mine[rf]["row-c8"]["rps"] / best(rf, "row-c8", "rps", True), 5.0, True),
-        ("random forest, 1 row c8: p99 <= 0.5x best peer", mine[rf]["row-c8"]["p99_ms"] / best(rf, "row-c8", "p99_ms", False), 0.5, False),
-        ("random forest, 100 rows c8: req/s >= 1.5x best peer", mine[rf]["batch100-c8"]["rps"] / best(rf, "batch100-c8", "rps", True), 1.5, True),
-        ("logistic regression, 1 row c8: req/s >= 3x best peer", mine[lr]["row-c8"]["rps"] / best(lr, "row-c8", "rps", True), 3.0, True),
-    ]  # fmt: skip
+        (
+            "random forest, 1 row c8: req/s >= 5x best peer",
+            mine[rf]["row-c8"]["rps"] / best(rf, "row-c8", "rps", True),
+            5.0,
+            True,
+        ),
+        (
+            "random forest, 1 row c8: p99 <= 0.5x best peer",
+            mine[rf]["row-c8"]["p99_ms"] / best(rf, "row-c8", "p99_ms", False),
+            0.5,
+            False,
+        ),
+        (
+            "random forest, 100 rows c8: req/s >= 1.5x best peer",
+            mine[rf]["batch100-c8"]["rps"] / best(rf, "batch100-c8", "rps", True),
+            1.5,
+            True,
+        ),
+        (
+            "logistic regression, 1 row c8: req/s >= 3x best peer",
+            mine[lr]["row-c8"]["rps"] / best(lr, "row-c8", "rps", True),
+            3.0,
+            True,
+        ),
+    ]
     print("targets (issue 3):")
     for label, value, target, higher in checks:
         met = value >= target if higher else value <= target

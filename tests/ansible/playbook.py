@@ -76,7 +76,11 @@ def ansible_env(**extra: str) -> dict[str, str]:
 def run_playbook(inventory: str, *args: str, timeout: float = 1800, **env: str) -> PlaybookRun:
     proc = subprocess.run(
         ["ansible-playbook", "-i", f"inventories/{inventory}/hosts.yml", "site.yml", *args],
-        cwd=ANSIBLE_DIR, env=ansible_env(**env), capture_output=True, text=True, timeout=timeout,
+        cwd=ANSIBLE_DIR,
+        env=ansible_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     try:
         report = json.loads(proc.stdout) if proc.stdout.strip() else {}
@@ -88,7 +92,8 @@ def run_playbook(inventory: str, *args: str, timeout: float = 1800, **env: str) 
 def find_kubectl() -> str:
     """The local cluster's own kubectl when it has been built, else one on PATH."""
     versions = dict(
-        line.split("=", 1) for line in (ROOT / "versions.env").read_text().splitlines()
+        line.split("=", 1)
+        for line in (ROOT / "versions.env").read_text().splitlines()
         if "=" in line and not line.startswith("#")
     )
     built = ROOT / ".cache" / "cluster-bin" / f"kubernetes-{versions['KUBERNETES_VERSION']}" / "kubectl"

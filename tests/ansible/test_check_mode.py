@@ -42,8 +42,13 @@ def test_cloud_check_mode_reports_an_unreachable_cluster(tmp_path: Path) -> None
         "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n"
     )
     run = run_playbook(
-        "cloud", "--check", "-e", f"mlkube_kubectl={find_kubectl()}",
-        MLKUBE_CACHE=str(tmp_path / "cache"), MLKUBE_KUBECONFIG=str(kubeconfig), MLKUBE_CLOUD_PROVIDER="existing",
+        "cloud",
+        "--check",
+        "-e",
+        f"mlkube_kubectl={find_kubectl()}",
+        MLKUBE_CACHE=str(tmp_path / "cache"),
+        MLKUBE_KUBECONFIG=str(kubeconfig),
+        MLKUBE_CLOUD_PROVIDER="existing",
     )
     assert run.rc != 0
     assert any("does not answer" in m and str(kubeconfig) in m for m in run.failure_messages()), run.explain()
@@ -51,7 +56,10 @@ def test_cloud_check_mode_reports_an_unreachable_cluster(tmp_path: Path) -> None
 
 def test_cloud_check_mode_without_kubeconfig_says_what_to_set(tmp_path: Path) -> None:
     run = run_playbook(
-        "cloud", "--check", MLKUBE_CACHE=str(tmp_path), MLKUBE_KUBECONFIG=str(tmp_path / "missing"),
+        "cloud",
+        "--check",
+        MLKUBE_CACHE=str(tmp_path),
+        MLKUBE_KUBECONFIG=str(tmp_path / "missing"),
         MLKUBE_CLOUD_PROVIDER="existing",
     )
     assert run.rc != 0
@@ -65,5 +73,7 @@ def test_cloud_creation_asks_for_its_settings(tmp_path: Path, provider: str, mes
     assert run.rc != 0
     assert any(m.startswith(message) for m in run.failure_messages()), run.explain()
     # The settings check comes before any cloud API call.
-    assert not any(name.startswith(("cloud_cluster : Create the", "cloud_cluster : Delete the"))
-                   and not result.get("skipped") for name, result in run.results().items())
+    assert not any(
+        name.startswith(("cloud_cluster : Create the", "cloud_cluster : Delete the")) and not result.get("skipped")
+        for name, result in run.results().items()
+    )

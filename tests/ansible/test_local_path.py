@@ -16,8 +16,13 @@ IMAGES_SH = ANSIBLE_DIR / "roles" / "images" / "files" / "mlkube-images.sh"
 
 
 def cluster(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(CLUSTER_SH), *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "MLKUBE_ROOT": str(ROOT)})
+    return subprocess.run(
+        [str(CLUSTER_SH), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "MLKUBE_ROOT": str(ROOT)},
+    )
 
 
 def changed_tasks(run) -> list[str]:
@@ -49,9 +54,19 @@ def test_local_path_runs_for_real_and_twice_changes_nothing() -> None:
         # answers, validates the cluster-level manifests in a server-side dry run, and helm plans the
         # release (the device plugin chart is left out: its repository is not reachable here).
         planned = run_playbook(
-            "cloud", "--check", "--tags", "cluster,platform",
-            "-e", f"mlkube_kubectl={find_kubectl()}", "-e", "mlkube_profile=local", "-e", "cloud_cluster_device_plugin=false",
-            MLKUBE_KUBECONFIG=cluster("kubeconfig").stdout.strip(), MLKUBE_CLOUD_PROVIDER="existing", MLKUBE_GPU="false",
+            "cloud",
+            "--check",
+            "--tags",
+            "cluster,platform",
+            "-e",
+            f"mlkube_kubectl={find_kubectl()}",
+            "-e",
+            "mlkube_profile=local",
+            "-e",
+            "cloud_cluster_device_plugin=false",
+            MLKUBE_KUBECONFIG=cluster("kubeconfig").stdout.strip(),
+            MLKUBE_CLOUD_PROVIDER="existing",
+            MLKUBE_GPU="false",
             timeout=900,
         )
         assert planned.rc == 0, planned.explain()

@@ -52,7 +52,9 @@ def task(name: str, script: str, log: Path, register: str = "job", **extra: Any)
 def write_playbook(tmp_path: Path, *tasks: str) -> Path:
     (tmp_path / "hosts.yml").write_text(INVENTORY)
     playbook = tmp_path / "playbook.yml"
-    playbook.write_text("- name: long_command under test\n  hosts: mlkube\n  gather_facts: false\n  tasks:\n" + "".join(tasks))
+    playbook.write_text(
+        "- name: long_command under test\n  hosts: mlkube\n  gather_facts: false\n  tasks:\n" + "".join(tasks)
+    )
     return playbook
 
 
@@ -68,8 +70,9 @@ def progress_env() -> dict[str, str]:
 
 
 def run_json(playbook: Path, *args: str) -> dict:
-    proc = subprocess.run(command(playbook, *args), cwd=ANSIBLE_DIR, env=ansible_env(), capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        command(playbook, *args), cwd=ANSIBLE_DIR, env=ansible_env(), capture_output=True, text=True, timeout=300
+    )
     report = json.loads(proc.stdout)
     return {task["task"]["name"]: task["hosts"]["localhost"] for play in report["plays"] for task in play["tasks"]}
 
@@ -79,13 +82,21 @@ def test_a_long_command_prints_progress_at_least_every_30_s(tmp_path: Path) -> N
     log = tmp_path / "logs" / "long.log"
     # About 70 s: a first line, 35 s of silence, then a line every 6 s.
     script = 'echo "line 1"; sleep 35; for i in 2 3 4 5 6 7; do echo "line $i"; sleep 6; done'
-    playbook = write_playbook(tmp_path, task("Run a command of about 70 s", script, log,
-                                             changed_when="'line 7' in job.stdout"))
+    playbook = write_playbook(
+        tmp_path, task("Run a command of about 70 s", script, log, changed_when="'line 7' in job.stdout")
+    )
 
     start = time.monotonic()
     stamped: list[tuple[float, str]] = []
-    with subprocess.Popen(command(playbook), cwd=ANSIBLE_DIR, env=progress_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
+    with subprocess.Popen(
+        command(playbook),
+        cwd=ANSIBLE_DIR,
+        env=progress_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             stamped.append((time.monotonic() - start, line.rstrip("\n")))
@@ -102,7 +113,7 @@ def test_a_long_command_prints_progress_at_least_every_30_s(tmp_path: Path) -> N
 
     # Something is printed at least every 30 s, from the task's start to its result, silence included.
     moments = [play] + [at for at, _ in progress] + [done]
-    gaps = [later - earlier for earlier, later in zip(moments, moments[1:])]
+    gaps = [later - earlier for earlier, later in zip(moments, moments[1:], strict=False)]
     assert max(gaps) <= MAX_SILENCE, f"{max(gaps):.1f} s without output:\n{output}"
 
     # The first line names the log; the lines follow the command's output (quiet stretch included).
@@ -132,24 +143,36 @@ def test_a_failing_command_fails_with_its_exit_code_and_log_tail(tmp_path: Path)
     assert failed["stdout_lines"][-1] == "noise 30"
 
     # On screen (ansible.cfg's callback): one message, the exit code then the tail; no result dump.
-    proc = subprocess.run(command(playbook), cwd=ANSIBLE_DIR, env=progress_env(), capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        command(playbook), cwd=ANSIBLE_DIR, env=progress_env(), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     fatal = next(i for i, line in enumerate(lines) if line.startswith("fatal: [localhost]: FAILED! => "))
     assert "sh -c " in lines[fatal] and "failed with exit code 3" in lines[fatal], proc.stdout
     assert str(tmp_path / "fail.log") in lines[fatal]
-    assert [line.strip() for line in lines[fatal + 1:fatal + 21]] == tail, proc.stdout
+    assert [line.strip() for line in lines[fatal + 1 : fatal + 21]] == tail, proc.stdout
     assert '"stdout"' not in proc.stdout and "Task failed" not in proc.stdout, proc.stdout
 
 
 def test_time_limit_and_check_mode(tmp_path: Path) -> None:
     playbook = write_playbook(
         tmp_path,
-        task("Run past its time limit", "echo waiting; sleep 60", tmp_path / "slow.log", register="slow",
-             args={"timeout": 2}, ignore_errors=True),
-        task("Run in check mode", f"touch {shlex.quote(str(tmp_path / 'touched'))}", tmp_path / "check" / "check.log",
-             register="checked", check_mode=True),
+        task(
+            "Run past its time limit",
+            "echo waiting; sleep 60",
+            tmp_path / "slow.log",
+            register="slow",
+            args={"timeout": 2},
+            ignore_errors=True,
+        ),
+        task(
+            "Run in check mode",
+            f"touch {shlex.quote(str(tmp_path / 'touched'))}",
+            tmp_path / "check" / "check.log",
+            register="checked",
+            check_mode=True,
+        ),
     )
     results = run_json(playbook)
     slow = results["Run past its time limit"]
@@ -164,8 +187,15 @@ def test_time_limit_and_check_mode(tmp_path: Path) -> None:
 def test_a_new_run_stops_the_command_of_an_interrupted_playbook(tmp_path: Path) -> None:
     log = tmp_path / "shared.log"
     first = write_playbook(tmp_path, task("Run a command that outlives its playbook", "echo first; sleep 300", log))
-    proc = subprocess.Popen(command(first), cwd=ANSIBLE_DIR, env=progress_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        command(first),
+        cwd=ANSIBLE_DIR,
+        env=progress_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert proc.stdout is not None
         for line in proc.stdout:  # the command runs once its first progress line is out
@@ -184,4 +214,8 @@ def test_a_new_run_stops_the_command_of_an_interrupted_playbook(tmp_path: Path) 
     assert result["rc"] == 0 and result["stdout"] == "second", result
     with pytest.raises(ProcessLookupError):
         os.killpg(state["pgid"], 0)
-    assert log.read_text().splitlines()[0].startswith("[long_command] stopped an earlier run of sh -c 'echo first; sleep 300'")
+    assert (
+        log.read_text()
+        .splitlines()[0]
+        .startswith("[long_command] stopped an earlier run of sh -c 'echo first; sleep 300'")
+    )

@@ -24,7 +24,11 @@ def test_every_role_validates_its_arguments() -> None:
 @pytest.mark.slow
 def test_ansible_lint_production_profile() -> None:
     proc = subprocess.run(
-        ["ansible-lint", "--nocolor"], cwd=ANSIBLE_DIR, env=ansible_env(), capture_output=True, text=True,
+        ["ansible-lint", "--nocolor"],
+        cwd=ANSIBLE_DIR,
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
         timeout=600,
     )
     output = proc.stdout + proc.stderr
@@ -37,21 +41,32 @@ SELECT_TARGET = ANSIBLE_DIR / "scripts" / "select-target.sh"
 
 @pytest.mark.parametrize("target", ["kind", "local", "cloud"])
 def test_an_explicit_target_is_kept(target: str) -> None:
-    proc = subprocess.run([str(SELECT_TARGET)], env={"MLKUBE_TARGET": target, "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [str(SELECT_TARGET)],
+        env={"MLKUBE_TARGET": target, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert proc.stdout.strip() == target
 
 
 def test_auto_picks_the_local_cluster_without_docker_and_kind(tmp_path) -> None:
     # A PATH where neither docker nor kind exists: only the shell's own tools.
     (tmp_path / "bin").mkdir()
-    proc = subprocess.run(["/bin/bash", str(SELECT_TARGET)], env={"MLKUBE_TARGET": "auto", "PATH": str(tmp_path / "bin")},
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        ["/bin/bash", str(SELECT_TARGET)],
+        env={"MLKUBE_TARGET": "auto", "PATH": str(tmp_path / "bin")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert proc.stdout.strip() == "local"
 
 
 def test_an_unknown_target_says_which_ones_exist() -> None:
-    proc = subprocess.run([str(SELECT_TARGET)], env={"MLKUBE_TARGET": "minikube", "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(SELECT_TARGET)], env={"MLKUBE_TARGET": "minikube", "PATH": "/usr/bin:/bin"}, capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "use auto, kind, local or cloud" in proc.stderr

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,11 @@ def tool(name: str) -> str:
 
 
 def schema_dir() -> Path:
-    default = Path(os.environ.get("MLKUBE_CACHE", ROOT / ".cache")) / "schemas" / f"kubernetes-{VERSIONS['KUBERNETES_VERSION']}"
+    default = (
+        Path(os.environ.get("MLKUBE_CACHE", ROOT / ".cache"))
+        / "schemas"
+        / f"kubernetes-{VERSIONS['KUBERNETES_VERSION']}"
+    )
     path = Path(os.environ.get("MLKUBE_SCHEMA_DIR", default))
     if not (path / "deployment-apps-v1.json").exists():
         pytest.fail(f"no schemas in {path}: run 'make chart-schemas'", pytrace=False)
@@ -95,12 +99,12 @@ def scenarios() -> list[Scenario]:
 ALL_SCENARIOS = scenarios()
 
 
-@lru_cache(maxsize=None)
+@cache
 def render_text(scenario: Scenario) -> str:
     return run([tool("helm"), "template", RELEASE, *scenario.helm_args()]).stdout
 
 
-@lru_cache(maxsize=None)
+@cache
 def render(scenario: Scenario) -> tuple[dict[str, Any], ...]:
     return tuple(doc for doc in yaml.safe_load_all(render_text(scenario)) if doc)
 

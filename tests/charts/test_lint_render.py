@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from chart_helpers import ALL_SCENARIOS, CHART_NAMES, CHARTS, RELEASE, Scenario, render, run
 
 SCENARIO_IDS = [s.id for s in ALL_SCENARIOS]
@@ -11,8 +10,15 @@ SCENARIO_IDS = [s.id for s in ALL_SCENARIOS]
 
 def test_every_chart_has_scenarios() -> None:
     expected = {
-        "model-server": {"rolling", "canary-gateway", "canary-replicas", "blue-green-blue", "blue-green-green",
-                         "kserve-knative", "kserve-standard"},
+        "model-server": {
+            "rolling",
+            "canary-gateway",
+            "canary-replicas",
+            "blue-green-blue",
+            "blue-green-green",
+            "kserve-knative",
+            "kserve-standard",
+        },
         "training-job": {"gpu-on", "gpu-off"},
         "mlflow": {"sqlite", "postgres"},
         "monitoring": {"kube-prometheus-stack", "self-contained"},
@@ -52,8 +58,9 @@ def test_notes_render_next_steps(helm: str, scenario: Scenario) -> None:
 @pytest.mark.parametrize("chart", CHART_NAMES)
 def test_helm_test_hook_exists(chart: str) -> None:
     objects = render(Scenario(chart))
-    hooks = [o for o in objects if o["kind"] == "Pod"
-             and o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    hooks = [
+        o for o in objects if o["kind"] == "Pod" and o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"
+    ]
     assert hooks, f"{chart} has no helm test hook"
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from chart_helpers import CHARTS, Scenario, containers, find, pod_templates, render
+
 from mlkube_server.settings import ServerSettings
 
 BOUND, RETRY = "MLKUBE_SERVER_MAX_QUEUED_REQUESTS", "MLKUBE_SERVER_SHED_RETRY_AFTER_SECONDS"
@@ -43,8 +43,12 @@ def test_chart_defaults_are_the_servers() -> None:
 
 @pytest.mark.parametrize(
     "values",
-    [(), ("ci/canary-replicas-values.yaml",), ("ci/progressive-canary-replicas-values.yaml",),
-     ("ci/kserve-standard-values.yaml",)],
+    [
+        (),
+        ("ci/canary-replicas-values.yaml",),
+        ("ci/progressive-canary-replicas-values.yaml",),
+        ("ci/kserve-standard-values.yaml",),
+    ],
     ids=lambda v: v[0].removeprefix("ci/").removesuffix("-values.yaml") if v else "defaults",
 )
 def test_every_server_container_gets_the_bound_and_retry_after(values: tuple[str, ...]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import yaml
-
 from chart_helpers import CHARTS, PLATFORM, ROOT, VERSIONS
 
 KIND = yaml.safe_load((ROOT / "manifests" / "kind-config.yaml").read_text())
@@ -13,8 +12,12 @@ LOCAL_PROFILE = yaml.safe_load((CHARTS / "mlkube" / "profiles" / "local.yaml").r
 
 
 def manifest_objects(directory: str) -> list[dict]:
-    return [o for path in sorted((ROOT / "manifests" / directory).glob("*.yaml"))
-            for o in yaml.safe_load_all(path.read_text()) if o]
+    return [
+        o
+        for path in sorted((ROOT / "manifests" / directory).glob("*.yaml"))
+        for o in yaml.safe_load_all(path.read_text())
+        if o
+    ]
 
 
 GATEWAY_OBJECTS = manifest_objects("gateway")
@@ -32,8 +35,12 @@ def argo_object(kind: str) -> dict:
 
 
 def rbac_verbs(role: dict, group: str, resource: str) -> set[str]:
-    return {verb for rule in role["rules"] if group in rule["apiGroups"] and resource in rule["resources"]
-            for verb in rule["verbs"]}
+    return {
+        verb
+        for rule in role["rules"]
+        if group in rule["apiGroups"] and resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
 
 
 def test_kind_cluster_shape() -> None:
@@ -68,7 +75,9 @@ def test_port_mappings_reach_the_kind_profile_node_ports() -> None:
 
 
 def test_priority_classes_used_by_the_profiles_exist() -> None:
-    defined = {d["metadata"]["name"] for d in yaml.safe_load_all((ROOT / "manifests" / "priority-classes.yaml").read_text())}
+    defined = {
+        d["metadata"]["name"] for d in yaml.safe_load_all((ROOT / "manifests" / "priority-classes.yaml").read_text())
+    }
     used = set()
     for profile in (CHARTS / "mlkube" / "profiles").glob("*.yaml"):
         for section in (yaml.safe_load(profile.read_text()) or {}).values():
@@ -114,7 +123,9 @@ def test_local_gateway_meets_restricted_pod_security() -> None:
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     pod = gateway_object("Deployment")["spec"]["template"]["spec"]
     container = pod["containers"][0]["securityContext"]
-    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert (
+        pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    )
     assert container["allowPrivilegeEscalation"] is False and container["capabilities"]["drop"] == ["ALL"]
 
 
@@ -131,8 +142,11 @@ def test_gateway_serves_traefik_services_for_canary_weights() -> None:
 def test_argo_rollouts_agrees_with_platform_env() -> None:
     namespace = PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]
     assert argo_object("Namespace")["metadata"]["name"] == namespace
-    assert {o["metadata"].get("namespace") for o in ARGO_OBJECTS
-            if o["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding")} == {namespace}
+    assert {
+        o["metadata"].get("namespace")
+        for o in ARGO_OBJECTS
+        if o["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding")
+    } == {namespace}
     pod = argo_object("Deployment")["spec"]["template"]["spec"]
     (controller,) = pod["containers"]
     assert controller["image"] == f"{PLATFORM['ARGO_ROLLOUTS_IMAGE']}:{VERSIONS['ARGO_ROLLOUTS_VERSION']}"
@@ -171,5 +185,12 @@ def test_argo_rollouts_role_covers_what_the_platform_uses_and_no_more() -> None:
     assert "create" in rbac_verbs(role, "coordination.k8s.io", "leases")
     assert rbac_verbs(role, "networking.k8s.io", "ingresses") == {"get", "list", "watch"}
     groups = {group for rule in role["rules"] for group in rule["apiGroups"]}
-    assert not groups & {"networking.istio.io", "split.smi-spec.io", "getambassador.io", "elbv2.k8s.aws",
-                         "appmesh.k8s.aws", "apisix.apache.org", "traefik.containo.us"}
+    assert not groups & {
+        "networking.istio.io",
+        "split.smi-spec.io",
+        "getambassador.io",
+        "elbv2.k8s.aws",
+        "appmesh.k8s.aws",
+        "apisix.apache.org",
+        "traefik.containo.us",
+    }

@@ -9,15 +9,19 @@ from typing import Any
 
 import pytest
 import yaml
+from chart_helpers import CHARTS, RELEASE, Scenario, find, render, run, scenario, tool
 from cryptography.fernet import Fernet
 
-from chart_helpers import CHARTS, RELEASE, Scenario, find, render, run, scenario, tool
 from tests.cluster.kube import ClusterPaths, Kubectl, KubectlError
 
 FULL = f"{RELEASE}-mlflow"
 KEY_SECRET = f"{FULL}-webhooks"
 WEBHOOKS = scenario("mlflow", "ci/webhooks-values.yaml")
-POLICY_ENV = ("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", "MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS")
+POLICY_ENV = (
+    "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+    "MLFLOW_WEBHOOK_ALLOWED_SCHEMES",
+    "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS",
+)
 
 
 def server_env(objects: tuple[dict[str, Any], ...]) -> dict[str, dict[str, Any]]:
@@ -27,7 +31,9 @@ def server_env(objects: tuple[dict[str, Any], ...]) -> dict[str, dict[str, Any]]
 
 
 def key_of(rendered: str) -> str:
-    [secret] = [o for o in yaml.safe_load_all(rendered) if o and o["kind"] == "Secret" and o["metadata"]["name"] == KEY_SECRET]
+    [secret] = [
+        o for o in yaml.safe_load_all(rendered) if o and o["kind"] == "Secret" and o["metadata"]["name"] == KEY_SECRET
+    ]
     return base64.b64decode(secret["data"]["encryptionKey"]).decode()
 
 
@@ -76,7 +82,11 @@ def test_sqlite_backend_takes_webhooks_too() -> None:
 
 def test_local_profile_lets_mlflow_reach_the_trigger_but_leaves_the_trigger_off() -> None:
     profile = yaml.safe_load((CHARTS / "mlkube" / "profiles" / "local.yaml").read_text())
-    assert profile["mlflow"]["webhooks"] == {"enabled": True, "allowPrivateIps": True, "allowedSchemes": ["http", "https"]}
+    assert profile["mlflow"]["webhooks"] == {
+        "enabled": True,
+        "allowPrivateIps": True,
+        "allowedSchemes": ["http", "https"],
+    }
     assert not profile["model-server"].get("rolloutTrigger", {}).get("enabled", False)
     objects = render(scenario("mlkube", "profiles/local.yaml"))
     assert server_env(objects)["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"]["value"] == "true"

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from chart_helpers import CHARTS, PLATFORM, ROOT, Scenario, find, render, scenario, tool
 
 # The monitoring content's contract (the Argo Rollouts job name its rules and dashboards select).
@@ -54,8 +53,13 @@ def test_dashboards_for_the_stack_sidecar() -> None:
 
 
 def test_dashboard_label_is_configurable() -> None:
-    objects = render(Scenario("monitoring", STACK.values, ("kubePrometheusStack.dashboards.label=my_dashboards",
-                                                          "kubePrometheusStack.dashboards.labelValue=yes")))
+    objects = render(
+        Scenario(
+            "monitoring",
+            STACK.values,
+            ("kubePrometheusStack.dashboards.label=my_dashboards", "kubePrometheusStack.dashboards.labelValue=yes"),
+        )
+    )
     labelled = [c for c in find(objects, "ConfigMap") if c["metadata"]["labels"].get("my_dashboards") == "yes"]
     assert len(labelled) == len(DASHBOARD_FILES)
 
@@ -64,8 +68,10 @@ def test_stack_mode_runs_no_prometheus_and_monitors_the_server() -> None:
     objects = render(STACK)
     assert not find(objects, "Deployment", "mlkube-monitoring-prometheus")
     (monitor,) = [m for m in find(objects, "PodMonitor") if m["metadata"]["name"].endswith("model-server")]
-    assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "model-server",
-                                                          "app.kubernetes.io/component": "server"}
+    assert monitor["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "model-server",
+        "app.kubernetes.io/component": "server",
+    }
     assert monitor["spec"]["podMetricsEndpoints"][0]["path"] == "/metrics"
 
 
@@ -74,7 +80,9 @@ def test_self_contained_rules_and_dashboards_are_verbatim() -> None:
     rules = find(objects, "ConfigMap", "mlkube-monitoring-rules")[0]["data"]
     assert {p.name: p.read_text().rstrip("\n") for p in RULE_FILES} == {k: v.rstrip("\n") for k, v in rules.items()}
     dashboards = find(objects, "ConfigMap", "mlkube-monitoring-grafana-dashboards")[0]["data"]
-    assert {p.name: json.loads(p.read_text()) for p in DASHBOARD_FILES} == {k: json.loads(v) for k, v in dashboards.items()}
+    assert {p.name: json.loads(p.read_text()) for p in DASHBOARD_FILES} == {
+        k: json.loads(v) for k, v in dashboards.items()
+    }
     provisioning = find(objects, "ConfigMap", "mlkube-monitoring-grafana-provisioning")[0]["data"]
     datasource = yaml.safe_load(provisioning["datasources.yaml"])["datasources"][0]
     assert datasource["uid"] == "prometheus" and datasource["url"] == "http://mlkube-monitoring-prometheus:9090"
@@ -115,9 +123,17 @@ def test_dns_names_are_the_model_server_headless_service() -> None:
     assert job["dns_sd_configs"][0]["port"] == service["spec"]["ports"][0]["port"]
 
 
-@pytest.mark.parametrize("source", [SELF, scenario("monitoring"), scenario("monitoring", "ci/local-values.yaml"),
-                                    scenario("mlkube", "profiles/local.yaml"), scenario("mlkube", "profiles/kind.yaml")],
-                         ids=lambda s: s.id)
+@pytest.mark.parametrize(
+    "source",
+    [
+        SELF,
+        scenario("monitoring"),
+        scenario("monitoring", "ci/local-values.yaml"),
+        scenario("mlkube", "profiles/local.yaml"),
+        scenario("mlkube", "profiles/kind.yaml"),
+    ],
+    ids=lambda s: s.id,
+)
 def test_promtool_accepts_the_rendered_configuration(tmp_path: Path, source: Scenario) -> None:
     """The real promtool checks the generated prometheus.yml together with the rule files it loads."""
     objects = render(source)
@@ -132,16 +148,24 @@ def test_promtool_accepts_the_rendered_configuration(tmp_path: Path, source: Sce
         if job.pop("kubernetes_sd_configs", None) is not None:
             job["static_configs"] = [{"targets": ["127.0.0.1:8080"]}]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    result = subprocess.run([tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
     jobs = {job["job_name"] for job in config["scrape_configs"]}
     assert "model-server" in jobs
 
 
-ARGO_MANIFESTS = [o for path in sorted((ROOT / "manifests" / "argo-rollouts").glob("*.yaml"))
-                  for o in yaml.safe_load_all(path.read_text()) if o]
+ARGO_MANIFESTS = [
+    o
+    for path in sorted((ROOT / "manifests" / "argo-rollouts").glob("*.yaml"))
+    for o in yaml.safe_load_all(path.read_text())
+    if o
+]
 
 
 def argo_manifest(kind: str) -> dict:
@@ -176,8 +200,10 @@ def test_argo_rollouts_pod_discovery_keeps_the_controller_pods_only() -> None:
     pod = argo_manifest("Deployment")["spec"]["template"]
     keeps = {r["source_labels"][0]: r["regex"] for r in job["relabel_configs"] if r.get("action") == "keep"}
     on_labels = {k: v for k, v in keeps.items() if k.startswith("__meta_kubernetes_pod_label_")}
-    pod_labels = {"__meta_kubernetes_pod_label_" + re.sub("[^a-zA-Z0-9_]", "_", k): v
-                  for k, v in pod["metadata"]["labels"].items()}
+    pod_labels = {
+        "__meta_kubernetes_pod_label_" + re.sub("[^a-zA-Z0-9_]", "_", k): v
+        for k, v in pod["metadata"]["labels"].items()
+    }
     assert on_labels and on_labels.items() <= pod_labels.items(), "a pod label the controller's pods do not carry"
     ports = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
     assert ports[keeps["__meta_kubernetes_pod_container_port_name"]] == int(PLATFORM["ARGO_ROLLOUTS_METRICS_PORT"])
@@ -195,8 +221,9 @@ def test_stack_mode_monitors_the_argo_rollouts_controller() -> None:
     assert pod["metadata"]["labels"][spec["jobLabel"]] == argo.JOB
     (endpoint,) = spec["podMetricsEndpoints"]
     assert endpoint["honorLabels"] is True and endpoint["path"] == "/metrics"
-    assert {"name": endpoint["port"], "containerPort": int(PLATFORM["ARGO_ROLLOUTS_METRICS_PORT"])} \
-        in pod["spec"]["containers"][0]["ports"]
+    assert {"name": endpoint["port"], "containerPort": int(PLATFORM["ARGO_ROLLOUTS_METRICS_PORT"])} in pod["spec"][
+        "containers"
+    ][0]["ports"]
 
 
 def test_argo_rollouts_scrape_is_off_by_default() -> None:
@@ -209,8 +236,11 @@ def test_argo_rollouts_scrape_is_off_by_default() -> None:
     assert PLATFORM["ARGO_ROLLOUTS_NAMESPACE"] not in {r["metadata"]["namespace"] for r in find(kubernetes, "Role")}
 
 
-@pytest.mark.parametrize("inventory", sorted((ROOT / "ansible" / "inventories").glob("*/group_vars/mlkube.yml")),
-                         ids=lambda p: p.parents[1].name)
+@pytest.mark.parametrize(
+    "inventory",
+    sorted((ROOT / "ansible" / "inventories").glob("*/group_vars/mlkube.yml")),
+    ids=lambda p: p.parents[1].name,
+)
 def test_profiles_scrape_argo_rollouts_where_the_platform_installs_it(inventory: Path) -> None:
     group_vars = yaml.safe_load(inventory.read_text())
     profile = group_vars["mlkube_profile"]

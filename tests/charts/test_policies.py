@@ -7,13 +7,30 @@ import re
 from typing import Any
 
 import pytest
-
-from chart_helpers import (ALL_SCENARIOS, PLATFORM, Scenario, containers, find, pod_templates, render,
-                           render_text, scenario, selects)
+from chart_helpers import (
+    ALL_SCENARIOS,
+    PLATFORM,
+    Scenario,
+    containers,
+    find,
+    pod_templates,
+    render,
+    render_text,
+    scenario,
+    selects,
+)
 
 IDS = [s.id for s in ALL_SCENARIOS]
-ALLOWED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-                        "projected", "secret"}
+ALLOWED_VOLUME_TYPES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 LONG_RUNNING = ("Deployment", "StatefulSet", "InferenceService", "Rollout")
 WORKLOADS = ("Deployment", "StatefulSet", "Rollout")
 
@@ -74,7 +91,7 @@ def test_resources_and_probes(scenario: Scenario) -> None:
 
 @pytest.mark.parametrize("scenario", ALL_SCENARIOS, ids=IDS)
 def test_images_are_pinned(scenario: Scenario) -> None:
-    for obj, _, spec in pods(render(scenario)):
+    for _, _, spec in pods(render(scenario)):
         for container in containers(spec):
             image = container["image"]
             repository, _, tag = image.rpartition(":")
@@ -87,8 +104,7 @@ def test_images_are_pinned(scenario: Scenario) -> None:
 @pytest.mark.parametrize("scenario", ALL_SCENARIOS, ids=IDS)
 def test_selectors_match_their_pods(scenario: Scenario) -> None:
     objects = render(scenario)
-    templates = [(o, labels) for o in objects if o["kind"] in WORKLOADS
-                 for labels, _ in pod_templates(o)]
+    templates = [(o, labels) for o in objects if o["kind"] in WORKLOADS for labels, _ in pod_templates(o)]
     for obj, labels in templates:
         selector = obj["spec"]["selector"]["matchLabels"]
         assert selector and selects(selector, labels), f"{obj['metadata']['name']}: selector {selector} vs {labels}"
@@ -114,8 +130,9 @@ def test_services_select_pods_that_have_their_ports(scenario: Scenario) -> None:
                 names = {p.get("name") for c in spec["containers"] for p in c.get("ports", [])}
                 numbers = {p["containerPort"] for c in spec["containers"] for p in c.get("ports", [])}
                 target = port["targetPort"]
-                assert target in names or target in numbers, \
+                assert target in names or target in numbers, (
                     f"Service {service['metadata']['name']} port {target} not on {workload['metadata']['name']}"
+                )
     for route in find(objects, "HTTPRoute"):
         for rule in route["spec"]["rules"]:
             for ref in rule["backendRefs"]:
@@ -142,12 +159,16 @@ def test_standard_labels_everywhere(scenario: Scenario) -> None:
 
 def server_pods(objects: tuple[dict[str, Any], ...]):
     for obj, labels, spec in pods(objects):
-        if labels.get("app.kubernetes.io/name") == "model-server" and labels.get("app.kubernetes.io/component") == "server":
+        if (
+            labels.get("app.kubernetes.io/name") == "model-server"
+            and labels.get("app.kubernetes.io/component") == "server"
+        ):
             yield obj, labels, spec
 
 
-@pytest.mark.parametrize("scenario", [s for s in ALL_SCENARIOS if s.chart in ("model-server", "mlkube")],
-                         ids=lambda s: s.id)
+@pytest.mark.parametrize(
+    "scenario", [s for s in ALL_SCENARIOS if s.chart in ("model-server", "mlkube")], ids=lambda s: s.id
+)
 def test_server_pods_carry_variant_and_version_as_labels_and_env(scenario: Scenario) -> None:
     found = list(server_pods(render(scenario)))
     assert found
@@ -161,8 +182,10 @@ def test_server_pods_carry_variant_and_version_as_labels_and_env(scenario: Scena
             strategy = next(iter(obj["spec"]["strategy"].values()))
             metadata = [v for k, v in strategy.items() if k.endswith("Metadata")]
             assert len(metadata) == 2 and PLATFORM["LABEL_VARIANT"] not in labels
-            assert {m["labels"][PLATFORM["LABEL_VARIANT"]] for m in metadata} in ({"canary", "stable"},
-                                                                                {"active", "preview"})
+            assert {m["labels"][PLATFORM["LABEL_VARIANT"]] for m in metadata} in (
+                {"canary", "stable"},
+                {"active", "preview"},
+            )
         else:
             assert labels[PLATFORM["LABEL_VARIANT"]] == env[PLATFORM["ENV_VARIANT"]]
             assert labels[PLATFORM["LABEL_VARIANT"]] in ("stable", "canary", "blue", "green")
@@ -183,8 +206,11 @@ def test_server_pods_carry_variant_and_version_as_labels_and_env(scenario: Scena
 
 def variant_selected(objects, service_name: str) -> set[str]:
     service = find(objects, "Service", service_name)[0]
-    return {labels["mlkube.io/variant"] for _, labels, _ in server_pods(objects)
-            if selects(service["spec"]["selector"], labels)}
+    return {
+        labels["mlkube.io/variant"]
+        for _, labels, _ in server_pods(objects)
+        if selects(service["spec"]["selector"], labels)
+    }
 
 
 def test_rolling_is_one_deployment_with_rollout_settings() -> None:
@@ -194,7 +220,9 @@ def test_rolling_is_one_deployment_with_rollout_settings() -> None:
     assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     assert spec["revisionHistoryLimit"] > 0 and spec["minReadySeconds"] > 0
     assert spec["progressDeadlineSeconds"] > spec["minReadySeconds"]
-    assert deployment["metadata"]["annotations"]["kubernetes.io/change-cause"] == "model v2 trained on the full data set"
+    assert (
+        deployment["metadata"]["annotations"]["kubernetes.io/change-cause"] == "model v2 trained on the full data set"
+    )
     assert variant_selected(objects, "mlkube-model-server") == {"stable"}
 
 
@@ -223,16 +251,23 @@ def test_canary_by_gateway_weights() -> None:
     assert route["spec"]["parentRefs"][0]["name"] == "mlkube-gateway"
 
 
-@pytest.mark.parametrize(("values", "active", "preview"), [
-    ("ci/blue-green-blue-values.yaml", "blue", "green"),
-    ("ci/blue-green-green-values.yaml", "green", "blue"),
-])
+@pytest.mark.parametrize(
+    ("values", "active", "preview"),
+    [
+        ("ci/blue-green-blue-values.yaml", "blue", "green"),
+        ("ci/blue-green-green-values.yaml", "green", "blue"),
+    ],
+)
 def test_blue_green_services_follow_one_value(values: str, active: str, preview: str) -> None:
     objects = render(scenario("model-server", values))
     assert variant_selected(objects, "mlkube-model-server") == {active}
     assert variant_selected(objects, "mlkube-model-server-preview") == {preview}
-    versions = {d["spec"]["template"]["metadata"]["labels"]["mlkube.io/variant"]:
-                d["spec"]["template"]["metadata"]["labels"]["mlkube.io/model-version"] for d in find(objects, "Deployment")}
+    versions = {
+        d["spec"]["template"]["metadata"]["labels"]["mlkube.io/variant"]: d["spec"]["template"]["metadata"]["labels"][
+            "mlkube.io/model-version"
+        ]
+        for d in find(objects, "Deployment")
+    }
     assert versions == {"blue": "1", "green": "2"}
     jobs = find(objects, "Job")
     if values.endswith("green-values.yaml"):
@@ -254,8 +289,9 @@ def test_blue_green_switch_changes_only_the_services() -> None:
     assert variant_selected(green, "mlkube-model-server") == {"green"}
 
 
-@pytest.mark.parametrize("target", ["ci/blue-green-blue-values.yaml", "ci/canary-replicas-values.yaml",
-                                    "ci/canary-gateway-values.yaml"])
+@pytest.mark.parametrize(
+    "target", ["ci/blue-green-blue-values.yaml", "ci/canary-replicas-values.yaml", "ci/canary-gateway-values.yaml"]
+)
 def test_changing_strategy_keeps_the_primary_deployment_behind_the_main_service(target: str) -> None:
     """rolling -> canary or blue-green updates the Deployment <full> in place (same selector, so the API
     server accepts it), and the main Service selects its pods before and after: old pods keep serving
@@ -290,26 +326,37 @@ def test_kserve_modes() -> None:
 
 def gpu_requests(objects) -> dict[str, dict[str, Any]]:
     found = {}
-    for obj, labels, spec in pods(objects):
+    for obj, _, spec in pods(objects):
         text = str(spec)
         if "nvidia.com/gpu" in text:
             found[obj["metadata"]["name"]] = spec
     return found
 
 
-@pytest.mark.parametrize("source", [
-    scenario("training-job"), scenario("training-job", "ci/gpu-off-values.yaml"),
-    scenario("training-job", "ci/scoring-values.yaml"), scenario("mlkube", "profiles/kind.yaml"),
-    scenario("mlkube", "profiles/local.yaml"), scenario("mlkube", "profiles/cloud.yaml"),
-], ids=lambda s: s.id)
+@pytest.mark.parametrize(
+    "source",
+    [
+        scenario("training-job"),
+        scenario("training-job", "ci/gpu-off-values.yaml"),
+        scenario("training-job", "ci/scoring-values.yaml"),
+        scenario("mlkube", "profiles/kind.yaml"),
+        scenario("mlkube", "profiles/local.yaml"),
+        scenario("mlkube", "profiles/cloud.yaml"),
+    ],
+    ids=lambda s: s.id,
+)
 def test_no_gpu_settings_unless_asked(source: Scenario) -> None:
     assert "nvidia.com/gpu" not in render_text(source)
 
 
-@pytest.mark.parametrize("source", [
-    scenario("training-job", "ci/gpu-on-values.yaml"),
-    scenario("mlkube", "profiles/kind.yaml", "profiles/gpu.yaml"),
-], ids=lambda s: s.id)
+@pytest.mark.parametrize(
+    "source",
+    [
+        scenario("training-job", "ci/gpu-on-values.yaml"),
+        scenario("mlkube", "profiles/kind.yaml", "profiles/gpu.yaml"),
+    ],
+    ids=lambda s: s.id,
+)
 def test_gpu_jobs_land_only_on_gpu_nodes(source: Scenario) -> None:
     objects = render(source)
     gpu = gpu_requests(objects)
@@ -326,13 +373,17 @@ def test_training_jobs_fail_fast_on_configuration_errors() -> None:
     for job in find(render(scenario("training-job")), "Job"):
         spec = job["spec"]
         rules = spec["podFailurePolicy"]["rules"]
-        assert rules[0] == {"action": "FailJob",
-                            "onExitCodes": {"containerName": "trainer", "operator": "In", "values": [2]}}
+        assert rules[0] == {
+            "action": "FailJob",
+            "onExitCodes": {"containerName": "trainer", "operator": "In", "values": [2]},
+        }
         assert rules[1]["action"] == "Ignore" and rules[1]["onPodConditions"][0]["type"] == "DisruptionTarget"
         assert spec["template"]["spec"]["restartPolicy"] == "Never"
         assert spec["backoffLimit"] >= 1 and spec["activeDeadlineSeconds"] and spec["ttlSecondsAfterFinished"]
-    args = {j["metadata"]["labels"]["mlkube.io/job"]: j["spec"]["template"]["spec"]["containers"][0]["args"]
-            for j in find(render(scenario("training-job")), "Job")}
+    args = {
+        j["metadata"]["labels"]["mlkube.io/job"]: j["spec"]["template"]["spec"]["containers"][0]["args"]
+        for j in find(render(scenario("training-job")), "Job")
+    }
     assert args == {"penguins": ["penguins", "--model", "all"], "digits": ["digits", "--device", "auto"]}
 
 
@@ -349,10 +400,20 @@ def test_every_component_finds_mlflow_through_one_value() -> None:
         objects = render(scenario("mlkube", profile))
         (mlflow,) = [s for s in find(objects, "Service") if s["metadata"]["name"] == "mlkube-mlflow"]
         expected = f"http://mlkube-mlflow:{mlflow['spec']['ports'][0]['port']}"
-        uris = {e["value"] for _, _, spec in pods(objects) for c in spec["containers"] for e in c.get("env", [])
-                if e["name"] in ("MLFLOW_TRACKING_URI",)}
+        uris = {
+            e["value"]
+            for _, _, spec in pods(objects)
+            for c in spec["containers"]
+            for e in c.get("env", [])
+            if e["name"] in ("MLFLOW_TRACKING_URI",)
+        }
         assert uris == {expected}
     moved = render(Scenario("mlkube", ("profiles/kind.yaml",), ("global.mlflow.url=http://mlflow.example:80",)))
-    uris = {e["value"] for _, _, spec in pods(moved) for c in spec["containers"] for e in c.get("env", [])
-            if e["name"] == "MLFLOW_TRACKING_URI"}
+    uris = {
+        e["value"]
+        for _, _, spec in pods(moved)
+        for c in spec["containers"]
+        for e in c.get("env", [])
+        if e["name"] == "MLFLOW_TRACKING_URI"
+    }
     assert uris == {"http://mlflow.example:80"}

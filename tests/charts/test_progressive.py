@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from chart_helpers import CHARTS, NAMESPACE, PLATFORM, RELEASE, Scenario, find, render, run, scenario, selects, tool
 
 FULL = f"{RELEASE}-model-server"
@@ -73,8 +72,13 @@ def test_shadow_phase_runs_one_candidate_pod_without_live_traffic_first() -> Non
     # The candidate must accept the copies even where ingress is restricted.
     [policy] = find(objects, "NetworkPolicy")
     peers = policy["spec"]["ingress"][0]["from"]
-    assert any(selects(p.get("podSelector", {}).get("matchLabels", {"-": "-"}),
-                       rollout(objects)["spec"]["template"]["metadata"]["labels"]) for p in peers)
+    assert any(
+        selects(
+            p.get("podSelector", {}).get("matchLabels", {"-": "-"}),
+            rollout(objects)["spec"]["template"]["metadata"]["labels"],
+        )
+        for p in peers
+    )
 
 
 def test_no_shadow_settings_without_shadow() -> None:
@@ -137,9 +141,12 @@ def test_blue_green_without_shadow_judges_only_loaded_models_before_the_switch()
 @pytest.mark.parametrize("source", [CANARY_GATEWAY, CANARY_REPLICAS, BLUE_GREEN], ids=lambda s: s.id)
 def test_analysis_queries_are_the_generated_ones_with_argo_placeholders_intact(source: Scenario) -> None:
     objects = render(source)
-    passed = {a["name"] for a in rollout(objects)["spec"]["strategy"][
-        "canary" if "canary" in rollout(objects)["spec"]["strategy"] else "blueGreen"].get(
-        "analysis", {"args": [{"name": "namespace"}, {"name": "canary-hash"}, {"name": "stable-hash"}]})["args"]}
+    passed = {
+        a["name"]
+        for a in rollout(objects)["spec"]["strategy"][
+            "canary" if "canary" in rollout(objects)["spec"]["strategy"] else "blueGreen"
+        ].get("analysis", {"args": [{"name": "namespace"}, {"name": "canary-hash"}, {"name": "stable-hash"}]})["args"]
+    }
     for template in find(objects, "AnalysisTemplate"):
         declared = {a["name"]: a for a in template["spec"]["args"]}
         for metric in template["spec"]["metrics"]:
@@ -153,8 +160,13 @@ def test_analysis_queries_are_the_generated_ones_with_argo_placeholders_intact(s
 
 
 def test_conditions_make_no_data_inconclusive_and_take_thresholds_from_values() -> None:
-    objects = render(with_sets("strategy=progressiveCanary", "progressive.analysis.thresholds.maxP99Ratio=4",
-                               "progressive.analysis.thresholds.maxClassMixDivergence=1"))
+    objects = render(
+        with_sets(
+            "strategy=progressiveCanary",
+            "progressive.analysis.thresholds.maxP99Ratio=4",
+            "progressive.analysis.thresholds.maxClassMixDivergence=1",
+        )
+    )
     metrics = {m["name"]: m for m in templates(objects)[f"{FULL}-canary-gate"]["spec"]["metrics"]}
     assert set(metrics) == {"error-ratio-increase", "p99-ratio", "models-loaded", "class-mix-divergence"}
     for metric in metrics.values():
@@ -181,8 +193,19 @@ def test_server_settings_live_in_the_pod_template() -> None:
 
 
 def test_gate_count_too_small_for_its_streak_fails_with_one_line(helm: str) -> None:
-    result = run([helm, "template", RELEASE, str(CHARTS / "model-server"), "--set", "strategy=progressiveCanary",
-                  "--set", "progressive.analysis.gate.count=3"], check=False)
+    result = run(
+        [
+            helm,
+            "template",
+            RELEASE,
+            str(CHARTS / "model-server"),
+            "--set",
+            "strategy=progressiveCanary",
+            "--set",
+            "progressive.analysis.gate.count=3",
+        ],
+        check=False,
+    )
     assert result.returncode != 0 and "progressive.analysis.gate.count must be at least" in result.stderr
 
 
@@ -199,13 +222,27 @@ def test_local_profile_stays_rolling_and_scrapes_fast_enough_for_the_analysis() 
     profile = yaml.safe_load((CHARTS / "mlkube" / "profiles" / "local.yaml").read_text())
     assert profile["model-server"]["strategy"] == "rolling"
     scrape = int(profile["monitoring"]["scrape"]["interval"].rstrip("s"))
-    window = int(yaml.safe_load((CHARTS / "model-server" / "values.yaml").read_text())[
-        "progressive"]["analysis"]["window"].rstrip("s"))
+    window = int(
+        yaml.safe_load((CHARTS / "model-server" / "values.yaml").read_text())["progressive"]["analysis"][
+            "window"
+        ].rstrip("s")
+    )
     assert window >= 3 * scrape, "rate() needs at least two samples of the canary in its window"
 
 
 def test_rollout_renders_for_the_umbrella_chart(helm: str) -> None:
-    result = run([tool("helm"), "template", RELEASE, str(CHARTS / "mlkube"), "--namespace", NAMESPACE,
-                  "-f", str(CHARTS / "mlkube" / "profiles" / "local.yaml"),
-                  "--set", "model-server.strategy=progressiveBlueGreen"])
+    result = run(
+        [
+            tool("helm"),
+            "template",
+            RELEASE,
+            str(CHARTS / "mlkube"),
+            "--namespace",
+            NAMESPACE,
+            "-f",
+            str(CHARTS / "mlkube" / "profiles" / "local.yaml"),
+            "--set",
+            "model-server.strategy=progressiveBlueGreen",
+        ]
+    )
     assert "kind: Rollout" in result.stdout and PLATFORM["ENV_REVISION"] in result.stdout

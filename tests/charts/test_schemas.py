@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from chart_helpers import ALL_SCENARIOS, ROOT, Scenario, render, render_text, scenario
 
 KINDS_FROM_CRDS = {
@@ -26,9 +25,21 @@ KINDS_FROM_CRDS = {
 def kubeconform_run(kubeconform: str, schemas: Path, manifest: str) -> subprocess.CompletedProcess[str]:
     # No -ignore-missing-schemas: a kind without a schema fails, it is never skipped.
     return subprocess.run(
-        [kubeconform, "-strict", "-summary", "-output", "text",
-         "-schema-location", str(schemas / "{{ .ResourceKind }}{{ .KindSuffix }}.json"), "-"],
-        input=manifest, capture_output=True, text=True, timeout=120)
+        [
+            kubeconform,
+            "-strict",
+            "-summary",
+            "-output",
+            "text",
+            "-schema-location",
+            str(schemas / "{{ .ResourceKind }}{{ .KindSuffix }}.json"),
+            "-",
+        ],
+        input=manifest,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("scenario", ALL_SCENARIOS, ids=[s.id for s in ALL_SCENARIOS])
@@ -50,22 +61,48 @@ def test_every_custom_kind_is_rendered_somewhere() -> None:
     assert set(KINDS_FROM_CRDS) <= rendered, set(KINDS_FROM_CRDS) - rendered
 
 
-@pytest.mark.parametrize(("source", "kind", "path", "field"), [
-    (scenario("model-server"), "Deployment", ["spec", "template", "spec", "containers", 0], "imagePullPolic"),
-    (scenario("model-server", "ci/kserve-standard-values.yaml"), "InferenceService", ["spec", "predictor"], "minReplica"),
-    (scenario("model-server", "ci/canary-gateway-values.yaml"), "HTTPRoute", ["spec", "rules", 0], "backendRef"),
-    (scenario("monitoring", "ci/kube-prometheus-stack-values.yaml"), "PodMonitor", ["spec"], "podMetricEndpoints"),
-    (scenario("monitoring", "ci/kube-prometheus-stack-values.yaml"), "PrometheusRule", ["spec", "groups", 0], "rule"),
-    (scenario("training-job"), "Job", ["spec"], "backofLimit"),
-    (scenario("model-server", "ci/progressive-canary-gateway-values.yaml"), "Rollout", ["spec", "strategy", "canary"],
-     "stepz"),
-    (scenario("model-server", "ci/progressive-canary-gateway-values.yaml"), "AnalysisTemplate",
-     ["spec", "metrics", 0], "sucessCondition"),
-    (scenario("model-server", "ci/progressive-canary-gateway-values.yaml"), "TraefikService", ["spec", "weighted"],
-     "service"),
-])
-def test_validation_rejects_a_misspelt_field(kubeconform: str, schemas: Path, source: Scenario, kind: str,
-                                             path: list, field: str) -> None:
+@pytest.mark.parametrize(
+    ("source", "kind", "path", "field"),
+    [
+        (scenario("model-server"), "Deployment", ["spec", "template", "spec", "containers", 0], "imagePullPolic"),
+        (
+            scenario("model-server", "ci/kserve-standard-values.yaml"),
+            "InferenceService",
+            ["spec", "predictor"],
+            "minReplica",
+        ),
+        (scenario("model-server", "ci/canary-gateway-values.yaml"), "HTTPRoute", ["spec", "rules", 0], "backendRef"),
+        (scenario("monitoring", "ci/kube-prometheus-stack-values.yaml"), "PodMonitor", ["spec"], "podMetricEndpoints"),
+        (
+            scenario("monitoring", "ci/kube-prometheus-stack-values.yaml"),
+            "PrometheusRule",
+            ["spec", "groups", 0],
+            "rule",
+        ),
+        (scenario("training-job"), "Job", ["spec"], "backofLimit"),
+        (
+            scenario("model-server", "ci/progressive-canary-gateway-values.yaml"),
+            "Rollout",
+            ["spec", "strategy", "canary"],
+            "stepz",
+        ),
+        (
+            scenario("model-server", "ci/progressive-canary-gateway-values.yaml"),
+            "AnalysisTemplate",
+            ["spec", "metrics", 0],
+            "sucessCondition",
+        ),
+        (
+            scenario("model-server", "ci/progressive-canary-gateway-values.yaml"),
+            "TraefikService",
+            ["spec", "weighted"],
+            "service",
+        ),
+    ],
+)
+def test_validation_rejects_a_misspelt_field(
+    kubeconform: str, schemas: Path, source: Scenario, kind: str, path: list, field: str
+) -> None:
     """The validation can fail: a typo in any of these kinds is caught."""
     obj = next(o for o in render(source) if o["kind"] == kind)
     obj = json.loads(json.dumps(obj))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from chart_helpers import RELEASE, Scenario, find, render, run, tool
 
 
@@ -24,6 +23,8 @@ def test_with_the_rollout_trigger_the_trainer_only_sets_challenger():
 
 @pytest.mark.parametrize("value", ["argo", "Trainer", ""])
 def test_any_other_value_is_refused_by_the_schema(value):
-    result = run([tool("helm"), "template", RELEASE, *Scenario("training-job", (), (f"championBy={value}",)).helm_args()],
-                 check=False)  # fmt: skip
+    result = run(
+        [tool("helm"), "template", RELEASE, *Scenario("training-job", (), (f"championBy={value}",)).helm_args()],
+        check=False,
+    )
     assert result.returncode != 0 and "championBy" in result.stderr, result.stderr

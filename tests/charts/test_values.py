@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from chart_helpers import CHART_NAMES, CHARTS, PLATFORM, RELEASE, ROOT, run
 
 BAD_VALUES = [
@@ -24,12 +23,18 @@ BAD_VALUES = [
     ("model-server", ["--set", "backend=kserve", "--set", "strategy=blueGreen"], "/strategy"),
     ("model-server", ["--set", "kserve.deploymentMode=Serverless"], "/kserve/deploymentMode"),
     ("model-server", ["--set", "replicaCount=-1"], "/replicaCount"),
-    ("model-server", ["--set", "strategy=progressiveCanary", "--set", "progressive.shadow.enabled=true"],
-     "/gateway/enabled"),
+    (
+        "model-server",
+        ["--set", "strategy=progressiveCanary", "--set", "progressive.shadow.enabled=true"],
+        "/gateway/enabled",
+    ),
     ("model-server", ["--set-json", 'progressive.steps=[{"setWeight":10,"pause":{}}]'], "/progressive/steps/0"),
     ("model-server", ["--set-json", 'progressive.steps=[{"pause":{}}]'], "/progressive/steps"),
-    ("model-server", ["--set", "progressive.analysis.thresholds.maxP99Ratio=0.5"],
-     "/progressive/analysis/thresholds/maxP99Ratio"),
+    (
+        "model-server",
+        ["--set", "progressive.analysis.thresholds.maxP99Ratio=0.5"],
+        "/progressive/analysis/thresholds/maxP99Ratio",
+    ),
     ("model-server", ["--set", "progressive.analysis.interval=5"], "/progressive/analysis/interval"),
     ("model-server", ["--set", "progressive.shadow.minAgreement=95"], "/progressive/shadow/minAgreement"),
     ("model-server", ["--set", "progressive.prometheus.address=prometheus:9090"], "/progressive/prometheus/address"),
@@ -57,7 +62,9 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize(("chart", "args", "key"), BAD_VALUES, ids=[f"{c}:{' '.join(a[1::2])}" for c, a, _ in BAD_VALUES])
+@pytest.mark.parametrize(
+    ("chart", "args", "key"), BAD_VALUES, ids=[f"{c}:{' '.join(a[1::2])}" for c, a, _ in BAD_VALUES]
+)
 def test_bad_values_name_the_key(helm: str, chart: str, args: list[str], key: str) -> None:
     result = run([helm, "template", RELEASE, str(CHARTS / chart), *args], check=False)
     assert result.returncode != 0, f"accepted: {args}"
@@ -101,8 +108,11 @@ def test_schema_is_strict_and_every_value_is_declared(chart: str) -> None:
 
 
 def test_readmes_are_generated_from_values() -> None:
-    result = subprocess.run([sys.executable, str(CHARTS / "tools" / "chart_readme.py"), "--check",
-                             *[str(CHARTS / c) for c in CHART_NAMES]], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(CHARTS / "tools" / "chart_readme.py"), "--check", *[str(CHARTS / c) for c in CHART_NAMES]],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -111,14 +121,16 @@ def test_readme_check_catches_an_undocumented_value(tmp_path: Path) -> None:
     (chart / "ci").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
     (chart / "values.yaml").write_text("# -- documented\na: 1\nb: 2\n")
-    result = subprocess.run([sys.executable, str(CHARTS / "tools" / "chart_readme.py"), str(chart)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(CHARTS / "tools" / "chart_readme.py"), str(chart)], capture_output=True, text=True
+    )
     assert result.returncode == 1 and "b" in result.stderr
 
 
 def test_chart_versions_change_with_their_content() -> None:
-    result = subprocess.run([sys.executable, str(CHARTS / "tools" / "chart_versions.py"), "--check"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(CHARTS / "tools" / "chart_versions.py"), "--check"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -151,8 +163,12 @@ def test_defaults_agree_with_platform_env() -> None:
     assert (trainer["image"]["repository"], trainer["image"]["tag"]) == (PLATFORM["TRAINING_IMAGE"], tag)
     assert (mlflow["image"]["repository"], mlflow["image"]["tag"]) == (PLATFORM["TRAINING_IMAGE"], tag)
     prefix = PLATFORM["IMAGE_PREFIX"] + "/"
-    for image in (mlflow["postgres"]["internal"]["image"], monitoring["prometheus"]["image"],
-                  monitoring["grafana"]["image"], monitoring["pushgateway"]["image"]):
+    for image in (
+        mlflow["postgres"]["internal"]["image"],
+        monitoring["prometheus"]["image"],
+        monitoring["grafana"]["image"],
+        monitoring["pushgateway"]["image"],
+    ):
         assert image["repository"].startswith(prefix) and image["tag"] == tag, image
     assert server["server"]["port"] == server["service"]["port"] == int(PLATFORM["MODEL_SERVER_PORT"])
     assert mlflow["server"]["port"] == mlflow["service"]["port"] == int(PLATFORM["MLFLOW_PORT"])
@@ -192,6 +208,9 @@ def test_no_registry_hosts_or_machine_paths_in_charts() -> None:
     patterns = [re.escape(str(ROOT) + "/"), re.escape(home_dot), *map(re.escape, _registry_hosts())]
     forbidden = re.compile("|".join(patterns))
     for path in list(CHARTS.rglob("*")) + list((ROOT / "manifests").rglob("*")):
-        if path.is_file() and path.suffix in {".yaml", ".json", ".tpl", ".txt", ".md", ".py", ".mk"} \
-                and "/charts/mlkube/charts/" not in str(path):
+        if (
+            path.is_file()
+            and path.suffix in {".yaml", ".json", ".tpl", ".txt", ".md", ".py", ".mk"}
+            and "/charts/mlkube/charts/" not in str(path)
+        ):
             assert not forbidden.search(path.read_text(errors="ignore")), path

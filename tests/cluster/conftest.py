@@ -1,12 +1,13 @@
 """Fixtures for the local cluster's smoke suite: the cluster must already be up
 (`make cluster-up`); the suite builds and imports its own small test image."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -31,14 +32,18 @@ def paths() -> ClusterPaths:
 @pytest.fixture(scope="session")
 def kubectl(paths: ClusterPaths) -> Kubectl:
     if not paths.kubectl.is_file() or not paths.kubeconfig.is_file():
-        pytest.fail(f"local cluster not built or not up ({paths.kubeconfig} missing): run `make cluster-up`",
-                    pytrace=False)
+        pytest.fail(
+            f"local cluster not built or not up ({paths.kubeconfig} missing): run `make cluster-up`", pytrace=False
+        )
     client = Kubectl(paths)
     try:
         client.run("get", "--raw", "/readyz", timeout=15)
     except (KubectlError, subprocess.TimeoutExpired):
-        pytest.fail("local cluster apiserver not reachable: run `make cluster-up` "
-                    "(or `make cluster-status` to see which component is down)", pytrace=False)
+        pytest.fail(
+            "local cluster apiserver not reachable: run `make cluster-up` "
+            "(or `make cluster-status` to see which component is down)",
+            pytrace=False,
+        )
     return client
 
 
@@ -48,14 +53,34 @@ def smoke_image(paths: ClusterPaths, kubectl: Kubectl) -> str:
     out = paths.cache / "cluster-images" / f"cluster-smoke-{PLATFORM['IMAGE_TAG']}"
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, CGO_ENABLED="0", GOTOOLCHAIN="local", GOFLAGS="-mod=mod")
-    subprocess.run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "cluster-smoke"), "."],
-                   cwd=Path(__file__).parent / "image", env=env, check=True)
+    subprocess.run(
+        ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "cluster-smoke"), "."],
+        cwd=Path(__file__).parent / "image",
+        env=env,
+        check=True,
+    )
     packer = ROOT / "ansible" / "roles" / "local_cluster" / "files" / "oci_image.py"
-    subprocess.run(["python3", str(packer), "--name", SMOKE_IMAGE, "--out", str(out / "image.tar"),
-                    "--file", f"{out / 'cluster-smoke'}:/cluster-smoke", "--entrypoint", "/cluster-smoke",
-                    "--user", "65532:65532", "--port", "8080"], check=True, capture_output=True)
-    subprocess.run([str(paths.cluster_script), "import-image", str(out / "image.tar")], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            "python3",
+            str(packer),
+            "--name",
+            SMOKE_IMAGE,
+            "--out",
+            str(out / "image.tar"),
+            "--file",
+            f"{out / 'cluster-smoke'}:/cluster-smoke",
+            "--entrypoint",
+            "/cluster-smoke",
+            "--user",
+            "65532:65532",
+            "--port",
+            "8080",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run([str(paths.cluster_script), "import-image", str(out / "image.tar")], check=True, capture_output=True)
     return SMOKE_IMAGE
 
 

@@ -1,13 +1,15 @@
 """Small helpers the smoke suite uses to talk to the local cluster through kubectl."""
+
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -32,7 +34,7 @@ class ClusterPaths:
     cluster_script: Path
 
     @classmethod
-    def discover(cls) -> "ClusterPaths":
+    def discover(cls) -> ClusterPaths:
         versions = read_env_file(ROOT / "versions.env")
         cache = Path(os.environ.get("MLKUBE_CACHE", ROOT / ".cache"))
         kubeconfig = Path(os.environ.get("MLKUBE_KUBECONFIG", cache / "cluster" / "kubeconfig"))
@@ -50,15 +52,14 @@ class Kubectl:
         self.paths = paths
         self.namespace = namespace
 
-    def in_namespace(self, namespace: str) -> "Kubectl":
+    def in_namespace(self, namespace: str) -> Kubectl:
         return Kubectl(self.paths, namespace)
 
     def run(self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120) -> str:
         command = [str(self.paths.kubectl), "--kubeconfig", str(self.paths.kubeconfig)]
         if self.namespace:
             command += ["--namespace", self.namespace]
-        result = subprocess.run(command + list(args), input=stdin, capture_output=True, text=True,
-                                timeout=timeout)
+        result = subprocess.run(command + list(args), input=stdin, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise KubectlError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout if result.returncode == 0 else result.stderr

@@ -1,4 +1,5 @@
 """The real scheduler places GPU Jobs only on the fake GPU nodes and keeps CPU pods off them."""
+
 from __future__ import annotations
 
 from tests.cluster.kube import Kubectl, container, pod_spec, wait_until
@@ -7,14 +8,18 @@ GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSc
 
 
 def node_pools(kubectl: Kubectl) -> dict[str, str]:
-    return {n["metadata"]["name"]: n["metadata"]["labels"].get("mlkube.io/node-pool", "")
-            for n in kubectl.get("nodes")["items"]}
+    return {
+        n["metadata"]["name"]: n["metadata"]["labels"].get("mlkube.io/node-pool", "")
+        for n in kubectl.get("nodes")["items"]
+    }
 
 
 def test_gpu_job_lands_on_a_fake_gpu_node(kubectl: Kubectl, namespace: Kubectl, smoke_image: str) -> None:
     gpu_container = container("train", smoke_image, ["exit", "0"])
-    gpu_container["resources"] = {"limits": {"nvidia.com/gpu": "2", "memory": "64Mi"},
-                                  "requests": {"cpu": "10m", "memory": "16Mi"}}
+    gpu_container["resources"] = {
+        "limits": {"nvidia.com/gpu": "2", "memory": "64Mi"},
+        "requests": {"cpu": "10m", "memory": "16Mi"},
+    }
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -38,8 +43,12 @@ def test_gpu_job_lands_on_a_fake_gpu_node(kubectl: Kubectl, namespace: Kubectl, 
 def test_gpu_request_beyond_capacity_stays_pending(namespace: Kubectl, smoke_image: str) -> None:
     greedy = container("greedy", smoke_image, ["sleep"])
     greedy["resources"] = {"limits": {"nvidia.com/gpu": "9", "memory": "64Mi"}}
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "greedy"},
-           "spec": pod_spec(greedy, tolerations=[GPU_TOLERATION])}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "greedy"},
+        "spec": pod_spec(greedy, tolerations=[GPU_TOLERATION]),
+    }
     namespace.apply(pod)
 
     def unschedulable() -> bool:
@@ -60,8 +69,7 @@ def test_cpu_pods_stay_off_gpu_nodes(kubectl: Kubectl, namespace: Kubectl, smoke
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels},
-                         "spec": pod_spec(container("idle", smoke_image, ["sleep"]))},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec(container("idle", smoke_image, ["sleep"]))},
         },
     }
     namespace.apply(deployment)

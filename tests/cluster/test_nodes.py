@@ -1,4 +1,5 @@
 """The real node and the fake GPU nodes are registered and Ready."""
+
 from __future__ import annotations
 
 from tests.cluster.kube import Kubectl

@@ -1,4 +1,5 @@
 """A claim on the default StorageClass binds and its data outlives the pod that wrote it."""
+
 from __future__ import annotations
 
 from tests.cluster.kube import Kubectl, container, pod_spec, wait_until
@@ -29,18 +30,15 @@ def finished(ns: Kubectl, pod: str) -> str | None:
 
 def test_claim_binds_and_keeps_data_across_pods(namespace: Kubectl, smoke_image: str) -> None:
     namespace.apply(claim("data"))
-    wait_until("the claim to bind",
-               lambda: namespace.get("pvc", "data")["status"].get("phase") == "Bound", timeout=60)
+    wait_until("the claim to bind", lambda: namespace.get("pvc", "data")["status"].get("phase") == "Bound", timeout=60)
     volume = namespace.get("pvc", "data")["spec"]["volumeName"]
     assert volume
 
     namespace.apply(pod_with_volume("writer", smoke_image, ["write", "/data/proof.txt", "kept"], "data"))
-    assert wait_until("the writer pod", lambda: finished(namespace, "writer")) == "Succeeded", \
-        namespace.logs("writer")
+    assert wait_until("the writer pod", lambda: finished(namespace, "writer")) == "Succeeded", namespace.logs("writer")
     namespace.run("delete", "pod", "writer", "--wait=true")
 
     namespace.apply(pod_with_volume("reader", smoke_image, ["cat", "/data/proof.txt"], "data"))
-    assert wait_until("the reader pod", lambda: finished(namespace, "reader")) == "Succeeded", \
-        namespace.logs("reader")
+    assert wait_until("the reader pod", lambda: finished(namespace, "reader")) == "Succeeded", namespace.logs("reader")
     assert namespace.logs("reader") == "kept"
     assert namespace.get("pvc", "data")["spec"]["volumeName"] == volume

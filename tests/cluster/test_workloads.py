@@ -1,5 +1,6 @@
 """Real pods: a Deployment behind a Service (ClusterIP from the host, DNS name from a pod),
 a Job running to completion, and a rollout undone."""
+
 from __future__ import annotations
 
 import json
@@ -23,12 +24,16 @@ def deployment(name: str, image: str, version: str) -> dict:
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": pod_spec(container(
-                    "server", image, ["serve"],
-                    env=[{"name": "SMOKE_VERSION", "value": version}],
-                    ports=[{"containerPort": PORT, "name": "http"}],
-                    readinessProbe=probe,
-                )),
+                "spec": pod_spec(
+                    container(
+                        "server",
+                        image,
+                        ["serve"],
+                        env=[{"name": "SMOKE_VERSION", "value": version}],
+                        ports=[{"containerPort": PORT, "name": "http"}],
+                        readinessProbe=probe,
+                    )
+                ),
             },
         },
     }
@@ -63,6 +68,7 @@ def test_deployment_reached_by_cluster_ip_and_dns(namespace: Kubectl, smoke_imag
 
     cluster_ip = namespace.get("service", "web")["spec"]["clusterIP"]
     with httpx.Client(trust_env=False, timeout=5) as client:
+
         def ask() -> dict | None:
             # kube-proxy programs the Service a moment after the endpoints become ready.
             try:

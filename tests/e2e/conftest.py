@@ -17,14 +17,24 @@ from tests.cluster.kube import read_env_file
 
 from . import kube
 from .kube import CACHE, NAMESPACE, ROOT, helm, kubectl, kubectl_json
+from .platform import (
+    GATEWAY_CRDS,
+    GATEWAY_MANIFESTS,
+    GATEWAY_NAME,
+    GATEWAY_NAMESPACE,
+    PLATFORM,
+    RELEASE,
+    TIMINGS,
+    UMBRELLA,
+    platform_values,
+)
 from .progressive_versions import progressive_versions  # noqa: F401 - a session fixture of two modules
-from .platform import (GATEWAY_CRDS, GATEWAY_MANIFESTS, GATEWAY_NAME, GATEWAY_NAMESPACE, PLATFORM, RELEASE, TIMINGS,
-                       UMBRELLA, platform_values)
 
 VERSIONS = read_env_file(ROOT / "versions.env")
 # Traefik's own CRDs (TraefikService backends) and Argo Rollouts' CRDs, staged by `make images`.
 TRAEFIK_CRDS = CACHE / "gateway" / f"traefik-crds-{VERSIONS['TRAEFIK_VERSION']}"
 ARGO_ROLLOUTS_CRDS = CACHE / "argo-rollouts" / f"crds-{VERSIONS['ARGO_ROLLOUTS_VERSION']}"
+
 
 @pytest.fixture(scope="session")
 def cluster():
@@ -51,8 +61,14 @@ def gateway(cluster) -> str:
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(GATEWAY_CRDS), namespace=None)
     _apply_crds(TRAEFIK_CRDS)
     kubectl("apply", "-f", str(GATEWAY_MANIFESTS), namespace=None)
-    kubectl("wait", "--for=condition=Programmed", "--timeout=180s", f"gateway/{GATEWAY_NAME}",
-            namespace=GATEWAY_NAMESPACE, timeout=200)
+    kubectl(
+        "wait",
+        "--for=condition=Programmed",
+        "--timeout=180s",
+        f"gateway/{GATEWAY_NAME}",
+        namespace=GATEWAY_NAMESPACE,
+        timeout=200,
+    )
     TIMINGS["install gateway"] = time.monotonic() - started
     return kube.service_url(GATEWAY_NAME, "http", namespace=GATEWAY_NAMESPACE)
 
@@ -65,8 +81,14 @@ def argo_rollouts(cluster) -> str:
     _apply_crds(ARGO_ROLLOUTS_CRDS)
     kubectl("apply", "-f", str(ROOT / "manifests" / "argo-rollouts"), namespace=None)
     namespace = PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]
-    kubectl("wait", "--for=condition=Available", "--timeout=180s", "deployment/argo-rollouts",
-            namespace=namespace, timeout=200)
+    kubectl(
+        "wait",
+        "--for=condition=Available",
+        "--timeout=180s",
+        "deployment/argo-rollouts",
+        namespace=namespace,
+        timeout=200,
+    )
     TIMINGS["install argo-rollouts"] = time.monotonic() - started
     return namespace
 
@@ -83,11 +105,29 @@ def platform(cluster, gateway, argo_rollouts):
     """`helm upgrade --install` of the umbrella chart (local profile); yields once every pod is Ready."""
     started = time.monotonic()
     kubectl("create", "namespace", NAMESPACE, namespace=None, check=False)
-    kubectl("label", "--overwrite", "namespace", NAMESPACE,
-            "pod-security.kubernetes.io/enforce=restricted", "app.kubernetes.io/part-of=mlkube", namespace=None)
+    kubectl(
+        "label",
+        "--overwrite",
+        "namespace",
+        NAMESPACE,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "app.kubernetes.io/part-of=mlkube",
+        namespace=None,
+    )
     helm("dependency", "build", str(UMBRELLA), "--skip-refresh", timeout=120)
-    helm("upgrade", "--install", RELEASE, str(UMBRELLA), "--force-conflicts", *platform_values(),
-         "--wait", "--wait-for-jobs", "--timeout", "15m", timeout=960)
+    helm(
+        "upgrade",
+        "--install",
+        RELEASE,
+        str(UMBRELLA),
+        "--force-conflicts",
+        *platform_values(),
+        "--wait",
+        "--wait-for-jobs",
+        "--timeout",
+        "15m",
+        timeout=960,
+    )
     TIMINGS["install platform"] = time.monotonic() - started
     yield RELEASE
     if os.environ.get("MLKUBE_E2E_KEEP") != "1":
@@ -105,4 +145,3 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("e2e phase times")
         for name, seconds in TIMINGS.items():
             terminalreporter.write_line(f"{name:<40}{seconds:8.1f}s")
-

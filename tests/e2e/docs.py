@@ -27,11 +27,13 @@ def readme_blocks(readme: Path) -> list[Block]:
     text = readme.read_text()
     blocks = []
     for fence in FENCE.finditer(text):
-        before = text[:fence.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        before = text[: fence.start()].rstrip("\n").rsplit("\n", 1)[-1]
         marker = MARKER.search(before)
         line = text.count("\n", 0, fence.start()) + 1
         if marker is None:
-            raise AssertionError(f"{readme.name}:{line}: a bash block without a `<!-- docs-test: run|skip (why) -->` marker")
+            raise AssertionError(
+                f"{readme.name}:{line}: a bash block without a `<!-- docs-test: run|skip (why) -->` marker"
+            )
         action, reason = marker.group(1), marker.group(2).strip()
         if action == "skip" and not reason:
             raise AssertionError(f"{readme.name}:{line}: `docs-test: skip` needs a reason")
@@ -50,7 +52,7 @@ def printed_section(output: str, heading: str) -> list[str]:
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(heading))
     section = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip():
             break
         section.append(line)

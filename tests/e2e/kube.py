@@ -28,7 +28,9 @@ def run(*args: str, check: bool = True, timeout: float = 300, input: str | None 
     """Runs a command with the cluster's kubeconfig; on failure raises with its output, not a trace of ours."""
     proc = subprocess.run(list(args), capture_output=True, text=True, env=_env(), timeout=timeout, input=input)
     if check and proc.returncode != 0:
-        raise AssertionError(f"`{' '.join(args)}` exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"`{' '.join(args)}` exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 

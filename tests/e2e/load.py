@@ -25,8 +25,14 @@ class LoadGenerator:
     when it was sent, so a test can report failures per transition.
     """
 
-    def __init__(self, url: str, threads: int = 2, max_seconds: float = 900, pause: float = 0.02,
-                 requests_per_connection: int = 20):
+    def __init__(
+        self,
+        url: str,
+        threads: int = 2,
+        max_seconds: float = 900,
+        pause: float = 0.02,
+        requests_per_connection: int = 20,
+    ):
         self.url = url
         self.requests_per_connection = requests_per_connection
         self.threads = threads
@@ -47,7 +53,7 @@ class LoadGenerator:
         with self._lock:
             self.current = name
 
-    def __enter__(self) -> "LoadGenerator":
+    def __enter__(self) -> LoadGenerator:
         deadline = time.monotonic() + self.max_seconds
         for _ in range(self.threads):
             worker = threading.Thread(target=self._loop, args=(deadline,), daemon=True)

@@ -26,7 +26,9 @@ class Transition:
 
     name: str
     outcome: str = ""
-    first_canary_traffic_s: float | None = None  # from the start of the rollout to the first live answer of the new version
+    first_canary_traffic_s: float | None = (
+        None  # from the start of the rollout to the first live answer of the new version
+    )
     decided_s: float | None = None  # from the start to promoted / aborted
     rollback_s: float | None = None  # from the first live answer of the new version to its last one
     failed: int = 0
@@ -112,6 +114,7 @@ def wait_rollout(name: str, predicate, what: str, timeout: float) -> tuple[dict,
 def analysis_timeline(since: datetime.datetime) -> list[str]:
     """Every measurement of the AnalysisRuns created since `since`, one line per metric, in seconds after
     `since`: why a verdict took as long as it did."""
+
     def at(stamp: str | None) -> str:
         if not stamp:
             return "?"
@@ -124,11 +127,15 @@ def analysis_timeline(since: datetime.datetime) -> list[str]:
         if at(run["metadata"]["creationTimestamp"]).startswith("-"):
             continue
         status = run.get("status", {})
-        lines.append(f"{run['metadata']['name']} created +{at(run['metadata']['creationTimestamp'])}s: "
-                     f"{status.get('phase')} {status.get('message', '')}".rstrip())
+        lines.append(
+            f"{run['metadata']['name']} created +{at(run['metadata']['creationTimestamp'])}s: "
+            f"{status.get('phase')} {status.get('message', '')}".rstrip()
+        )
         for metric in status.get("metricResults", []):
-            marks = [f"+{at(m.get('finishedAt'))}s {m.get('phase', '?')[:5]} {m.get('value', '')}".rstrip()
-                     for m in metric.get("measurements", [])]
+            marks = [
+                f"+{at(m.get('finishedAt'))}s {m.get('phase', '?')[:5]} {m.get('value', '')}".rstrip()
+                for m in metric.get("measurements", [])
+            ]
             lines.append(f"  {metric['name']}: {metric.get('phase')}; " + ", ".join(marks[-8:]))
     return lines
 
@@ -147,8 +154,10 @@ def table(transitions: list[Transition], interval_s: float, failure_limit: int) 
         f"{'failed/total':>14}",
     ]
     for t in transitions:
-        lines.append(f"{t.name:<34}{t.outcome:<10}{num(t.first_canary_traffic_s):>19}{num(t.decided_s):>12}"
-                     f"{num(t.rollback_s):>13}{f'{t.failed}/{t.total}':>14}")
+        lines.append(
+            f"{t.name:<34}{t.outcome:<10}{num(t.first_canary_traffic_s):>19}{num(t.decided_s):>12}"
+            f"{num(t.rollback_s):>13}{f'{t.failed}/{t.total}':>14}"
+        )
         lines.extend(f"{'':<4}{note}" for note in t.notes)
     lines += [
         "",
@@ -167,8 +176,11 @@ def measurement_errors(rollout_name: str) -> list[str]:
         if rollout_name not in owners and not any(o and o.startswith(rollout_name) for o in owners):
             continue
         for metric in run.get("status", {}).get("metricResults", []):
-            messages += [f"{metric['name']}: {m.get('message', '')[:160]}"
-                         for m in metric.get("measurements", []) if m.get("phase") == "Error"]
+            messages += [
+                f"{metric['name']}: {m.get('message', '')[:160]}"
+                for m in metric.get("measurements", [])
+                if m.get("phase") == "Error"
+            ]
     return messages
 
 

@@ -33,8 +33,9 @@ def constant_species(mlflow_url: str, model: str, version: str, species: str) ->
     def constant(pipeline, classes):
         return DummyClassifier(strategy="constant", constant=species).fit([[0.0]] * len(classes), classes)
 
-    return _with_classifier(mlflow_url, model, version, constant, f"always-{species}",
-                            ["sklearn.dummy.DummyClassifier"])
+    return _with_classifier(
+        mlflow_url, model, version, constant, f"always-{species}", ["sklearn.dummy.DummyClassifier"]
+    )
 
 
 def slow(mlflow_url: str, model: str, version: str, estimators: int = 60) -> str:
@@ -68,8 +69,12 @@ def _with_classifier(mlflow_url: str, model: str, version: str, make, run_name: 
     mlflow.set_experiment("mlkube-e2e-progressive")
     with mlflow.start_run(run_name=run_name):
         info = mlflow.sklearn.log_model(
-            pipeline, name="model", serialization_format="skops", signature=signature,
-            skops_trusted_types=[*SKOPS_TRUSTED_TYPES, *trusted], registered_model_name=model,
+            pipeline,
+            name="model",
+            serialization_format="skops",
+            signature=signature,
+            skops_trusted_types=[*SKOPS_TRUSTED_TYPES, *trusted],
+            registered_model_name=model,
         )
     registered = str(info.registered_model_version)
     for key, value in (registry.get_model_version(model, version).tags or {}).items():

@@ -8,9 +8,9 @@ import time
 
 import httpx
 
-from .platform import RELEASE, UMBRELLA, platform_values
 from .kube import CACHE, helm, kubectl, run, wait_for
 from .load import PENGUIN
+from .platform import RELEASE, UMBRELLA, platform_values
 
 SERVER = f"{RELEASE}-model-server"
 IMAGE = "docker.io/mlkube/model-server"

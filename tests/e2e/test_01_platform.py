@@ -1,17 +1,13 @@
 """1. The umbrella chart installs, every pod becomes Ready and `helm test` passes."""
 
-from .platform import RELEASE
 from .kube import helm, kubectl_json, ready
+from .platform import RELEASE
 
 
 def test_every_pod_is_ready_or_completed(platform):
     pods = kubectl_json("get", "pods")["items"]
     assert pods, "the umbrella chart created no pods"
-    not_ready = [
-        p["metadata"]["name"]
-        for p in pods
-        if p["status"].get("phase") != "Succeeded" and not ready(p)
-    ]
+    not_ready = [p["metadata"]["name"] for p in pods if p["status"].get("phase") != "Succeeded" and not ready(p)]
     assert not not_ready, f"pods not Ready: {not_ready}"
 
 

@@ -4,9 +4,9 @@ with aliases, and the model server loads @champion and answers on the seed API, 
 import httpx
 import pytest
 
-from .platform import RELEASE
 from .kube import kubectl, kubectl_json, service_url, wait_for
 from .load import PENGUIN
+from .platform import RELEASE
 
 ALGORITHMS = ("penguins-logistic-regression", "penguins-random-forest", "penguins-svm")
 
@@ -75,10 +75,15 @@ def _route_conditions() -> dict[str, str]:
 
 
 def test_the_gateway_accepts_the_route_and_answers(server_url, gateway):
-    conditions = wait_for("the local Gateway to accept the model server's HTTPRoute",
-                          lambda: (c := _route_conditions()).get("Accepted") == "True" and c, timeout=60)
+    conditions = wait_for(
+        "the local Gateway to accept the model server's HTTPRoute",
+        lambda: (c := _route_conditions()).get("Accepted") == "True" and c,
+        timeout=60,
+    )
     assert conditions.get("ResolvedRefs") == "True", conditions
-    response = wait_for("the Gateway to answer a prediction",
-                        lambda: (r := httpx.post(f"{gateway}/predict", json=PENGUIN, timeout=10)).status_code == 200 and r,
-                        timeout=60)
+    response = wait_for(
+        "the Gateway to answer a prediction",
+        lambda: (r := httpx.post(f"{gateway}/predict", json=PENGUIN, timeout=10)).status_code == 200 and r,
+        timeout=60,
+    )
     assert response.json()["species"] in {"Adelie", "Chinstrap", "Gentoo"}, response.text

@@ -56,7 +56,9 @@ def test_an_uploaded_png_is_classified_with_the_version(server_url, digits_serve
     body = response.json()
     assert (body["model"], body["version"]) == (MODEL, digits_served)
     assert body["digit"] in range(10) and abs(sum(body["probabilities"].values()) - 1) < 1e-6
-    print(f"\n/predict/image on the cluster: digit {body['digit']} ({body['confidence']:.3f}), version {body['version']}")
+    print(
+        f"\n/predict/image on the cluster: digit {body['digit']} ({body['confidence']:.3f}), version {body['version']}"
+    )
 
 
 def test_v2_tensors_answer_as_onnx_runtime_does_on_the_same_graph(server_url, digits_served, monkeypatch):

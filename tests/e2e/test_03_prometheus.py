@@ -5,9 +5,9 @@ import httpx
 
 from mlkube_server import metric_names as m
 
-from .platform import RELEASE
 from .kube import service_url, wait_for
 from .load import PENGUIN
+from .platform import RELEASE
 
 
 def test_prometheus_sees_labelled_requests(server_url):

@@ -29,8 +29,14 @@ def _newcomer_env() -> dict[str, str]:
 
 
 def _bash(script: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-x", "-c", script], cwd=ROOT, env=_newcomer_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-x", "-c", script],
+        cwd=ROOT,
+        env=_newcomer_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, f"exited {proc.returncode}:\n{proc.stderr[-4000:]}\n{proc.stdout[-2000:]}"
     return proc
 
@@ -43,8 +49,14 @@ def _in_suite_namespace(command: str) -> str:
 def printed(platform) -> str:
     """What `make up` prints once the platform is up (its last step), for this suite's release."""
     env = {**os.environ, "KUBECONFIG": str(KUBECONFIG), "PATH": f"{CACHE / 'bin'}:{os.environ['PATH']}"}
-    proc = subprocess.run([str(ROOT / "ansible" / "scripts" / "print-access.sh"), "local", NAMESPACE, RELEASE],
-                          env=env, capture_output=True, text=True, timeout=120, check=True)
+    proc = subprocess.run(
+        [str(ROOT / "ansible" / "scripts" / "print-access.sh"), "local", NAMESPACE, RELEASE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     print(proc.stdout)
     return proc.stdout
 
@@ -52,8 +64,10 @@ def printed(platform) -> str:
 def test_the_printed_shell_line_gives_a_newcomer_kubectl_and_helm(printed):
     shell_line = printed_section(printed, "Your shell")
     assert len(shell_line) == 1 and shell_line[0].startswith("eval "), shell_line
-    proc = _bash(f"{shell_line[0]}\ncommand -v kubectl helm\nkubectl get namespace {NAMESPACE} -o name\n"
-                 f"helm -n {NAMESPACE} status {RELEASE}")
+    proc = _bash(
+        f"{shell_line[0]}\ncommand -v kubectl helm\nkubectl get namespace {NAMESPACE} -o name\n"
+        f"helm -n {NAMESPACE} status {RELEASE}"
+    )
     assert str(CACHE / "bin" / "kubectl") in proc.stdout and str(CACHE / "bin" / "helm") in proc.stdout
     assert f"namespace/{NAMESPACE}" in proc.stdout and "STATUS: deployed" in proc.stdout
 
@@ -76,11 +90,14 @@ def test_the_readme_command_blocks_work_as_written(platform):
     blocks = [b for b in readme_blocks(ROOT / "README.md") if b.action == "run"]
     assert blocks
     # The blocks are one session in one shell, as the README says: the first one sets up that shell.
-    script = "\n".join(f"# README.md:{b.line}\n" + "\n".join(_in_suite_namespace(f"{c} ") for c in commands(b.text))
-                       for b in blocks)
+    script = "\n".join(
+        f"# README.md:{b.line}\n" + "\n".join(_in_suite_namespace(f"{c} ") for c in commands(b.text)) for b in blocks
+    )
     print(f"\n{script}")
     try:
         _bash(script)
     finally:  # leave the release as the suite installed it (rolling), whatever failed
-        _bash(f'eval "$(make env)"\nhelm -n {NAMESPACE} upgrade {RELEASE} charts/mlkube --reuse-values --wait '
-              "--set model-server.strategy=rolling")
+        _bash(
+            f'eval "$(make env)"\nhelm -n {NAMESPACE} upgrade {RELEASE} charts/mlkube --reuse-values --wait '
+            "--set model-server.strategy=rolling"
+        )

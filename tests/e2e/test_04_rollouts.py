@@ -15,11 +15,10 @@ import subprocess
 import httpx
 import pytest
 
-from .kube import ROOT
-from .platform import RELEASE
-from .kube import CACHE, helm, kubectl, kubectl_json, pods, ready, service_url, wait_for
-from .load import LoadGenerator
 from . import rollout
+from .kube import CACHE, ROOT, helm, kubectl, kubectl_json, pods, ready, service_url, wait_for
+from .load import LoadGenerator
+from .platform import RELEASE
 from .rollout import SERVER, upgrade
 
 MODEL = "penguins-random-forest"
@@ -35,12 +34,25 @@ def mlflow_url(platform) -> str:
 def versions(platform, mlflow_url) -> dict[str, str]:
     """Trains a second version of the random forest in the cluster; returns {'old': champion, 'new': it}."""
     champion = _alias(mlflow_url, "champion")
-    helm("upgrade", "--install", "retrain", str(ROOT / "charts" / "training-job"),
-         "--set", f"global.mlflow.url=http://{RELEASE}-mlflow:5000",
-         "--set", "jobs.digits.enabled=false",
-         "--set", "jobs.penguins.args={penguins,--model,random_forest}",
-         "--set", "priorityClassName=mlkube-training",
-         "--wait", "--wait-for-jobs", "--timeout", "10m", timeout=660)
+    helm(
+        "upgrade",
+        "--install",
+        "retrain",
+        str(ROOT / "charts" / "training-job"),
+        "--set",
+        f"global.mlflow.url=http://{RELEASE}-mlflow:5000",
+        "--set",
+        "jobs.digits.enabled=false",
+        "--set",
+        "jobs.penguins.args={penguins,--model,random_forest}",
+        "--set",
+        "priorityClassName=mlkube-training",
+        "--wait",
+        "--wait-for-jobs",
+        "--timeout",
+        "10m",
+        timeout=660,
+    )
     latest = max(int(v["version"]) for v in _versions(mlflow_url))
     assert latest > int(champion), f"retraining registered no new version (champion {champion}, latest {latest})"
     yield {"old": champion, "new": str(latest)}
@@ -48,15 +60,17 @@ def versions(platform, mlflow_url) -> dict[str, str]:
 
 
 def _alias(mlflow_url: str, alias: str) -> str:
-    response = httpx.get(f"{mlflow_url}/api/2.0/mlflow/registered-models/alias",
-                         params={"name": MODEL, "alias": alias}, timeout=10)
+    response = httpx.get(
+        f"{mlflow_url}/api/2.0/mlflow/registered-models/alias", params={"name": MODEL, "alias": alias}, timeout=10
+    )
     assert response.status_code == 200, response.text
     return response.json()["model_version"]["version"]
 
 
 def _versions(mlflow_url: str) -> list[dict]:
-    response = httpx.get(f"{mlflow_url}/api/2.0/mlflow/model-versions/search",
-                         params={"filter": f"name='{MODEL}'"}, timeout=10)
+    response = httpx.get(
+        f"{mlflow_url}/api/2.0/mlflow/model-versions/search", params={"filter": f"name='{MODEL}'"}, timeout=10
+    )
     return response.json()["model_versions"]
 
 
@@ -84,8 +98,9 @@ def test_rolling_update_to_a_new_image_tag(load, server_url):
     upgrade(**{"image.tag": tag.rsplit(":", 1)[1]})
     assert rollout.rollout_status(SERVER).returncode == 0
     serving = pods(f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=model-server")
-    images = {p["spec"]["containers"][0]["image"] for p in serving
-              if ready(p) and not p["metadata"].get("deletionTimestamp")}
+    images = {
+        p["spec"]["containers"][0]["image"] for p in serving if ready(p) and not p["metadata"].get("deletionTimestamp")
+    }
     assert images == {"mlkube/model-server:0.1.0-e2e.2"}, images
     history = kubectl("rollout", "history", f"deployment/{SERVER}").stdout
     assert "0.1.0-e2e.2" in history, history
@@ -138,15 +153,25 @@ def test_canary_by_replica_ratio_splits_traffic(load, server_url, versions):
     split = rollout.version_split(server_url, 400)
     share = split[versions["new"]] / sum(split.values())
     # 1 canary pod of 4 behind one Service: 25 % expected; kube-proxy picks at random per connection.
-    print(f"\ncanary share measured {share:.1%} over {sum(split.values())} requests (expected 25 % ± 10 points): {dict(split)}")
+    print(
+        f"\ncanary share measured {share:.1%} over {sum(split.values())} requests "
+        f"(expected 25 % ± 10 points): {dict(split)}"
+    )
     assert set(split) == {versions["old"], versions["new"]}, split
     assert 0.15 <= share <= 0.35, split
 
 
 def test_canary_abort_leaves_only_stable(load, server_url, versions):
     load.phase("canary: abort")
-    upgrade(**{"image.tag": "0.1.0-e2e.2", "strategy": "rolling", "replicaCount": "2",
-               f"server.models.{MODEL}": _uri(versions["old"]), "model.version": versions["old"]})
+    upgrade(
+        **{
+            "image.tag": "0.1.0-e2e.2",
+            "strategy": "rolling",
+            "replicaCount": "2",
+            f"server.models.{MODEL}": _uri(versions["old"]),
+            "model.version": versions["old"],
+        }
+    )
     rollout.wait_only_version(server_url, versions["old"], "only the stable version to answer after abort")
     wait_for("the canary pods to go after abort", lambda: not pods("mlkube.io/variant=canary"), timeout=120)
 
@@ -154,12 +179,18 @@ def test_canary_abort_leaves_only_stable(load, server_url, versions):
 def test_canary_by_gateway_weight_splits_traffic(load, server_url, gateway, versions):
     load.phase("canary: gateway weights")
     upgrade(**_canary(versions, gateway=True, weight=20))
-    wait_for("both variants to answer through the Gateway",
-             lambda: set(rollout.version_split(gateway, 20)) == {versions["old"], versions["new"]}, timeout=120)
+    wait_for(
+        "both variants to answer through the Gateway",
+        lambda: set(rollout.version_split(gateway, 20)) == {versions["old"], versions["new"]},
+        timeout=120,
+    )
     split = rollout.version_split(gateway, 200)
     share = split[versions["new"]] / sum(split.values())
     # Traefik's weighted round robin is deterministic: 20 % within a few points.
-    print(f"\ngateway canary share measured {share:.1%} over {sum(split.values())} requests (weight 20 %, ± 5 points): {dict(split)}")
+    print(
+        f"\ngateway canary share measured {share:.1%} over {sum(split.values())} requests "
+        f"(weight 20 %, ± 5 points): {dict(split)}"
+    )
     assert 0.15 <= share <= 0.25, split
     # In-cluster clients that call the main Service directly stay on the stable version.
     assert rollout.only_version(server_url, versions["old"]), "the main Service reaches the canary in gateway mode"
@@ -171,14 +202,32 @@ def test_canary_promote_leaves_only_the_new_version(load, server_url, gateway, v
     load.phase("canary: promote")
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url}
     promoted = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "mlkube-train"), "promote", "--name", MODEL,
-         "--version", versions["new"], "--alias", "champion"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            str(ROOT / ".venv" / "bin" / "mlkube-train"),
+            "promote",
+            "--name",
+            MODEL,
+            "--version",
+            versions["new"],
+            "--alias",
+            "champion",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     assert _alias(mlflow_url, "champion") == versions["new"]
-    upgrade(**{"image.tag": "0.1.0-e2e.2", "strategy": "rolling", "replicaCount": "2",
-               f"server.models.{MODEL}": f"models:/{MODEL}@champion", "model.version": versions["new"]})
+    upgrade(
+        **{
+            "image.tag": "0.1.0-e2e.2",
+            "strategy": "rolling",
+            "replicaCount": "2",
+            f"server.models.{MODEL}": f"models:/{MODEL}@champion",
+            "model.version": versions["new"],
+        }
+    )
     rollout.wait_only_version(server_url, versions["new"], "only the promoted version to answer")
     rollout.wait_only_version(gateway, versions["new"], "only the promoted version to answer through the Gateway")
     wait_for("the canary pods to go after promotion", lambda: not pods("mlkube.io/variant=canary"), timeout=120)
@@ -211,12 +260,18 @@ def test_blue_green_preview_switch_and_switch_back(load, server_url, versions):
 
     load.phase("blue-green: switch to green")
     upgrade(**_blue_green(versions, "green"))
-    to_green = rollout.seconds_until_only_version(server_url, versions["old"], "the active Service to answer with green")
+    to_green = rollout.seconds_until_only_version(
+        server_url, versions["old"], "the active Service to answer with green"
+    )
 
     load.phase("blue-green: switch back to blue")
     upgrade(**_blue_green(versions, "blue"))
-    to_blue = rollout.seconds_until_only_version(server_url, versions["new"], "the active Service to answer with blue again")
-    print(f"\nblue-green: green answered alone {to_green:.1f}s after the switch, blue {to_blue:.1f}s after switching back")
+    to_blue = rollout.seconds_until_only_version(
+        server_url, versions["new"], "the active Service to answer with blue again"
+    )
+    print(
+        f"\nblue-green: green answered alone {to_green:.1f}s after the switch, blue {to_blue:.1f}s after switching back"
+    )
     assert to_blue < 15, f"switching back took {to_blue:.1f}s"
     for phase in ("migrate rolling -> blue-green", "blue-green: switch to green", "blue-green: switch back to blue"):
         assert load.failed[phase] == 0, (phase, load.errors[phase])

@@ -1,8 +1,7 @@
 """7. A training Job with GPU enabled lands on a (KWOK) GPU node and nowhere else; serving stays off GPU nodes."""
 
-from .kube import ROOT
+from .kube import ROOT, helm, kubectl_json, pods, wait_for
 from .platform import RELEASE
-from .kube import helm, kubectl_json, pods, wait_for
 
 
 def _gpu_nodes() -> set[str]:
@@ -13,11 +12,21 @@ def _gpu_nodes() -> set[str]:
 def test_gpu_training_job_is_scheduled_onto_a_gpu_node_only(platform):
     gpu_nodes = _gpu_nodes()
     assert gpu_nodes, "the cluster has no node labelled nvidia.com/gpu.present=true"
-    helm("upgrade", "--install", "gpu-train", str(ROOT / "charts" / "training-job"),
-         "--set", f"global.mlflow.url=http://{RELEASE}-mlflow:5000",
-         "--set", "gpu.enabled=true",
-         "--set", "jobs.penguins.enabled=false",
-         "--set", "priorityClassName=mlkube-training", timeout=120)
+    helm(
+        "upgrade",
+        "--install",
+        "gpu-train",
+        str(ROOT / "charts" / "training-job"),
+        "--set",
+        f"global.mlflow.url=http://{RELEASE}-mlflow:5000",
+        "--set",
+        "gpu.enabled=true",
+        "--set",
+        "jobs.penguins.enabled=false",
+        "--set",
+        "priorityClassName=mlkube-training",
+        timeout=120,
+    )
     try:
         scheduled = wait_for(
             "the GPU training pod to be scheduled",

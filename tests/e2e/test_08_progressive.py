@@ -57,9 +57,10 @@ def on_argo(canary, argo_rollouts, progressive_versions):
 
 
 def _verdict(canary: pd.Scenario, transition: pd.Transition, started: float, timeout: float) -> dict:
-    wall_start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=time.monotonic() - started)
-    status, done = pd.wait_rollout(SERVER, lambda s: pd.promoted(s) or pd.aborted(s),
-                                   f"the verdict on '{transition.name}'", timeout=timeout)
+    wall_start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=time.monotonic() - started)
+    status, done = pd.wait_rollout(
+        SERVER, lambda s: pd.promoted(s) or pd.aborted(s), f"the verdict on '{transition.name}'", timeout=timeout
+    )
     transition.outcome = "promoted" if pd.promoted(status) else "aborted"
     transition.decided_s = done - started
     if transition.outcome == "aborted":
@@ -83,14 +84,21 @@ def test_the_registry_starts_a_good_challenger_and_it_becomes_champion(canary, o
     started = time.monotonic()
     registry.set_registered_model_alias(MODEL, "challenger", good)
     challenger = f"{MODEL}/{good}"
-    wait_for("the rollout trigger to start the Rollout", lambda: pd.template_challenger(SERVER) == challenger,
-             timeout=60, interval=0.5)
+    wait_for(
+        "the rollout trigger to start the Rollout",
+        lambda: pd.template_challenger(SERVER) == challenger,
+        timeout=60,
+        interval=0.5,
+    )
     transition.notes.append(f"Rollout started {time.monotonic() - started:.1f}s after the alias was set")
     status = _verdict(canary, transition, started, timeout=420)
     canary.finish(transition, good, started)
     assert transition.outcome == "promoted", status.get("message")
-    wait_for("the trigger to move @champion", lambda: str(
-        registry.get_model_version_by_alias(MODEL, "champion").version) == good, timeout=60)
+    wait_for(
+        "the trigger to move @champion",
+        lambda: str(registry.get_model_version_by_alias(MODEL, "champion").version) == good,
+        timeout=60,
+    )
     transition.notes.append(f"@champion moved {time.monotonic() - started:.1f}s after the alias was set")
     assert transition.failed == 0, canary.load.errors[transition.name]
     assert pd.traefik_weights(SERVER)[f"{SERVER}-canary"] == 0
@@ -114,8 +122,10 @@ def _rolled_back_by_itself(canary: pd.Scenario, name: str, bad: str, good: str) 
     assert transition.outcome == "aborted"
     assert transition.rollback_s is not None, "the bad challenger never received live traffic"
     assert pd.traefik_weights(SERVER)[f"{SERVER}-canary"] == 0
-    print(f"\n{name}: {transition.rollback_s:.1f}s from the bad version's first live answer to its last "
-          f"(target {ROLLBACK_TARGET_S:.0f}s)")
+    print(
+        f"\n{name}: {transition.rollback_s:.1f}s from the bad version's first live answer to its last "
+        f"(target {ROLLBACK_TARGET_S:.0f}s)"
+    )
     # Rollback time is a figure for the printed table (house rule: no timed assertions in tests).
     assert transition.failed <= 0.01 * transition.total, canary.load.errors[transition.name]
     _back_to(canary, good)
@@ -135,9 +145,15 @@ def test_prometheus_unreachable_holds_the_rollout_until_it_returns(canary, on_ar
     pd.wait_rollout(SERVER, lambda s: s.get("currentStepIndex") == 1, "the first analysis gate", timeout=180)
     kubectl("scale", PROMETHEUS, "--replicas=0")
     try:
-        wait_for("Prometheus to be gone", lambda: not kubectl(
-            "get", "pods", "-l", "app.kubernetes.io/component=prometheus", "-o", "name", check=False).stdout.strip(),
-            timeout=60)
+        wait_for(
+            "Prometheus to be gone",
+            lambda: (
+                not kubectl(
+                    "get", "pods", "-l", "app.kubernetes.io/component=prometheus", "-o", "name", check=False
+                ).stdout.strip()
+            ),
+            timeout=60,
+        )
         down_since = time.monotonic()
         while time.monotonic() - down_since < PROMETHEUS_DOWN_S:
             status = pd.rollout(SERVER)["status"]

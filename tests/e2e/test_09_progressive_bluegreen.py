@@ -38,15 +38,18 @@ def on_blue_green(blue_green, argo_rollouts, progressive_versions):
     its pods copy to the preview from then on."""
     champion = progressive_versions["champion"]
     blue_green.load.phase("to blue-green")
-    upgrade(wait=False, **blue_green.values(champion, shadow=True,
-                                            **{"progressive.blueGreen.prePromotionAnalysis": "false"}))
+    upgrade(
+        wait=False,
+        **blue_green.values(champion, shadow=True, **{"progressive.blueGreen.prePromotionAnalysis": "false"}),
+    )
     pd.wait_rollout(SERVER, pd.promoted, "the Rollout to be Healthy as blue-green", timeout=420)
     return progressive_versions
 
 
 def _verdict(transition: pd.Transition, started: float) -> dict:
-    status, done = pd.wait_rollout(SERVER, lambda s: pd.promoted(s) or pd.aborted(s),
-                                   f"the verdict on '{transition.name}'", timeout=420)
+    status, done = pd.wait_rollout(
+        SERVER, lambda s: pd.promoted(s) or pd.aborted(s), f"the verdict on '{transition.name}'", timeout=420
+    )
     transition.outcome = "promoted" if pd.promoted(status) else "aborted"
     transition.decided_s = done - started
     if transition.outcome == "aborted":

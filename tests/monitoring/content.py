@@ -18,8 +18,9 @@ DASHBOARD_FILES = sorted((FILES / "dashboards").glob("*.json"))
 
 
 def rules() -> list[dict]:
-    return [rule for path in RULE_FILES for group in yaml.safe_load(path.read_text())["groups"]
-            for rule in group["rules"]]
+    return [
+        rule for path in RULE_FILES for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]
+    ]
 
 
 def alerts() -> list[dict]:
@@ -51,18 +52,27 @@ def _panels(dashboard: dict) -> list[dict]:
 
 
 def panel_queries(name: str, dashboard: dict) -> list[DashboardQuery]:
-    return [DashboardQuery(name, panel["title"], target["expr"], panel.get("description", ""))
-            for panel in _panels(dashboard) for target in panel.get("targets", [])]
+    return [
+        DashboardQuery(name, panel["title"], target["expr"], panel.get("description", ""))
+        for panel in _panels(dashboard)
+        for target in panel.get("targets", [])
+    ]
 
 
 def annotation_queries(name: str, dashboard: dict) -> list[DashboardQuery]:
-    return [DashboardQuery(name, f"annotation {a['name']}", a["expr"])
-            for a in dashboard.get("annotations", {}).get("list", []) if a.get("expr")]
+    return [
+        DashboardQuery(name, f"annotation {a['name']}", a["expr"])
+        for a in dashboard.get("annotations", {}).get("list", [])
+        if a.get("expr")
+    ]
 
 
 def variable_queries(name: str, dashboard: dict) -> list[DashboardQuery]:
-    return [DashboardQuery(name, f"variable {v['name']}", v["query"])
-            for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    return [
+        DashboardQuery(name, f"variable {v['name']}", v["query"])
+        for v in dashboard["templating"]["list"]
+        if v["type"] == "query"
+    ]
 
 
 def all_queries() -> list[DashboardQuery]:

@@ -38,7 +38,10 @@ def check(dashboards: dict[str, dict], workdir: Path) -> dict[str, list[str]]:
         files.append(path.name)
     result = subprocess.run(
         [str(TSC), "--noEmit", "--strict", "--target", "es2020", "--moduleResolution", "node", *files],
-        cwd=workdir, capture_output=True, text=True, timeout=300,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     errors: dict[str, list[str]] = {name: [] for name in dashboards}
     for line in result.stdout.splitlines():

@@ -39,30 +39,41 @@ def run_pushgateway(workdir: Path) -> Iterator[str]:
         process.stop()
 
 
-def prometheus_config(servers: Sequence[Target], pushgateway: Target, rule_files: Sequence[Path],
-                      interval: str) -> dict:
+def prometheus_config(
+    servers: Sequence[Target], pushgateway: Target, rule_files: Sequence[Path], interval: str
+) -> dict:
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": [str(path) for path in rule_files],
         "scrape_configs": [
-            {"job_name": "model-server",
-             "static_configs": [{"targets": [t.address], "labels": t.labels} for t in servers]},
+            {
+                "job_name": "model-server",
+                "static_configs": [{"targets": [t.address], "labels": t.labels} for t in servers],
+            },
             # As the chart does: the pushed `job` label (the trainer) wins over the scrape job's.
-            {"job_name": "pushgateway", "honor_labels": True,
-             "static_configs": [{"targets": [pushgateway.address], "labels": pushgateway.labels}]},
+            {
+                "job_name": "pushgateway",
+                "honor_labels": True,
+                "static_configs": [{"targets": [pushgateway.address], "labels": pushgateway.labels}],
+            },
         ],
     }
 
 
 @contextlib.contextmanager
-def run_prometheus(workdir: Path, config: dict) -> Iterator["PrometheusApi"]:
+def run_prometheus(workdir: Path, config: dict) -> Iterator[PrometheusApi]:
     port = free_port()
     config_file = workdir / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config))
     process = ManagedProcess(
         "prometheus",
-        ["prometheus", f"--config.file={config_file}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-         f"--web.listen-address={HOST}:{port}", "--log.level=warn"],
+        [
+            "prometheus",
+            f"--config.file={config_file}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address={HOST}:{port}",
+            "--log.level=warn",
+        ],
         workdir / "prometheus.log",
     )
     try:
@@ -112,5 +123,4 @@ class PrometheusApi:
             if result:
                 return result
             time.sleep(1)
-        raise AssertionError(f"waited {timeout:.0f}s for {what} ({expr}); Prometheus log:\n"
-                             f"{self.process.log_tail()}")
+        raise AssertionError(f"waited {timeout:.0f}s for {what} ({expr}); Prometheus log:\n{self.process.log_tail()}")

@@ -8,6 +8,7 @@ import pytest
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import prometheus
 from grafana_foundation_sdk.models.dashboard import Dashboard
+
 from mlkube_monitoring.contracts import (
     DCGM_FB_USED,
     DCGM_GPU_UTIL,
@@ -57,13 +58,16 @@ def test_dashboard_imports_anywhere(name):
     assert len(ids) == len(set(ids))
 
 
-@pytest.mark.parametrize("query", [q for n, d in DASHBOARDS.items() for q in variable_queries(n, d)] + all_queries(),
-                         ids=lambda q: f"{q.dashboard}:{q.where}")
+@pytest.mark.parametrize(
+    "query",
+    [q for n, d in DASHBOARDS.items() for q in variable_queries(n, d)] + all_queries(),
+    ids=lambda q: f"{q.dashboard}:{q.where}",
+)
 def test_queries_parse_and_read_only_contract_metrics(query):
     expr = query.expr
     if query.where.startswith("variable "):
         assert expr.startswith("label_values(")
-        expr = expr[len("label_values("):].rsplit(",", 1)[0]
+        expr = expr[len("label_values(") :].rsplit(",", 1)[0]
     records = {r["record"] for r in recording_rules()}
     unknown = metric_names_in(expr) - CONTRACT_METRICS - records - EXPORTER_METRICS
     assert not unknown, f"metric names not defined in metric_names.py or contracts.py: {unknown}"
@@ -76,8 +80,9 @@ def schema_errors(tmp_path_factory) -> dict[str, list[str]]:
     wrong_type = json.loads(json.dumps(DASHBOARDS["serving"]))
     wrong_type["panels"][1]["gridPos"]["w"] = "twelve"
     unknown_key = {**DASHBOARDS["serving"], "refreshEvery": "30s"}
-    return grafana_schema.check({**DASHBOARDS, "wrongtype": wrong_type, "unknownkey": unknown_key},
-                                tmp_path_factory.mktemp("grafana-schema"))
+    return grafana_schema.check(
+        {**DASHBOARDS, "wrongtype": wrong_type, "unknownkey": unknown_key}, tmp_path_factory.mktemp("grafana-schema")
+    )
 
 
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))

@@ -19,12 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+
 from mlkube_monitoring import promql as q
 from mlkube_monitoring import settings
 from mlkube_monitoring.contracts import argo
 from mlkube_monitoring.contracts import serving as S
 from mlkube_monitoring.promql import le_value
-
 from tests.support.mlflow_server import run_mlflow_server
 from tests.support.processes import ManagedProcess, free_port, wait_for_http
 from tests.support.training import PENGUINS_FAST_CONFIG, run_trainer
@@ -71,16 +71,21 @@ def _train(tracking_uri: str, pushgateway: str, workdir: Path) -> dict[str, list
     config["grids"]["svm"]["C"] = [-1.0]
     failing = workdir / "penguins-svm-fails.yaml"
     failing.write_text(yaml.safe_dump(config))
-    first = run_trainer(["penguins", "--config", str(failing), "--model", "logistic_regression,random_forest,svm"],
-                        tracking_uri, env=env)
+    first = run_trainer(
+        ["penguins", "--config", str(failing), "--model", "logistic_regression,random_forest,svm"],
+        tracking_uri,
+        env=env,
+    )
     assert first.returncode == 2, f"the SVM run should fail as a configuration error:\n{first.stderr[-2000:]}"
-    second = run_trainer(["penguins", "--config", str(PENGUINS_FAST_CONFIG), "--model", "random_forest"],
-                         tracking_uri, env=env)
+    second = run_trainer(
+        ["penguins", "--config", str(PENGUINS_FAST_CONFIG), "--model", "random_forest"], tracking_uri, env=env
+    )
     assert second.returncode == 0, second.stderr[-3000:]
     versions = {}
     for name in (RF, LR):
-        response = httpx.get(f"{tracking_uri}/api/2.0/mlflow/model-versions/search",
-                             params={"filter": f"name='{name}'"}, timeout=30)
+        response = httpx.get(
+            f"{tracking_uri}/api/2.0/mlflow/model-versions/search", params={"filter": f"name='{name}'"}, timeout=30
+        )
         response.raise_for_status()
         versions[name] = sorted((v["version"] for v in response.json().get("model_versions", [])), key=int)
     return versions
@@ -90,14 +95,19 @@ def _train(tracking_uri: str, pushgateway: str, workdir: Path) -> dict[str, list
 def _server(variant: str, models: list[str], tracking_uri: str, workdir: Path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLKUBE_", "MLFLOW_"))}
-    env.update({"MLKUBE_VARIANT": variant, "MLKUBE_REVISION": f"{variant}-hash", "MLKUBE_SERVER_ACCESS_LOG": "false",
-                "MLKUBE_SERVER_REPOSITORY_API_TOKEN": REPOSITORY_TOKEN,
-                "MLKUBE_SERVER_MODEL_CACHE_DIR": str(workdir / f"cache-{variant}")})
+    env.update(
+        {
+            "MLKUBE_VARIANT": variant,
+            "MLKUBE_REVISION": f"{variant}-hash",
+            "MLKUBE_SERVER_ACCESS_LOG": "false",
+            "MLKUBE_SERVER_REPOSITORY_API_TOKEN": REPOSITORY_TOKEN,
+            "MLKUBE_SERVER_MODEL_CACHE_DIR": str(workdir / f"cache-{variant}"),
+        }
+    )
     argv = [sys.executable, "-m", "mlkube_server", "--host", HOST, "--port", str(port), "--tracking-uri", tracking_uri]
     for model in models:
         argv += ["--model", model]
-    process = ManagedProcess(f"model server ({variant})", argv, workdir / f"server-{variant}.log", env=env,
-                             cwd=workdir)
+    process = ManagedProcess(f"model server ({variant})", argv, workdir / f"server-{variant}.log", env=env, cwd=workdir)
     try:
         wait_for_http(f"http://{HOST}:{port}/v2/health/ready", timeout=120, process=process)
         yield f"http://{HOST}:{port}", process
@@ -120,38 +130,48 @@ def live(tmp_path_factory: pytest.TempPathFactory):
         assert len(versions[RF]) == 2 and len(versions[LR]) == 1, versions
         rf_stable, rf_canary = versions[RF]
         mark = time.monotonic()
-        stable_url, _ = stack.enter_context(_server(
-            "stable", [f"{RF}=models:/{RF}/{rf_stable}", f"{LR}=models:/{LR}@champion"], mlflow.url, workdir))
-        canary_url, _ = stack.enter_context(_server(
-            "canary", [f"{RF}=models:/{RF}/{rf_canary}", f"{LR}=models:/{LR}@champion"], mlflow.url, workdir))
+        stable_url, _ = stack.enter_context(
+            _server("stable", [f"{RF}=models:/{RF}/{rf_stable}", f"{LR}=models:/{LR}@champion"], mlflow.url, workdir)
+        )
+        canary_url, _ = stack.enter_context(
+            _server("canary", [f"{RF}=models:/{RF}/{rf_canary}", f"{LR}=models:/{LR}@champion"], mlflow.url, workdir)
+        )
         timings["two servers ready"] = time.monotonic() - mark
         target = lambda url, pod: Target(url.split("//")[1], {"namespace": NAMESPACE, "pod": pod})  # noqa: E731
         config = prometheus_config(
             [target(stable_url, "model-server-stable-0"), target(canary_url, "model-server-canary-0")],
-            target(pushgateway, "pushgateway-0"), RULE_FILES, SCRAPE)
+            target(pushgateway, "pushgateway-0"),
+            RULE_FILES,
+            SCRAPE,
+        )
         prometheus = stack.enter_context(run_prometheus(workdir, config))
-        prometheus.wait_until('count(up == 1) == 3', 30, "all three targets up")
+        prometheus.wait_until("count(up == 1) == 3", 30, "all three targets up")
         start = time.time()
         mark = time.monotonic()
         # A reload of a served model that fails for real: the registry has no such model. The server counts the
         # failure under the served name, answers 422 (the URI names nothing) and keeps the loaded version serving.
-        failed = httpx.post(f"{canary_url}/v2/repository/models/{LR}/load",
-                            json={"parameters": {"uri": "models:/penguins-missing@champion"}},
-                            headers={"Authorization": f"Bearer {REPOSITORY_TOKEN}"}, timeout=60)
+        failed = httpx.post(
+            f"{canary_url}/v2/repository/models/{LR}/load",
+            json={"parameters": {"uri": "models:/penguins-missing@champion"}},
+            headers={"Authorization": f"Bearer {REPOSITORY_TOKEN}"},
+            timeout=60,
+        )
         assert failed.status_code == 422, failed.text
         codes = traffic.send([stable_url, canary_url], [RF, LR], TRAFFIC_SECONDS)
         timings["traffic"] = time.monotonic() - mark
         mark = time.monotonic()
         # Rules evaluate every scrape interval; wait until the last rule group has seen the traffic.
-        prometheus.wait_until(f'{recording_rules()[-1]["record"]}', 30, "the last recording rule")
+        prometheus.wait_until(f"{recording_rules()[-1]['record']}", 30, "the last recording rule")
         time.sleep(3)
         timings["scrape and rule settle"] = time.monotonic() - mark
         live_stack = LiveStack(prometheus, start, time.time(), dict(codes), timings)
         figures = _figures(prometheus)
         yield live_stack
-    lines = ["timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()),
-             f"status codes sent: {dict(sorted(codes.items()))}",
-             *(f"{name}: {value}" for name, value in figures.items())]
+    lines = [
+        "timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()),
+        f"status codes sent: {dict(sorted(codes.items()))}",
+        *(f"{name}: {value}" for name, value in figures.items()),
+    ]
     # Kept for the record (make test-monitoring prints it): pytest captures a fixture's output.
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(lines) + "\n")
@@ -162,14 +182,16 @@ def _figures(prometheus: PrometheusApi) -> dict[str, str]:
     mix = settings.load().alerts.class_mix.window
 
     def by_labels(expr: str, *labels: str) -> str:
-        return ", ".join(f"{'/'.join(s['metric'].get(key, '') for key in labels)}={float(s['value'][1]):.4g}"
-                         for s in prometheus.instant(expr))
+        return ", ".join(
+            f"{'/'.join(s['metric'].get(key, '') for key in labels)}={float(s['value'][1]):.4g}"
+            for s in prometheus.instant(expr)
+        )
 
     return {
         "p99 latency (s) per model/variant": by_labels(q.VARIANT_P99, S.MODEL, S.VARIANT),
         "request rate (req/s) per model/variant": by_labels(q.VARIANT_REQUESTS_RATE, S.MODEL, S.VARIANT),
         "class-mix distance per model": by_labels(q.CLASS_MIX_DISTANCE.format(window=mix), S.MODEL),
-        "scraped series": by_labels("count(count by (__name__) ({__name__=~\"mlkube_.+\"}))"),
+        "scraped series": by_labels('count(count by (__name__) ({__name__=~"mlkube_.+"}))'),
     }
 
 
@@ -232,10 +254,13 @@ def test_dashboard_query_returns_data(live: LiveStack, query):
         assert result, f"no series for {query.dashboard} / {query.where}: {expr}"
 
 
-@pytest.mark.parametrize("query", [q for n, d in sorted(dashboards().items()) for q in variable_queries(n, d)],
-                         ids=lambda q: f"{q.dashboard}:{q.where}")
+@pytest.mark.parametrize(
+    "query",
+    [q for n, d in sorted(dashboards().items()) for q in variable_queries(n, d)],
+    ids=lambda q: f"{q.dashboard}:{q.where}",
+)
 def test_template_variable_has_values(live: LiveStack, query):
-    inner = query.expr[len("label_values("):-1]
+    inner = query.expr[len("label_values(") : -1]
     selector, label = (part.strip() for part in inner.rsplit(",", 1))
     values = live.prometheus.label_values(label, substitute(selector))
     if not _optional(selector):

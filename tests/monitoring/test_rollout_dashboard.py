@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from mlkube_monitoring.contracts import NAMESPACE
 from mlkube_monitoring.contracts import argo as A
 from mlkube_monitoring.contracts import serving as S
@@ -36,13 +37,27 @@ def labels(**values: str) -> str:
 
 
 def evaluate(tmp_path: Path, input_series: list[dict], query: str, samples: dict[str, float]) -> None:
-    test = {"rule_files": [], "evaluation_interval": INTERVAL,
-            "tests": [{"interval": INTERVAL, "input_series": input_series,
-                       "promql_expr_test": [{"expr": query, "eval_time": EVAL_TIME,
-                                             "exp_samples": [{"labels": k, "value": v} for k, v in samples.items()]}]}]}
+    test = {
+        "rule_files": [],
+        "evaluation_interval": INTERVAL,
+        "tests": [
+            {
+                "interval": INTERVAL,
+                "input_series": input_series,
+                "promql_expr_test": [
+                    {
+                        "expr": query,
+                        "eval_time": EVAL_TIME,
+                        "exp_samples": [{"labels": k, "value": v} for k, v in samples.items()],
+                    }
+                ],
+            }
+        ],
+    }
     (tmp_path / "dashboard-test.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
-    result = subprocess.run(["promtool", "test", "rules", "dashboard-test.yaml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["promtool", "test", "rules", "dashboard-test.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -59,11 +74,19 @@ BY_REVISION = {
     "Request rate by revision": (1000, {rev(CANARY, model="m1"): 4000, rev(STABLE, model="m1"): 4000}),
     "Server error ratio (5xx) by revision": (1000, {rev(CANARY, model="m1"): 250, rev(STABLE, model="m1"): 0}),
     "Latency p99 by revision": (100, {rev(CANARY): 50, rev(STABLE): 5}),
-    "Predicted-class shares by revision": (1000, {
-        rev(CANARY, model="m1", predicted_class="A"): 750, rev(CANARY, model="m1", predicted_class="B"): 250,
-        rev(STABLE, model="m1", predicted_class="A"): 500, rev(STABLE, model="m1", predicted_class="B"): 500,
-        rev(CANARY, model="m2", predicted_class="A"): 500, rev(CANARY, model="m2", predicted_class="C"): 500,
-        rev(STABLE, model="m2", predicted_class="A"): 1000, rev(CANARY, model="m3", predicted_class="A"): 1000}),
+    "Predicted-class shares by revision": (
+        1000,
+        {
+            rev(CANARY, model="m1", predicted_class="A"): 750,
+            rev(CANARY, model="m1", predicted_class="B"): 250,
+            rev(STABLE, model="m1", predicted_class="A"): 500,
+            rev(STABLE, model="m1", predicted_class="B"): 500,
+            rev(CANARY, model="m2", predicted_class="A"): 500,
+            rev(CANARY, model="m2", predicted_class="C"): 500,
+            rev(STABLE, model="m2", predicted_class="A"): 1000,
+            rev(CANARY, model="m3", predicted_class="A"): 1000,
+        },
+    ),
     # Each candidate apart: the earlier one (20 rows/s, none agreeing: no line) does not dilute the judged one's.
     "Shadow agreement": (1000, {labels(model="m1", candidate_revision=CANARY): 900}),
     "Revisions": (1, {rev(side, model=m): 1 for side in (CANARY, STABLE) for m in ("m1", "m2", "m3")}),
@@ -79,7 +102,7 @@ def test_canary_and_stable_side_by_side(tmp_path: Path, title: str) -> None:
 def test_every_revision_panel_is_checked() -> None:
     (row,) = [p for p in dashboards()["rollout"]["panels"] if p["type"] == "row" and "by revision" in p["title"]]
     panels = dashboards()["rollout"]["panels"]
-    after = panels[panels.index(row) + 1:]
+    after = panels[panels.index(row) + 1 :]
     end = next((i for i, p in enumerate(after) if p["type"] == "row"), len(after))
     assert {p["title"] for p in after[:end]} == set(BY_REVISION)
 
@@ -96,16 +119,21 @@ RUNS = {
 
 
 def run_info() -> list[dict]:
-    return [gauge(A.ANALYSIS_RUN_INFO, 1, **CONTROLLER, **{NAMESPACE: NS, A.NAME: name, A.PHASE: phase})
-            for name, (_, phase) in RUNS.items()]
+    return [
+        gauge(A.ANALYSIS_RUN_INFO, 1, **CONTROLLER, **{NAMESPACE: NS, A.NAME: name, A.PHASE: phase})
+        for name, (_, phase) in RUNS.items()
+    ]
 
 
 def test_analysis_runs_name_the_canary_revision(tmp_path: Path) -> None:
     """The revision in each AnalysisRun's name, the `revision` label of the canary's serving metrics."""
-    other = gauge(A.ANALYSIS_RUN_INFO, 1, **CONTROLLER, **{NAMESPACE: NS, A.NAME: "digits-2-bc5d8-7-1",
-                                                          A.PHASE: "Running"})
-    samples = {labels(**{NAMESPACE: NS, A.NAME: name, A.PHASE: phase, S.REVISION: revision}): 1
-               for name, (revision, phase) in RUNS.items()}
+    other = gauge(
+        A.ANALYSIS_RUN_INFO, 1, **CONTROLLER, **{NAMESPACE: NS, A.NAME: "digits-2-bc5d8-7-1", A.PHASE: "Running"}
+    )
+    samples = {
+        labels(**{NAMESPACE: NS, A.NAME: name, A.PHASE: phase, S.REVISION: revision}): 1
+        for name, (revision, phase) in RUNS.items()
+    }
     # A Rollout whose name ends in a number: the hash is still the part before the revision.
     samples[labels(**{NAMESPACE: NS, A.NAME: "digits-2-bc5d8-7-1", A.PHASE: "Running", S.REVISION: "bc5d8"})] = 1
     evaluate(tmp_path, [*run_info(), other], expr("Analysis runs"), samples)
@@ -114,26 +142,54 @@ def test_analysis_runs_name_the_canary_revision(tmp_path: Path) -> None:
 def test_each_metric_shows_the_phase_of_its_latest_measurement(tmp_path: Path) -> None:
     """analysis_run_metric_phase has a series per phase, 1 for the current one: the table shows only that one."""
     run = f"{ROLLOUT}-7d9f6c5b4-3-2"
-    verdicts = {"error-ratio-increase": "Successful", "p99-ratio": "Failed", "class-mix-divergence": "Inconclusive",
-                "shadow-agreement": "Error"}
-    series = [gauge(A.ANALYSIS_RUN_METRIC_PHASE, int(phase == verdict), **CONTROLLER,
-                    **{NAMESPACE: NS, A.NAME: run, A.METRIC: metric, A.METRIC_TYPE: "Prometheus", A.DRY_RUN: "false",
-                       A.PHASE: phase})
-              for metric, verdict in verdicts.items() for phase in A.ANALYSIS_PHASES]
+    verdicts = {
+        "error-ratio-increase": "Successful",
+        "p99-ratio": "Failed",
+        "class-mix-divergence": "Inconclusive",
+        "shadow-agreement": "Error",
+    }
+    series = [
+        gauge(
+            A.ANALYSIS_RUN_METRIC_PHASE,
+            int(phase == verdict),
+            **CONTROLLER,
+            **{
+                NAMESPACE: NS,
+                A.NAME: run,
+                A.METRIC: metric,
+                A.METRIC_TYPE: "Prometheus",
+                A.DRY_RUN: "false",
+                A.PHASE: phase,
+            },
+        )
+        for metric, verdict in verdicts.items()
+        for phase in A.ANALYSIS_PHASES
+    ]
     samples = {labels(**{A.NAME: run, A.METRIC: metric, A.PHASE: verdict}): 1 for metric, verdict in verdicts.items()}
     evaluate(tmp_path, series, expr("Analysis metric verdicts"), samples)
 
 
 def test_rollouts_by_phase(tmp_path: Path) -> None:
     def info(name: str, phase: str) -> dict:
-        return gauge(A.ROLLOUT_INFO, 1, **CONTROLLER, **{NAMESPACE: NS, A.NAME: name, A.STRATEGY: "canary",
-                                                        A.TRAFFIC_ROUTER: "", A.PHASE: phase})
+        return gauge(
+            A.ROLLOUT_INFO,
+            1,
+            **CONTROLLER,
+            **{NAMESPACE: NS, A.NAME: name, A.STRATEGY: "canary", A.TRAFFIC_ROUTER: "", A.PHASE: phase},
+        )
+
     series = [info("a", A.PAUSED), info("b", A.PAUSED), info("c", A.ABORTED), info("d", "Completed")]
-    evaluate(tmp_path, series, expr("Rollouts by phase"),
-             {labels(phase=A.PAUSED): 2, labels(phase=A.ABORTED): 1, labels(phase="Completed"): 1})
+    evaluate(
+        tmp_path,
+        series,
+        expr("Rollouts by phase"),
+        {labels(phase=A.PAUSED): 2, labels(phase=A.ABORTED): 1, labels(phase="Completed"): 1},
+    )
 
 
 def test_controller_panels_read_the_controller_job_only(tmp_path: Path) -> None:
-    series = [gauge(A.WORKQUEUE_DEPTH, 3, **CONTROLLER, name="rollouts"),
-              gauge(A.WORKQUEUE_DEPTH, 9, job="kube-controller-manager", instance="10.0.0.1:10257", name="rollouts")]
+    series = [
+        gauge(A.WORKQUEUE_DEPTH, 3, **CONTROLLER, name="rollouts"),
+        gauge(A.WORKQUEUE_DEPTH, 9, job="kube-controller-manager", instance="10.0.0.1:10257", name="rollouts"),
+    ]
     evaluate(tmp_path, series, expr("Workqueue depth"), {labels(name="rollouts"): 3})

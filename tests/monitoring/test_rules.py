@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 import yaml
+
 from mlkube_monitoring import settings
 from mlkube_monitoring.contracts import argo, serving, training
 from mlkube_monitoring.outputs import stale_files
@@ -38,15 +39,23 @@ def test_promtool_check_rules():
 
 
 def test_promtool_unit_tests_pass():
-    result = subprocess.run(["promtool", "test", "rules", *[p.name for p in RULE_TEST_FILES]],
-                            cwd=FILES / "rules-tests", capture_output=True, text=True)
+    result = subprocess.run(
+        ["promtool", "test", "rules", *[p.name for p in RULE_TEST_FILES]],
+        cwd=FILES / "rules-tests",
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(RULE_TEST_FILES)
 
 
 def _alert_checks() -> list[dict]:
-    return [check for path in RULE_TEST_FILES for test in yaml.safe_load(path.read_text())["tests"]
-            for check in test.get("alert_rule_test", [])]
+    return [
+        check
+        for path in RULE_TEST_FILES
+        for test in yaml.safe_load(path.read_text())["tests"]
+        for check in test.get("alert_rule_test", [])
+    ]
 
 
 @pytest.mark.parametrize("name", sorted({a["alert"] for a in alerts()}))

@@ -16,8 +16,10 @@ FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "b
 def penguin_rows(limit: int = 60) -> list[dict]:
     """Real penguins in random order, so the class mix of the traffic resembles the training data's."""
     frame = load_penguins().dropna(subset=FEATURES).sample(n=limit, random_state=7)
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-            for row in frame[FEATURES].to_dict("records")]
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in frame[FEATURES].to_dict("records")
+    ]
 
 
 def _v2_inputs(row: dict) -> dict:
@@ -56,8 +58,9 @@ def send(base_urls: list[str], models: list[str], seconds: float, concurrency: i
     def one_round(item) -> list[int]:
         url, model, row = item
         with httpx.Client(base_url=url, timeout=10) as client:
-            return [client.request(method, path, json=body).status_code
-                    for method, path, body in requests_for(model, row)]
+            return [
+                client.request(method, path, json=body).status_code for method, path, body in requests_for(model, row)
+            ]
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         while time.monotonic() < deadline:

@@ -105,7 +105,9 @@ def server(trained: Trained, mlflow_server: MlflowServer, tmp_path_factory) -> I
 
 @pytest.fixture(scope="session")
 def default_server(
-    trained: Trained, mlflow_server: MlflowServer, tmp_path_factory  # noqa: F811
+    trained: Trained,
+    mlflow_server: MlflowServer,  # noqa: F811
+    tmp_path_factory,
 ) -> Iterator[RunningServer]:
     """The same three models with every setting at its default (the repository API off)."""
     tmp = tmp_path_factory.mktemp("default-server")

@@ -29,8 +29,9 @@ def request(model: str, binary: bool, binary_outputs: bool = False) -> InferRequ
         tensor.set_data_from_numpy(array, binary_data=binary)
         inputs.append(tensor)
     outputs = [RequestedOutput(name, {"binary_data": True}) for name in ("predict", "predict_proba")]
-    return InferRequest(model_name=model, infer_inputs=inputs, request_id="probe-1",
-                        request_outputs=outputs if binary_outputs else None)
+    return InferRequest(
+        model_name=model, infer_inputs=inputs, request_id="probe-1", request_outputs=outputs if binary_outputs else None
+    )
 
 
 async def main(base_url: str, model: str) -> dict:

@@ -85,8 +85,14 @@ def _big_canvas_upload() -> tuple[bytes, dict]:
     image, png = Image.new("L", (5000, 5000), 255), io.BytesIO()
     image.save(png, "PNG", optimize=True)
     boundary = "hostile-boundary"
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n'
-            f"Content-Type: image/png\r\n\r\n").encode() + png.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png.getvalue()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, {"content-type": f"multipart/form-data; boundary={boundary}"}
 
 
@@ -333,9 +339,7 @@ def _replaced(value: Any, path: tuple, new: Any) -> Any:
 def _point_mutated(example: Any) -> st.SearchStrategy:
     """The documented example with exactly one part replaced or dropped: valid everywhere else, so the request
     gets as far as that part's own check."""
-    hostile = st.one_of(
-        LEAVES, ANY_JSON, st.just(_DROP), st.builds(_Nested, st.sampled_from([2, 50, 1000]), LEAVES)
-    )
+    hostile = st.one_of(LEAVES, ANY_JSON, st.just(_DROP), st.builds(_Nested, st.sampled_from([2, 50, 1000]), LEAVES))
     return st.one_of([hostile.map(partial(_replaced, example, path)) for path in _paths(example)])
 
 
@@ -370,9 +374,7 @@ def _request(operation: tuple[str, str, dict], spec: dict, names: list[str], ver
     if "application/json" in content:
         media = content["application/json"]
         example = media.get("example", {})
-        parsed = st.one_of(
-            *_times(_point_mutated(example), 3), _mutated(example), _from_schema(media["schema"], spec)
-        )
+        parsed = st.one_of(*_times(_point_mutated(example), 3), _mutated(example), _from_schema(media["schema"], spec))
         body = st.one_of(
             *_times(parsed.map(lambda value: (_raw(value), JSON)), 3),
             parsed.map(lambda value: (_raw(value)[: len(_raw(value)) // 2], JSON)),  # truncated

@@ -109,9 +109,9 @@ def test_without_pytorch_the_digits_onnx_serves_and_an_eager_pytorch_model_fails
     network the trainer logged beside it needs PyTorch and is reported by name, the others serving."""
     from mlflow import MlflowClient
 
-    eager_uri = MlflowClient(mlflow_server.url).get_model_version(DIGITS, trained.digits.version).tags[
-        "pytorch_model_uri"
-    ]
+    eager_uri = (
+        MlflowClient(mlflow_server.url).get_model_version(DIGITS, trained.digits.version).tags["pytorch_model_uri"]
+    )
     launcher = [sys.executable, str(Path(__file__).with_name("without_packages_launcher.py"))]
     models = [f"models:/{LR}@champion", f"{DIGITS}=models:/{DIGITS}/{trained.digits.version}", f"eager={eager_uri}"]
     with start_server(tmp_path, models, mlflow_server.url, wait_ready=False, launcher=launcher) as srv:
@@ -122,10 +122,14 @@ def test_without_pytorch_the_digits_onnx_serves_and_an_eager_pytorch_model_fails
         assert "PyTorch is not installed" in states["eager"]["reason"]
         info = srv.client.get("/model/info", params={"model": DIGITS}).json()
         assert (info["flavor"], info["device"], info["output"]) == ("onnx", "cpu", "logits")
-        image = srv.client.post("/predict/image", params={"model": DIGITS}, files={"file": ("d.png", digit_png(7), "image/png")})
+        image = srv.client.post(
+            "/predict/image", params={"model": DIGITS}, files={"file": ("d.png", digit_png(7), "image/png")}
+        )
         assert image.status_code == 200, image.text
         assert image.json()["model"] == DIGITS and image.json()["version"] == trained.digits.version
-        refused = srv.client.post("/predict/image", params={"model": "eager"}, files={"file": ("d.png", digit_png(7), "image/png")})
+        refused = srv.client.post(
+            "/predict/image", params={"model": "eager"}, files={"file": ("d.png", digit_png(7), "image/png")}
+        )
         assert refused.status_code == 503 and "PyTorch is not installed" in refused.json()["error"]
         assert srv.client.get("/health").json()["models"]["eager"]["state"] == "failed"
         assert 'mlkube_model_load_failures_total{model="eager"} 1.0' in srv.client.get("/metrics").text

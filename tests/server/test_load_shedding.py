@@ -236,8 +236,10 @@ def test_p99_of_accepted_requests_with_and_without_the_bound(bounded, tmp_path, 
         overload(unbounded, seconds=1.0, clients=4)  # warm-up
         runs = [("0 (unbounded)", "-", overload(unbounded))]
     overload(bounded, seconds=1.0, clients=4)
-    runs += [(str(BOUND), "wait Retry-After", overload(bounded)),
-             (str(BOUND), "retry at once", overload(bounded, honour_retry_after=False))]
+    runs += [
+        (str(BOUND), "wait Retry-After", overload(bounded)),
+        (str(BOUND), "retry at once", overload(bounded, honour_retry_after=False)),
+    ]
     lines = [f"Load shedding: {CLIENTS} keep-alive clients for {SECONDS:g} s on {RF} (scikit-learn forest, "
              "one request per predict call, one predict thread); latencies in ms",
              "| max_queued_requests | after a 503 | accepted | shed | accepted/s | p50 | p99 | max | 503 p99 |",

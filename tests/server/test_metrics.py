@@ -89,8 +89,11 @@ def test_every_class_has_a_zero_series_before_the_first_prediction(trained, mlfl
     version = trained.penguins[LR].version
     with start_server(tmp_path, [f"models:/{LR}@champion"], mlflow_server.url, MLKUBE_REVISION="fresh") as fresh:
         samples = _samples(fresh)
-    series = {s.labels[m.PREDICTED_CLASS]: s.value for s in samples
-              if s.name == m.PREDICTIONS_TOTAL and s.labels[m.MODEL] == LR and s.labels[m.VERSION] == version}
+    series = {
+        s.labels[m.PREDICTED_CLASS]: s.value
+        for s in samples
+        if s.name == m.PREDICTIONS_TOTAL and s.labels[m.MODEL] == LR and s.labels[m.VERSION] == version
+    }
     assert series == {"Adelie": 0, "Chinstrap": 0, "Gentoo": 0}
 
 

@@ -26,7 +26,17 @@ from tests.support.mlflow_server import MlflowServer
 from tests.support.processes import ManagedProcess, free_port, wait_for_http
 
 from .conftest import (
-    AUTH, DIGITS, GENTOO, HOST, LR, PENGUIN, RF, RunningServer, Trained, server_env, start_server,
+    AUTH,
+    DIGITS,
+    GENTOO,
+    HOST,
+    LR,
+    PENGUIN,
+    RF,
+    RunningServer,
+    Trained,
+    server_env,
+    start_server,
 )
 
 MLFLOW_CLI = Path(sys.executable).parent / "mlflow"

@@ -79,10 +79,14 @@ def test_v2_infer_by_columns_rows_and_versions(server, trained):
     assert outputs["predict"]["data"] == ["Adelie", "Gentoo"]
     assert outputs["predict_proba"]["shape"] == [2, 3] and len(outputs["predict_proba"]["data"]) == 6
     assert response.headers["x-model-version"] == version
-    only_proba = server.client.post(f"/v2/models/{RF}/versions/{version}/infer",
-                                    json={"inputs": _v2_inputs([PENGUIN]), "outputs": [{"name": "predict_proba"}]})  # fmt: skip
+    only_proba = server.client.post(
+        f"/v2/models/{RF}/versions/{version}/infer",
+        json={"inputs": _v2_inputs([PENGUIN]), "outputs": [{"name": "predict_proba"}]},
+    )
     assert [o["name"] for o in only_proba.json()["outputs"]] == ["predict_proba"]
-    rows = {"inputs": [{"name": "input-0", "shape": [1, 6], "datatype": "BYTES", "data": [PENGUIN[c] for c in COLUMNS]}]}
+    rows = {
+        "inputs": [{"name": "input-0", "shape": [1, 6], "datatype": "BYTES", "data": [PENGUIN[c] for c in COLUMNS]}]
+    }
     assert server.client.post(f"/v2/models/{RF}/infer", json=rows).json()["outputs"][0]["data"] == ["Adelie"]
     stale = server.client.post(f"/v2/models/{RF}/versions/999/infer", json={"inputs": _v2_inputs([PENGUIN])})
     assert stale.status_code == 404
@@ -99,7 +103,9 @@ def test_v2_binary_tensor_extension(server):
         else:
             raw = struct.pack("<d", value)
             datatype = "FP64"
-        inputs.append({"name": column, "shape": [1], "datatype": datatype, "parameters": {"binary_data_size": len(raw)}})
+        inputs.append(
+            {"name": column, "shape": [1], "datatype": datatype, "parameters": {"binary_data_size": len(raw)}}
+        )
         chunks.append(raw)
     header = json.dumps({"inputs": inputs}).encode()
     response = server.client.post(
@@ -139,7 +145,9 @@ def test_v2_image_tensor(server, trained):
 
     digits = load_digits()
     batch = digits.images[:100].reshape(100, 1, 8, 8)
-    request = {"inputs": [{"name": "input-0", "shape": [100, 1, 8, 8], "datatype": "FP32", "data": batch.ravel().tolist()}]}
+    request = {
+        "inputs": [{"name": "input-0", "shape": [100, 1, 8, 8], "datatype": "FP32", "data": batch.ravel().tolist()}]
+    }
     body = server.client.post(f"/v2/models/{DIGITS}/infer", json=request).json()
     predicted = body["outputs"][0]["data"]
     assert body["model_version"] == trained.digits.version
@@ -149,7 +157,9 @@ def test_v2_image_tensor(server, trained):
 
 def test_kserve_python_sdk_client_unchanged(server, trained):
     if not KSERVE_PYTHON.exists():
-        pytest.fail(f"{KSERVE_PYTHON} missing: run `make bench-peers` (make test-server does) to install the KServe SDK")
+        pytest.fail(
+            f"{KSERVE_PYTHON} missing: run `make bench-peers` (make test-server does) to install the KServe SDK"
+        )
     probe = Path(__file__).with_name("kserve_client_probe.py")
     out = subprocess.run([str(KSERVE_PYTHON), str(probe), server.url, RF], capture_output=True, text=True,
                          timeout=120, check=False)  # fmt: skip

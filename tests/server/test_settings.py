@@ -72,7 +72,10 @@ def test_models_from_json_pairs_and_bare_uris(clean_env):
     clean_env.setenv("MLKUBE_SERVER_MODELS", '{"a": "models:/x@champion"}')
     assert ServerSettings().models == {"a": "models:/x@champion"}
     clean_env.setenv("MLKUBE_SERVER_MODELS", "models:/penguins-svm@champion, digits=models:/digits-cnn/3")
-    assert ServerSettings().models == {"penguins-svm": "models:/penguins-svm@champion", "digits": "models:/digits-cnn/3"}
+    assert ServerSettings().models == {
+        "penguins-svm": "models:/penguins-svm@champion",
+        "digits": "models:/digits-cnn/3",
+    }
     assert parse_model_spec("models:/m/4") == ("m", "models:/m/4")
     with pytest.raises(ValueError):
         parse_model_spec("/some/folder")

@@ -74,8 +74,13 @@ def test_agreement_per_row_is_counted_on_the_stable_with_both_versions(tmp_path,
         assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
         assert all(a.headers["X-Mlkube-Revision"] == STABLE_REVISION for a in answers)
         rows_copied = 1 + 4 * len(ROWS)
-        labels = {m.MODEL: RF, m.VERSION: version, m.REVISION: STABLE_REVISION, m.CANDIDATE_VERSION: candidate_version,
-                  m.CANDIDATE_REVISION: CANDIDATE_REVISION}
+        labels = {
+            m.MODEL: RF,
+            m.VERSION: version,
+            m.REVISION: STABLE_REVISION,
+            m.CANDIDATE_VERSION: candidate_version,
+            m.CANDIDATE_REVISION: CANDIDATE_REVISION,
+        }
         _wait_for(lambda: _comparisons(stable, **labels) >= rows_copied)
         samples = metric_samples(stable)
     agree = metric_value(samples, m.SHADOW_COMPARISONS_TOTAL, **labels, **{m.OUTCOME: "agree"})

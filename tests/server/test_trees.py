@@ -21,12 +21,15 @@ def _data(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-@pytest.mark.parametrize("forest", [
-    RandomForestClassifier(n_estimators=40, random_state=0),
-    RandomForestClassifier(n_estimators=15, max_depth=3, min_samples_leaf=5, random_state=1),
-    ExtraTreesClassifier(n_estimators=25, random_state=2),
-    RandomForestClassifier(n_estimators=10, class_weight="balanced", bootstrap=False, random_state=3),
-])
+@pytest.mark.parametrize(
+    "forest",
+    [
+        RandomForestClassifier(n_estimators=40, random_state=0),
+        RandomForestClassifier(n_estimators=15, max_depth=3, min_samples_leaf=5, random_state=1),
+        ExtraTreesClassifier(n_estimators=25, random_state=2),
+        RandomForestClassifier(n_estimators=10, class_weight="balanced", bootstrap=False, random_state=3),
+    ],
+)
 def test_compiled_forest_reproduces_predict_proba(forest) -> None:
     X, y = _data(300)
     forest.fit(X, y)

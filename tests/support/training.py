@@ -82,7 +82,8 @@ def _read_summary(path: Path) -> list[RegisteredModel]:
 def _checked(result: TrainResult, what: str) -> list[RegisteredModel]:
     if result.returncode != 0:
         raise RuntimeError(
-            f"{what} exited with {result.returncode}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
+            f"{what} exited with {result.returncode}\nstdout:\n{result.stdout[-3000:]}"
+            f"\nstderr:\n{result.stderr[-3000:]}"
         )
     return result.models
 

@@ -82,7 +82,8 @@ def test_model_loads_without_the_trainer_package(trained):
     script = (
         "import sys; sys.path.append(%r)\n"
         "import importlib.util, mlflow, pandas as pd\n"
-        "assert importlib.util.find_spec('mlkube_models') is None and importlib.util.find_spec('mlkube_train') is None\n"
+        "assert importlib.util.find_spec('mlkube_models') is None and "
+        "importlib.util.find_spec('mlkube_train') is None\n"
         "mlflow.set_tracking_uri(%r)\n"
         "m = mlflow.sklearn.load_model('models:/%s/%s')\n"
         "print(list(m.predict(pd.read_json(sys.stdin, orient='records'))))\n"

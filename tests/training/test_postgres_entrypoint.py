@@ -40,10 +40,25 @@ def workdir() -> Iterator[Path]:
 
 
 def start(base: Path, password: str, port: int, run: int) -> ManagedProcess:
-    env = {"PATH": f"{postgres_bindir()}:/usr/sbin:/usr/bin:/sbin:/bin", "PGDATA": str(base / "data"),
-           "POSTGRES_USER": USER, "POSTGRES_DB": DATABASE, "POSTGRES_PASSWORD": password}
-    argv = ["bash", str(base / "entrypoint.sh"), "-c", f"port={port}", "-c", "listen_addresses=127.0.0.1",
-            "-c", f"unix_socket_directories={base / 'run'}", "-c", "fsync=off"]
+    env = {
+        "PATH": f"{postgres_bindir()}:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PGDATA": str(base / "data"),
+        "POSTGRES_USER": USER,
+        "POSTGRES_DB": DATABASE,
+        "POSTGRES_PASSWORD": password,
+    }
+    argv = [
+        "bash",
+        str(base / "entrypoint.sh"),
+        "-c",
+        f"port={port}",
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        f"unix_socket_directories={base / 'run'}",
+        "-c",
+        "fsync=off",
+    ]
     owner = _owner()
     if owner is not None:
         argv = ["runuser", "-u", owner, "--", "env", *(f"{k}={v}" for k, v in env.items()), *argv]
@@ -62,8 +77,9 @@ def stop(base: Path, process: ManagedProcess) -> None:
 
 
 def connect(port: int, password: str):
-    return psycopg2.connect(host="127.0.0.1", port=port, user=USER, password=password, dbname=DATABASE,
-                            connect_timeout=5)
+    return psycopg2.connect(
+        host="127.0.0.1", port=port, user=USER, password=password, dbname=DATABASE, connect_timeout=5
+    )
 
 
 def wait_until_it_answers(process: ManagedProcess, port: int, password: str, limit_s: float = 90) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from mlkube_train import metric_names as m
-
 from tests.support.training import PENGUINS_FAST_CONFIG
 
 from .conftest import Trainer, one_line_error

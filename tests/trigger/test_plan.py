@@ -33,14 +33,35 @@ def apply(document: dict, ops: list[dict]) -> dict:
 def rollout(models: dict[str, str], phase="Healthy", stable="aaa", current="aaa", abort=False, **extra) -> dict:
     return {
         "metadata": {"name": "r-model-server", "generation": 4, "resourceVersion": "100"},
-        "spec": {"template": {"metadata": {"labels": {"app": "x", plan.LABEL_MODEL_VERSION: "champion"}}, "spec": {"containers": [{"name": "server", "env": [
-            {"name": "MLKUBE_REVISION", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['x']"}}},
-            {"name": "MLKUBE_SERVER_MODELS", "value": json.dumps(models)},
-            {"name": "MLKUBE_MODEL_VERSION", "value": "champion"},
-        ]}]}}},
-        "status": {"observedGeneration": "4", "phase": phase, "stableRS": stable, "currentPodHash": current,
-                   "abort": abort, **extra},
-    }  # fmt: skip
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"app": "x", plan.LABEL_MODEL_VERSION: "champion"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "server",
+                            "env": [
+                                {
+                                    "name": "MLKUBE_REVISION",
+                                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['x']"}},
+                                },
+                                {"name": "MLKUBE_SERVER_MODELS", "value": json.dumps(models)},
+                                {"name": "MLKUBE_MODEL_VERSION", "value": "champion"},
+                            ],
+                        }
+                    ]
+                },
+            }
+        },
+        "status": {
+            "observedGeneration": "4",
+            "phase": phase,
+            "stableRS": stable,
+            "currentPodHash": current,
+            "abort": abort,
+            **extra,
+        },
+    }
 
 
 def env(doc: dict) -> dict:
@@ -63,7 +84,10 @@ def test_challenger_points_the_model_at_its_version_and_keeps_the_stable_values(
     decision = plan.start(STABLE, "penguins", 7)
     assert isinstance(decision, plan.Start)
     patched = apply(STABLE, decision.ops)
-    assert json.loads(env(patched)["MLKUBE_SERVER_MODELS"]) == {"penguins": "models:/penguins/7", "other": "models:/other/2"}
+    assert json.loads(env(patched)["MLKUBE_SERVER_MODELS"]) == {
+        "penguins": "models:/penguins/7",
+        "other": "models:/other/2",
+    }
     assert env(patched)["MLKUBE_MODEL_VERSION"] == "7"
     assert patched["spec"]["template"]["metadata"]["labels"][plan.LABEL_MODEL_VERSION] == "7"
     assert patched["spec"]["template"]["metadata"]["annotations"][plan.ANNOTATION_CHALLENGER] == "penguins/7"
@@ -110,9 +134,14 @@ def test_promotion_is_a_verdict_once_the_challenger_template_is_stable_and_not_y
 
 def test_abort_reverts_to_the_stable_template_exactly_and_explains_why():
     started = apply(STABLE, plan.start(STABLE, "penguins", 7).ops)
-    aborted = after_argo(started, phase="Degraded", currentPodHash="b", abort=True,
-                         message="RolloutAborted: Rollout aborted update to revision 2: Metric \"error-ratio\" assessed Failed",
-                         canary={"currentStepAnalysisRunStatus": {"name": "run-1", "status": "Failed"}})  # fmt: skip
+    aborted = after_argo(
+        started,
+        phase="Degraded",
+        currentPodHash="b",
+        abort=True,
+        message='RolloutAborted: Rollout aborted update to revision 2: Metric "error-ratio" assessed Failed',
+        canary={"currentStepAnalysisRunStatus": {"name": "run-1", "status": "Failed"}},
+    )
     assert plan.verdict(aborted) == plan.Verdict("penguins", 7, promoted=False)
     assert plan.analysis_run_names(aborted) == ["run-1"]
     run = {"status": {"metricResults": [{"name": "error-ratio", "phase": "Failed", "message": "0.2 > 0.01"},

@@ -244,5 +244,7 @@ def test_alias_storms_start_one_rollout_each_and_argo_outcomes_reach_the_registr
         wait_until("@champion on the promoted version", lambda: champion(registry, second) == last, timeout=30)
         promoted_after = time.monotonic() - began
         assert registry.get_model_version(second, last).tags[TAG_ROLLOUT_OUTCOME] == OUTCOME_PROMOTED
-    print(f"\n{STORM} @challenger moves -> 1 patch, {patched_after:.1f}s after the storm began; abort -> revert "
-          f"{reverted_after:.1f}s; healthy -> @champion {promoted_after:.1f}s")
+    print(
+        f"\n{STORM} @challenger moves -> 1 patch, {patched_after:.1f}s after the storm began; abort -> revert "
+        f"{reverted_after:.1f}s; healthy -> @champion {promoted_after:.1f}s"
+    )

@@ -15,15 +15,15 @@ import hashlib
 import json
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
+
+from ansible.plugins.action import ActionBase
 
 # A progress line at least every 30 s: the delay between polls plus the time a poll takes.
 MAX_DELAY = 25
 
 
 class ActionModule(ActionBase):
-
     TRANSFERS_FILES = False
     _supports_check_mode = True
     _supports_async = False
@@ -39,16 +39,27 @@ class ActionModule(ActionBase):
         if not self._task.until:
             raise AnsibleActionFail(
                 "long_command polls through the task's retries: register its result (say as R) and add "
-                f"`until: R is finished`, `retries` and `delay` (at most {MAX_DELAY} s)")
+                f"`until: R is finished`, `retries` and `delay` (at most {MAX_DELAY} s)"
+            )
         if self._task.retries is None:
             raise AnsibleActionFail("long_command needs `retries`: retries x delay is the command's time limit")
         if not 0 < self._task.delay <= MAX_DELAY:
             raise AnsibleActionFail(
-                f"long_command prints progress at each retry: `delay` must be between 1 and {MAX_DELAY} s (got {self._task.delay})")
+                f"long_command prints progress at each retry: `delay` must be between "
+                f"1 and {MAX_DELAY} s (got {self._task.delay})"
+            )
 
         if self._task.check_mode:
-            result.update(changed=False, skipped=True, finished=True, rc=0, stdout="", stderr="", cmd=args.get("argv"),
-                          msg="Command would have run if not in check mode")
+            result.update(
+                changed=False,
+                skipped=True,
+                finished=True,
+                rc=0,
+                stdout="",
+                stderr="",
+                cmd=args.get("argv"),
+                msg="Command would have run if not in check mode",
+            )
             return result
 
         if not args.get("timeout"):
@@ -57,7 +68,9 @@ class ActionModule(ActionBase):
         identity = [self._task._uuid, task_vars.get("inventory_hostname", ""), args]
         args["job_id"] = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
-        result = merge_hash(result, self._execute_module(
-            module_name="ansible.legacy.long_command", module_args=args, task_vars=task_vars))
+        result = merge_hash(
+            result,
+            self._execute_module(module_name="ansible.legacy.long_command", module_args=args, task_vars=task_vars),
+        )
         self._remove_tmp_path(self._connection._shell.tmpdir)
         return result

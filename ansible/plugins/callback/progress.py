@@ -23,8 +23,9 @@ DOCUMENTATION = """
 
 from collections.abc import Mapping
 
-from ansible import constants as C
 from ansible.plugins.callback.default import CallbackModule as DefaultCallback
+
+from ansible import constants as C
 
 QUIET_NOTICE = 60  # seconds without new output after which a progress line says so
 
@@ -44,7 +45,6 @@ def job_progress(result) -> Mapping | None:
 
 
 class CallbackModule(DefaultCallback):
-
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "stdout"
     CALLBACK_NAME = "progress"
@@ -86,7 +86,10 @@ class CallbackModule(DefaultCallback):
         self._handle_warnings(result.result)
         if self.get_option("show_task_path_on_failure"):
             self._print_task_path(result.task)
-        self._display.display(f"fatal: [{self.host_label(result)}]: FAILED! => {result.result['msg']}",
-                              color=C.COLOR_ERROR, stderr=self.get_option("display_failed_stderr"))
+        self._display.display(
+            f"fatal: [{self.host_label(result)}]: FAILED! => {result.result['msg']}",
+            color=C.COLOR_ERROR,
+            stderr=self.get_option("display_failed_stderr"),
+        )
         if ignore_errors:
             self._display.display("...ignoring", color=C.COLOR_SKIP)

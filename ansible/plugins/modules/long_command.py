@@ -76,7 +76,8 @@ finished:
   type: bool
   returned: always
 job_progress:
-  description: C(lines) (the last meaningful lines of the log), C(elapsed) and C(quiet) (seconds since the log last grew), C(log).
+  description: C(lines) (the last meaningful lines of the log), C(elapsed) and C(quiet) (seconds since the log last
+    grew), C(log).
   type: dict
   returned: always
 rc:
@@ -232,9 +233,13 @@ class Job:
         stop(state["pgid"])
         if alive(state.get("pid"), state.get("pid_ticks")):
             stop(state["pid"], grace=2)
-        earlier = shlex.join([os.path.basename(str(state.get("argv", ["?"])[0]))] + [str(a) for a in state.get("argv", [])[1:]])
-        return (f"stopped an earlier run of {earlier[:120]} that was still going (pid {state['pgid']}, "
-                f"started {duration(now() - state.get('started', now()))} ago; an interrupted playbook?)")
+        earlier = shlex.join(
+            [os.path.basename(str(state.get("argv", ["?"])[0]))] + [str(a) for a in state.get("argv", [])[1:]]
+        )
+        return (
+            f"stopped an earlier run of {earlier[:120]} that was still going (pid {state['pgid']}, "
+            f"started {duration(now() - state.get('started', now()))} ago; an interrupted playbook?)"
+        )
 
     def start(self, note: str | None) -> dict:
         """Forks the daemon that runs the command; returns once the command has started (or failed to)."""
@@ -277,20 +282,33 @@ class Job:
         started = now()
         env = dict(os.environ)
         if "PYTHONPATH" in env:  # without AnsiballZ's own paths, as AnsibleModule.run_command does
-            paths = [p for p in env["PYTHONPATH"].split(":") if p and not p.endswith(("/ansible_modlib.zip", "/debug_dir"))]
+            paths = [
+                p for p in env["PYTHONPATH"].split(":") if p and not p.endswith(("/ansible_modlib.zip", "/debug_dir"))
+            ]
             if paths:
                 env["PYTHONPATH"] = ":".join(paths)
         try:
             proc = subprocess.Popen(
-                self.argv, cwd=self.chdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True,
+                self.argv,
+                cwd=self.chdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
             )
         except OSError as error:
             os.write(notify, json.dumps({"error": str(error), "errno": error.errno or 1}).encode())
             return
         state = {
-            "job_id": self.job_id, "argv": self.argv, "started": started, "timeout": self.timeout,
-            "pgid": proc.pid, "ticks": start_ticks(proc.pid), "pid": os.getpid(), "pid_ticks": start_ticks(os.getpid()),
+            "job_id": self.job_id,
+            "argv": self.argv,
+            "started": started,
+            "timeout": self.timeout,
+            "pgid": proc.pid,
+            "ticks": start_ticks(proc.pid),
+            "pid": os.getpid(),
+            "pid_ticks": start_ticks(os.getpid()),
         }
         write_json(self.state_path, state)
         os.write(notify, b"{}")
@@ -334,10 +352,18 @@ class Job:
                 self.signal(proc.pid, signal.SIGKILL)
         rc = proc.wait()
         ended = now()
-        write_json(self.result_path, {
-            "job_id": self.job_id, "rc": rc, "started": started, "ended": ended, "stopped": stopped,
-            "stdout": buffers[stdout_fd].decode("utf-8", "replace"), "stderr": buffers[stderr_fd].decode("utf-8", "replace"),
-        })
+        write_json(
+            self.result_path,
+            {
+                "job_id": self.job_id,
+                "rc": rc,
+                "started": started,
+                "ended": ended,
+                "stopped": stopped,
+                "stdout": buffers[stdout_fd].decode("utf-8", "replace"),
+                "stderr": buffers[stderr_fd].decode("utf-8", "replace"),
+            },
+        )
 
     @staticmethod
     def signal(pgid: int, sig: int) -> None:
@@ -409,8 +435,15 @@ def main() -> None:
             module.warn(note)
         started = job.start(note)
         if "error" in started:
-            module.fail_json(msg=f"{job.label} could not start: {started['error']}", rc=started["errno"], cmd=job.argv,
-                             stdout="", stderr="", finished=True, job_progress={"lines": [], "elapsed": 0, "quiet": 0, "log": job.log})
+            module.fail_json(
+                msg=f"{job.label} could not start: {started['error']}",
+                rc=started["errno"],
+                cmd=job.argv,
+                stdout="",
+                stderr="",
+                finished=True,
+                job_progress={"lines": [], "elapsed": 0, "quiet": 0, "log": job.log},
+            )
         result = job.wait_for_result(FIRST_WAIT)
         state = read_json(job.state_path) or {}
     else:
@@ -424,28 +457,52 @@ def main() -> None:
             if result is None:
                 module.fail_json(
                     msg=f"{job.label}: its background process (pid {state.get('pid')}) is gone without a result; "
-                        f"last lines of {job.log}:\n" + tail_text(job, params["tail_lines"]),
-                    rc=-1, cmd=job.argv, stdout="", stderr="", finished=True, job_progress=job.progress(state, 0))
+                    f"last lines of {job.log}:\n" + tail_text(job, params["tail_lines"]),
+                    rc=-1,
+                    cmd=job.argv,
+                    stdout="",
+                    stderr="",
+                    finished=True,
+                    job_progress=job.progress(state, 0),
+                )
 
     if result is None:
-        module.exit_json(changed=False, finished=False, stdout="", stderr="", cmd=job.argv,
-                         job_progress=job.progress(state, params["progress_lines"]))
+        module.exit_json(
+            changed=False,
+            finished=False,
+            stdout="",
+            stderr="",
+            cmd=job.argv,
+            job_progress=job.progress(state, params["progress_lines"]),
+        )
 
     remove(job.state_path, job.result_path)
     rc = result["rc"]
     elapsed = result["ended"] - result["started"]
     final = {
-        "changed": True, "finished": True, "rc": rc, "cmd": job.argv, "log": job.log,
-        "stdout": result["stdout"].rstrip("\r\n"), "stderr": result["stderr"].rstrip("\r\n"),
-        "start": stamp(result["started"]), "end": stamp(result["ended"]),
+        "changed": True,
+        "finished": True,
+        "rc": rc,
+        "cmd": job.argv,
+        "log": job.log,
+        "stdout": result["stdout"].rstrip("\r\n"),
+        "stderr": result["stderr"].rstrip("\r\n"),
+        "start": stamp(result["started"]),
+        "end": stamp(result["ended"]),
         "delta": str(datetime.timedelta(seconds=round(elapsed, 6))),
-        "job_progress": {"lines": meaningful_lines(job.log, params["progress_lines"], job.ignore),
-                         "elapsed": round(elapsed, 1), "quiet": 0, "log": job.log},
+        "job_progress": {
+            "lines": meaningful_lines(job.log, params["progress_lines"], job.ignore),
+            "elapsed": round(elapsed, 1),
+            "quiet": 0,
+            "log": job.log,
+        },
     }
     if rc != 0 or result["stopped"]:
         what = result["stopped"] or f"failed with exit code {rc} after {duration(elapsed)}"
         final["timed_out"] = bool(result["stopped"])
-        module.fail_json(msg=f"{job.label} {what}; last lines of {job.log}:\n" + tail_text(job, params["tail_lines"]), **final)
+        module.fail_json(
+            msg=f"{job.label} {what}; last lines of {job.log}:\n" + tail_text(job, params["tail_lines"]), **final
+        )
     module.exit_json(**final)
 
 

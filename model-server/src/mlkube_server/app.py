@@ -96,7 +96,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         message = {404: f"no route {request.url.path}; see /docs", 405: f"method {request.method} not allowed"}.get(
             exc.status_code, str(exc.detail)
         )
-        return error_response(ApiError(exc.status_code, message, headers=exc.headers), mlflow=mlflow(request))
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(ApiError(exc.status_code, message, headers=headers), mlflow=mlflow(request))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

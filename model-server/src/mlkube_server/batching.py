@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -60,10 +60,16 @@ class QueueBound:
 class _Item:
     part: Any
     rows: int
-    future: asyncio.Future[np.ndarray] | None
+    future: asyncio.Future[np.ndarray]
 
 
-_STOP = _Item(None, 0, None)  # queued by drain(): the worker ends once everything before it is answered
+class _Stop:
+    """Queued by drain(): the worker ends once everything before it is answered."""
+
+    rows = 0
+
+
+_STOP = _Stop()
 
 
 class MicroBatcher:
@@ -80,8 +86,8 @@ class MicroBatcher:
         self._settings = settings
         self._gate = gate
         self._on_batch = on_batch
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._carry: _Item | None = None
+        self._queue: asyncio.Queue[_Item | _Stop] = asyncio.Queue()
+        self._carry: _Item | _Stop | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_requests = 1  # requests in the previous batch
         self._predict_seconds = 0.0  # moving average of one predict call
@@ -115,10 +121,12 @@ class MicroBatcher:
             pending.append(self._queue.get_nowait())
         self._fail(pending)
 
-    def _fail(self, items: list[_Item]) -> None:
+    def _fail(self, items: Sequence[_Item | _Stop]) -> None:
         for item in items:
-            if item.future is not None and not item.future.done():
-                item.future.set_exception(model_unavailable(self.model.name, "it was unloaded while the request waited"))
+            if isinstance(item, _Item) and not item.future.done():
+                item.future.set_exception(
+                    model_unavailable(self.model.name, "it was unloaded while the request waited")
+                )
 
     async def predict(self, part: Any) -> np.ndarray:
         """Probabilities for the rows of ``part``, computed together with whatever else is queued."""
@@ -150,7 +158,7 @@ class MicroBatcher:
         while True:
             first = self._carry or await self._queue.get()
             self._carry = None
-            if first is _STOP:
+            if isinstance(first, _Stop):
                 return
             batch, rows = [first], first.rows
             # Waiting pays only while it is cheap next to the predict call it saves.
@@ -166,7 +174,7 @@ class MicroBatcher:
                         item = await asyncio.wait_for(self._queue.get(), remaining)
                     except TimeoutError:
                         break
-                if item is _STOP or rows + item.rows > max_rows:
+                if isinstance(item, _Stop) or rows + item.rows > max_rows:
                     self._carry = item
                     break
                 batch.append(item)

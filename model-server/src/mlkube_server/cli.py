@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if settings.tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
-    common = dict(
+    common: dict[str, Any] = dict(
         host=settings.host,
         port=settings.port,
         log_config=None,

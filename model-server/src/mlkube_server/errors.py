@@ -45,7 +45,10 @@ class ApiError(Exception):
         code = MLFLOW_ERROR_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
         sqlstate, error_class = MLFLOW_CLASSIFICATION[code]
         payload: dict[str, Any] = {
-            "error_code": code, "message": self.message, "sqlstate": sqlstate, "error_class": error_class
+            "error_code": code,
+            "message": self.message,
+            "sqlstate": sqlstate,
+            "error_class": error_class,
         }
         if self.details:
             payload["details"] = [detail.as_dict() for detail in self.details]

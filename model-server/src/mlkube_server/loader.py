@@ -35,6 +35,7 @@ def _import_mlflow() -> None:
         import mlflow.artifacts  # noqa: F401
         import mlflow.models  # noqa: F401
 
+
 # Our own retry loop logs one line per attempt; MLflow's internal HTTP retries (minutes) would hide them.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")

@@ -26,7 +26,9 @@ class ServerMetrics:
         )
         self.inflight = Gauge(m.INFLIGHT_REQUESTS, "Requests in flight", (m.MODEL, m.VARIANT), registry=r)
         self.shed = Counter(
-            m.REQUESTS_SHED_TOTAL, "Requests refused (503) because the model's queue was full", (m.MODEL, m.VARIANT),
+            m.REQUESTS_SHED_TOTAL,
+            "Requests refused (503) because the model's queue was full",
+            (m.MODEL, m.VARIANT),
             registry=r,
         )
         self.predictions = Counter(
@@ -88,6 +90,8 @@ class ServerMetrics:
         except KeyError:
             pass
 
-    def shadow_outcome(self, model: str, version: str, candidate: tuple[str, str], outcome: str, count: int = 1) -> None:
+    def shadow_outcome(
+        self, model: str, version: str, candidate: tuple[str, str], outcome: str, count: int = 1
+    ) -> None:
         """`candidate`: the (version, revision) that answered the copy, ("", "") when none did."""
         self.shadow_comparisons.labels(model, version, self.revision, *candidate, outcome).inc(count)

@@ -154,7 +154,7 @@ class TabularSchema:
             if lookup is not None:
                 canonical = lookup.get(value.strip().lower())
                 if canonical is None:
-                    expected = list(column.categories)
+                    expected = list(column.categories or ())
                     errors.append(FieldError(field_loc, f"unknown value {shown(value)}; expected one of {expected}"))
                 return canonical
             return value
@@ -197,7 +197,11 @@ class TabularSchema:
             if column.categories:
                 series: list[Any] = list(rng.choice(list(column.categories), size=rows))
             elif column.numeric:
-                low, high = (column.minimum, column.maximum) if column.minimum is not None else (-3.0, 3.0)
+                low, high = (
+                    (column.minimum, column.maximum)
+                    if column.minimum is not None and column.maximum is not None
+                    else (-3.0, 3.0)
+                )
                 drawn = rng.uniform(low, high, size=rows)
                 series = [round(v) if column.type in INTEGER_TYPES else float(v) for v in drawn]
             elif column.type == "boolean":

@@ -72,7 +72,9 @@ class ServerSettings(BaseSettings):
     # event-loop time as an answer). A slow model wants a lower bound: about its latency budget over its time
     # per request.
     max_queued_requests: int = Field(
-        512, ge=0, description="most requests of one model waiting for or inside a predict call, per process (what "
+        512,
+        ge=0,
+        description="most requests of one model waiting for or inside a predict call, per process (what "
         "mlkube_inflight_requests counts); one more is answered 503 with Retry-After at once, counted in "
         "mlkube_requests_shed_total (0: no bound)",
     )
@@ -81,8 +83,9 @@ class ServerSettings(BaseSettings):
     )
 
     compile_trees: bool = Field(
-        True, description="evaluate a pipeline's final forest with the compiled NumPy evaluator (trees.py) when it "
-        "reproduces scikit-learn's probabilities; false: always scikit-learn's predict_proba"
+        True,
+        description="evaluate a pipeline's final forest with the compiled NumPy evaluator (trees.py) when it "
+        "reproduces scikit-learn's probabilities; false: always scikit-learn's predict_proba",
     )
     validate_ranges: bool = Field(True, description="reject numeric values outside the training ranges")
     range_tolerance: float = Field(
@@ -92,7 +95,9 @@ class ServerSettings(BaseSettings):
     load_attempts: int = Field(6, ge=1, description="tries per model when MLflow is unreachable")
     load_backoff_seconds: float = Field(1.0, ge=0, description="first retry delay; doubles, capped at 30 s")
     retry_failed_seconds: float = Field(
-        15.0, ge=0, description="retry configured models that failed to load this often (0: never); a model "
+        15.0,
+        ge=0,
+        description="retry configured models that failed to load this often (0: never); a model "
         "registered after the server started (a first training run) is then picked up without a restart",
     )
     model_cache_dir: Path = Field(Path("/tmp/mlkube-server/models"), description="downloaded artifacts")  # noqa: S108
@@ -120,8 +125,9 @@ class ServerSettings(BaseSettings):
     )
 
     repository_api_token: SecretStr | None = Field(
-        None, description="turns the repository (load/unload) API on: every call must send "
-        "'Authorization: Bearer <token>' (unset: the API answers 403)"
+        None,
+        description="turns the repository (load/unload) API on: every call must send "
+        "'Authorization: Bearer <token>' (unset: the API answers 403)",
     )
     repository_api_token_file: Path | None = Field(
         None, description="a file holding that token, such as a mounted Kubernetes Secret; read at start-up"

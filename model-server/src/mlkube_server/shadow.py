@@ -109,7 +109,9 @@ class Shadow:
         try:
             body = _infer_body(part)
             response = await self._client.post(
-                f"/v2/models/{quote(model.name, safe='')}/infer", content=body, headers={"Content-Type": "application/json"}
+                f"/v2/models/{quote(model.name, safe='')}/infer",
+                content=body,
+                headers={"Content-Type": "application/json"},
             )
             candidate = (response.headers.get(VERSION_HEADER, ""), response.headers.get(REVISION_HEADER, ""))
             if self._is_self(candidate[1]):

@@ -52,9 +52,10 @@ class CompiledForest:
         right[is_leaf] = nodes[is_leaf]
         feature = np.concatenate([tree.feature for tree in trees]).astype(np.intp)
         feature[is_leaf] = 0
-        missing = [getattr(tree, "missing_go_to_left", None) for tree in trees]
+        missing = [m for tree in trees if (m := getattr(tree, "missing_go_to_left", None)) is not None]
         missing_left = (
-            np.concatenate(missing).astype(bool) if all(m is not None for m in missing) and any(m.any() for m in missing)
+            np.concatenate(missing).astype(bool)
+            if len(missing) == len(trees) and any(m.any() for m in missing)
             else None
         )
         # DecisionTreeClassifier.predict_proba: the node's value for output 0. scikit-learn >= 1.4 stores class
@@ -134,8 +135,11 @@ def accelerate(estimator: Any, probe: Any) -> Callable[[Any], np.ndarray] | None
     except Exception as exc:  # noqa: BLE001 - any surprise means: keep scikit-learn's own path
         log.warning("tree compilation skipped: %s", exc)
         return None
-    if got.shape != expected.shape or not np.allclose(got, expected, rtol=0, atol=1e-12) \
-            or not (got.argmax(axis=1) == expected.argmax(axis=1)).all():
+    if (
+        got.shape != expected.shape
+        or not np.allclose(got, expected, rtol=0, atol=1e-12)
+        or not (got.argmax(axis=1) == expected.argmax(axis=1)).all()
+    ):
         log.warning("tree compilation skipped: it disagrees with scikit-learn on the probe rows")
         return None
     return predict_proba

@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
             print(
                 "the rollout trigger starts the progressive rollout of this version; watch it with\n"
                 "  kubectl argo rollouts get rollout <release>-model-server --watch\n"
-                f"the outcome lands on the version's rollout_outcome tag (mlkube-train list, or --wait SECONDS)"
+                "the outcome lands on the version's rollout_outcome tag (mlkube-train list, or --wait SECONDS)"
             )
             if args.wait > 0:
                 outcome = transient_guard(
@@ -272,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             log.exception("unexpected failure")
         first = str(exc).splitlines()[0] if str(exc) else ""
         print(
-            f"mlkube-train {args.command}: unexpected {type(exc).__name__}: {first[:300]} (re-run with --verbose for details)",
+            f"mlkube-train {args.command}: unexpected {type(exc).__name__}: {first[:300]} "
+            f"(re-run with --verbose for details)",
             file=sys.stderr,
         )
         return int(ExitCode.FAILURE)

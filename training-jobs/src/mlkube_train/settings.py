@@ -145,7 +145,9 @@ class DigitsSettings(JobSettings):
     device: Device = Field(Device.auto, description="auto (CUDA when present), cpu or cuda")
     num_threads: int | None = Field(None, ge=1, le=256, description="CPU threads for torch (default: torch's)")
     onnx_tolerance: float = Field(
-        1e-4, gt=0.0, le=0.1,
+        1e-4,
+        gt=0.0,
+        le=0.1,
         description="largest |probability difference| allowed between ONNX Runtime and PyTorch on the test set",
     )
     promotion_metric: Literal["test_accuracy", "test_f1_macro"] = Field(

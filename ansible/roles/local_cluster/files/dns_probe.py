@@ -5,6 +5,7 @@
 
 Used by cluster.sh to see the cluster DNS answer through its Service (kube-proxy included).
 """
+
 from __future__ import annotations
 
 import random

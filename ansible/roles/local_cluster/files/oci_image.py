@@ -8,6 +8,7 @@ name travels in the `io.containerd.image.name` annotation of index.json.
         --user 65535:65535 --out pause.tar
     oci_image.py --normalise mlkube/pause:0.1.0     # prints docker.io/mlkube/pause:0.1.0
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,39 +97,49 @@ def write_archive(spec: ImageSpec, out: Path) -> None:
         container_config["WorkingDir"] = spec.workdir
     if spec.ports:
         container_config["ExposedPorts"] = {p if "/" in p else f"{p}/tcp": {} for p in spec.ports}
-    config = json.dumps({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": container_config,
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        "history": [{"created_by": "mlkube oci_image.py"}],
-    }, sort_keys=True).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": container_config,
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+            "history": [{"created_by": "mlkube oci_image.py"}],
+        },
+        sort_keys=True,
+    ).encode()
 
     name = full_name(spec.name)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(out, mode="w") as tar:
         config_digest = _blob(tar, config)
         layer_digest_written = _blob(tar, layer)
-        manifest = json.dumps({
-            "schemaVersion": 2,
-            "mediaType": MANIFEST_MEDIA_TYPE,
-            "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest, "size": len(config)},
-            "layers": [{"mediaType": LAYER_MEDIA_TYPE, "digest": layer_digest_written, "size": len(layer)}],
-        }, sort_keys=True).encode()
-        manifest_digest = _blob(tar, manifest)
-        index = json.dumps({
-            "schemaVersion": 2,
-            "manifests": [{
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
                 "mediaType": MANIFEST_MEDIA_TYPE,
-                "digest": manifest_digest,
-                "size": len(manifest),
-                "platform": {"architecture": "amd64", "os": "linux"},
-                "annotations": {
-                    "io.containerd.image.name": name,
-                    "org.opencontainers.image.ref.name": name.rsplit(":", 1)[-1],
-                },
-            }],
-        }).encode()
+                "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest, "size": len(config)},
+                "layers": [{"mediaType": LAYER_MEDIA_TYPE, "digest": layer_digest_written, "size": len(layer)}],
+            },
+            sort_keys=True,
+        ).encode()
+        manifest_digest = _blob(tar, manifest)
+        index = json.dumps(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    {
+                        "mediaType": MANIFEST_MEDIA_TYPE,
+                        "digest": manifest_digest,
+                        "size": len(manifest),
+                        "platform": {"architecture": "amd64", "os": "linux"},
+                        "annotations": {
+                            "io.containerd.image.name": name,
+                            "org.opencontainers.image.ref.name": name.rsplit(":", 1)[-1],
+                        },
+                    }
+                ],
+            }
+        ).encode()
         for member, data in (("oci-layout", b'{"imageLayoutVersion": "1.0.0"}'), ("index.json", index)):
             info = tarfile.TarInfo(member)
             info.size, info.mode, info.mtime = len(data), 0o644, 0
@@ -168,9 +179,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default="")
     parser.add_argument("--port", action="append", default=[])
     args = parser.parse_args(argv)
-    spec = ImageSpec(name=args.name, files=args.file, entrypoint=args.entrypoint, cmd=args.cmd,
-                     user=args.user, env=args.env, workdir=args.workdir, ports=args.port,
-                     directories=args.dir)
+    spec = ImageSpec(
+        name=args.name,
+        files=args.file,
+        entrypoint=args.entrypoint,
+        cmd=args.cmd,
+        user=args.user,
+        env=args.env,
+        workdir=args.workdir,
+        ports=args.port,
+        directories=args.dir,
+    )
     write_archive(spec, args.out)
     print(f"wrote {args.out} ({full_name(spec.name)})")
     return 0

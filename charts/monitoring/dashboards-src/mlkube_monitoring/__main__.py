@@ -20,8 +20,8 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "check":
         stale = stale_files()
-        for path in stale:
-            print(f"charts/{path} is out of date: run `make monitoring-generate` and commit the result")
+        for name in stale:
+            print(f"charts/{name} is out of date: run `make monitoring-generate` and commit the result")
         return 1 if stale else 0
     print(f"unknown command {command!r}: use `generate` or `check`", file=sys.stderr)
     return 2

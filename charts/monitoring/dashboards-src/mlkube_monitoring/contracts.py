@@ -7,8 +7,19 @@ Third-party exporters' names (kube-state-metrics, DCGM, the Argo Rollouts contro
 from mlkube_server import metric_names as serving
 from mlkube_train import metric_names as training
 
-__all__ = ["serving", "training", "argo", "KSM_POD_READY", "KSM_POD_LABELS", "KSM_VARIANT_LABEL",
-           "DCGM_GPU_UTIL", "DCGM_FB_USED", "TRAINING_CLASS_LABEL", "NAMESPACE", "KSM_DEPLOYMENT_GENERATION"]
+__all__ = [
+    "serving",
+    "training",
+    "argo",
+    "KSM_POD_READY",
+    "KSM_POD_LABELS",
+    "KSM_VARIANT_LABEL",
+    "DCGM_GPU_UTIL",
+    "DCGM_FB_USED",
+    "TRAINING_CLASS_LABEL",
+    "NAMESPACE",
+    "KSM_DEPLOYMENT_GENERATION",
+]
 
 # Metrics of third-party exporters; panels that use them show "no data" where those exporters are absent.
 KSM_POD_READY = "kube_pod_status_ready"
@@ -87,11 +98,26 @@ class ArgoRollouts:
 
     HISTOGRAMS = (ROLLOUT_RECONCILE, ANALYSIS_RUN_RECONCILE)
     ALL = (
-        ROLLOUT_INFO, ROLLOUT_REPLICAS_AVAILABLE, ROLLOUT_REPLICAS_UNAVAILABLE, ROLLOUT_REPLICAS_DESIRED,
-        ROLLOUT_REPLICAS_UPDATED, ROLLOUT_EVENTS_TOTAL, ROLLOUT_RECONCILE, ROLLOUT_RECONCILE_ERROR,
-        ANALYSIS_RUN_INFO, ANALYSIS_RUN_METRIC_PHASE, ANALYSIS_RUN_METRIC_TYPE, ANALYSIS_RUN_RECONCILE,
-        ANALYSIS_RUN_RECONCILE_ERROR, ANALYSIS_TEMPLATE_INFO, ANALYSIS_TEMPLATE_METRIC_INFO, EXPERIMENT_INFO,
-        K8S_REQUESTS_TOTAL, CONTROLLER_INFO, WORKQUEUE_DEPTH, WORKQUEUE_RETRIES_TOTAL,
+        ROLLOUT_INFO,
+        ROLLOUT_REPLICAS_AVAILABLE,
+        ROLLOUT_REPLICAS_UNAVAILABLE,
+        ROLLOUT_REPLICAS_DESIRED,
+        ROLLOUT_REPLICAS_UPDATED,
+        ROLLOUT_EVENTS_TOTAL,
+        ROLLOUT_RECONCILE,
+        ROLLOUT_RECONCILE_ERROR,
+        ANALYSIS_RUN_INFO,
+        ANALYSIS_RUN_METRIC_PHASE,
+        ANALYSIS_RUN_METRIC_TYPE,
+        ANALYSIS_RUN_RECONCILE,
+        ANALYSIS_RUN_RECONCILE_ERROR,
+        ANALYSIS_TEMPLATE_INFO,
+        ANALYSIS_TEMPLATE_METRIC_INFO,
+        EXPERIMENT_INFO,
+        K8S_REQUESTS_TOTAL,
+        CONTROLLER_INFO,
+        WORKQUEUE_DEPTH,
+        WORKQUEUE_RETRIES_TOTAL,
     )
 
     # `phase` of rollout_info (controller/metrics/rollouts.go).

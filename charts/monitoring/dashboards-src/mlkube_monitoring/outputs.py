@@ -27,5 +27,8 @@ def generated_files(values: MonitoringValues | None = None) -> dict[Path, str]:
 
 def stale_files(charts_dir: Path = CHARTS_DIR) -> list[str]:
     """Generated files whose committed copy is missing or differs from the generator's output."""
-    return [str(path) for path, text in generated_files().items()
-            if not (charts_dir / path).is_file() or (charts_dir / path).read_text() != text]
+    return [
+        str(path)
+        for path, text in generated_files().items()
+        if not (charts_dir / path).is_file() or (charts_dir / path).read_text() != text
+    ]

@@ -133,8 +133,9 @@ def slo_records(latency_threshold_seconds: float) -> list[Record]:
     le = le_value(latency_threshold_seconds)
     records = []
     for window in SLO_WINDOWS:
-        records.append(Record(AVAILABILITY_ERRORS.format(window=window),
-                              ratio_of_codes(SERVER_ERROR, MODEL_LABELS, window)))
+        records.append(
+            Record(AVAILABILITY_ERRORS.format(window=window), ratio_of_codes(SERVER_ERROR, MODEL_LABELS, window))
+        )
         fast = f'sum {by(*MODEL_LABELS)} (rate({bucket}{{le="{le}"}}[{window}]))'
         total = f"sum {by(*MODEL_LABELS)} (rate({count}[{window}]))"
         records.append(Record(LATENCY_ERRORS.format(window=window), f"1 - (\n{fast}\n/\n{total}\n)"))

@@ -51,8 +51,7 @@ def _burn_rate_expr(record: str, budget: float, severity: str) -> str:
     for long, short, factor in BURN_RATE_PAIRS[severity]:
         threshold = number(factor * budget)
         clauses.append(
-            f"(\n  {record.format(window=short)} > {threshold}\n"
-            f"  and\n  {record.format(window=long)} > {threshold}\n)"
+            f"(\n  {record.format(window=short)} > {threshold}\n  and\n  {record.format(window=long)} > {threshold}\n)"
         )
     return "\nor\n".join(clauses)
 
@@ -62,30 +61,36 @@ def slo_alerts(values: MonitoringValues) -> list[Alert]:
     alerts = []
     for severity in BURN_RATE_PAIRS:
         windows = ", ".join(f"{long}/{short} x{factor:g}" for long, short, factor in BURN_RATE_PAIRS[severity])
-        alerts.append(Alert(
-            name="MlkubeAvailabilityBudgetBurn",
-            expr=_burn_rate_expr(q.AVAILABILITY_ERRORS, 1 - slo.availability, severity),
-            severity=severity, for_=BURN_FOR[severity],
-            summary="Model {{ $labels.model }} burns its availability error budget too fast.",
-            description=(
-                "Model {{ $labels.model }} in namespace {{ $labels.namespace }} answers "
-                "{{ $value | humanizePercentage }} of requests with a server error (5xx); the SLO allows "
-                f"{number((1 - slo.availability) * 100)}% over {slo.period_days} days "
-                f"(burn-rate windows {windows})."
-            ),
-        ))
-        alerts.append(Alert(
-            name="MlkubeLatencyBudgetBurn",
-            expr=_burn_rate_expr(q.LATENCY_ERRORS, 1 - slo.latency.objective, severity),
-            severity=severity, for_=BURN_FOR[severity],
-            summary="Model {{ $labels.model }} burns its latency error budget too fast.",
-            description=(
-                "Model {{ $labels.model }} in namespace {{ $labels.namespace }}: "
-                "{{ $value | humanizePercentage }} of requests take longer than "
-                f"{slo.latency.threshold_seconds:g}s; the SLO allows {number((1 - slo.latency.objective) * 100)}% "
-                f"over {slo.period_days} days (burn-rate windows {windows})."
-            ),
-        ))
+        alerts.append(
+            Alert(
+                name="MlkubeAvailabilityBudgetBurn",
+                expr=_burn_rate_expr(q.AVAILABILITY_ERRORS, 1 - slo.availability, severity),
+                severity=severity,
+                for_=BURN_FOR[severity],
+                summary="Model {{ $labels.model }} burns its availability error budget too fast.",
+                description=(
+                    "Model {{ $labels.model }} in namespace {{ $labels.namespace }} answers "
+                    "{{ $value | humanizePercentage }} of requests with a server error (5xx); the SLO allows "
+                    f"{number((1 - slo.availability) * 100)}% over {slo.period_days} days "
+                    f"(burn-rate windows {windows})."
+                ),
+            )
+        )
+        alerts.append(
+            Alert(
+                name="MlkubeLatencyBudgetBurn",
+                expr=_burn_rate_expr(q.LATENCY_ERRORS, 1 - slo.latency.objective, severity),
+                severity=severity,
+                for_=BURN_FOR[severity],
+                summary="Model {{ $labels.model }} burns its latency error budget too fast.",
+                description=(
+                    "Model {{ $labels.model }} in namespace {{ $labels.namespace }}: "
+                    "{{ $value | humanizePercentage }} of requests take longer than "
+                    f"{slo.latency.threshold_seconds:g}s; the SLO allows {number((1 - slo.latency.objective) * 100)}% "
+                    f"over {slo.period_days} days (burn-rate windows {windows})."
+                ),
+            )
+        )
     return alerts
 
 
@@ -105,7 +110,8 @@ def model_alerts(values: MonitoringValues) -> list[Alert]:
                 f"  unless {q.on(*POD_LABELS, S.MODEL)} {S.MODEL_LOADED}\n)\n"
                 f"and on (instance) up == 1\nor\n{S.MODEL_LOADED} < 1"
             ),
-            for_=a.model_not_loaded.for_, severity="page",
+            for_=a.model_not_loaded.for_,
+            severity="page",
             summary="Model {{ $labels.model }} is not loaded on {{ $labels.pod }}.",
             description=(
                 "Server {{ $labels.instance }} (namespace {{ $labels.namespace }}, pod {{ $labels.pod }}) "
@@ -135,7 +141,8 @@ def model_alerts(values: MonitoringValues) -> list[Alert]:
                 f"unless {q.on(*q.MODEL_LABELS)}\n"
                 f"sum {q.by(*q.MODEL_LABELS)} (rate({S.PREDICTIONS_TOTAL}[{np_window}])) > 0"
             ),
-            for_=np_window, severity="page",
+            for_=np_window,
+            severity="page",
             summary="Model {{ $labels.model }} answers requests but makes no predictions.",
             description=(
                 "Model {{ $labels.model }} in namespace {{ $labels.namespace }} receives "
@@ -150,11 +157,12 @@ def model_alerts(values: MonitoringValues) -> list[Alert]:
                 f"sum {q.by(*q.MODEL_LABELS)} (rate({S.PREDICTIONS_TOTAL}[{mix.window}])) "
                 f"> {number(mix.min_predictions_per_second)}"
             ),
-            for_=mix.for_, severity="ticket",
+            for_=mix.for_,
+            severity="ticket",
             summary="Predicted classes of model {{ $labels.model }} drifted from the training distribution.",
             description=(
                 "Model {{ $labels.model }} in namespace {{ $labels.namespace }}: the class mix of its predictions "
-                f"over {mix.window} is {{{{ printf \"%.2f\" $value }}}} away (total variation distance) from the "
+                f'over {mix.window} is {{{{ printf "%.2f" $value }}}} away (total variation distance) from the '
                 f"class shares of its training data; the threshold is {number(mix.max_distance)}."
             ),
         ),
@@ -177,7 +185,9 @@ def canary_alerts(values: MonitoringValues) -> list[Alert]:
                 f"(\n  {q.VARIANT_ERROR_RATIO}{canary}\n  - {match}\n  {q.VARIANT_ERROR_RATIO}{stable}\n)"
                 f" > {number(c.max_error_ratio_increase)}\n{enough_traffic}"
             ),
-            for_=c.for_, severity="ticket", labels={S.VARIANT: "canary"},
+            for_=c.for_,
+            severity="ticket",
+            labels={S.VARIANT: "canary"},
             summary="The canary of model {{ $labels.model }} fails more often than stable.",
             description=(
                 "Model {{ $labels.model }} in namespace {{ $labels.namespace }}: the canary's 5xx ratio exceeds "
@@ -191,7 +201,9 @@ def canary_alerts(values: MonitoringValues) -> list[Alert]:
                 f"(\n  {q.VARIANT_P99}{canary}\n  / {match}\n  {q.VARIANT_P99}{stable}\n)"
                 f" > {number(c.max_p99_ratio)}\n{enough_traffic}"
             ),
-            for_=c.for_, severity="ticket", labels={S.VARIANT: "canary"},
+            for_=c.for_,
+            severity="ticket",
+            labels={S.VARIANT: "canary"},
             summary="The canary of model {{ $labels.model }} is slower than stable.",
             description=(
                 "Model {{ $labels.model }} in namespace {{ $labels.namespace }}: the canary's p99 latency is "
@@ -224,7 +236,8 @@ def rollout_controller_alerts(values: MonitoringValues) -> list[Alert]:
         Alert(
             name="MlkubeRolloutPaused",
             expr=f'max {rollout} ({A.ROLLOUT_INFO}{{{A.PHASE}="{A.PAUSED}"}})',
-            for_=r.paused_for, severity="ticket",
+            for_=r.paused_for,
+            severity="ticket",
             summary="Rollout {{ $labels.name }} has been paused for " + f"{r.paused_for}.",
             description=(
                 "Argo Rollout {{ $labels.name }} in namespace {{ $labels.namespace }} has been paused for "
@@ -235,7 +248,8 @@ def rollout_controller_alerts(values: MonitoringValues) -> list[Alert]:
         Alert(
             name="MlkubeRolloutsControllerDown",
             expr=f'up{{job="{A.JOB}"}} == 0',
-            for_=r.controller_down_for, severity="page",
+            for_=r.controller_down_for,
+            severity="page",
             summary="The Argo Rollouts controller is unreachable.",
             description=(
                 "Prometheus has not reached the metrics endpoint of job {{ $labels.job }} ({{ $labels.instance }}) "
@@ -263,10 +277,7 @@ def training_alerts(values: MonitoringValues) -> list[Alert]:
         ),
         Alert(
             name="MlkubeTrainingStale",
-            expr=(
-                f"time() - max {q.by(T.JOB, T.ALGORITHM, T.MODEL)} ({T.LAST_SUCCESS_TIMESTAMP}) "
-                f"> {hours * 3600}"
-            ),
+            expr=(f"time() - max {q.by(T.JOB, T.ALGORITHM, T.MODEL)} ({T.LAST_SUCCESS_TIMESTAMP}) > {hours * 3600}"),
             severity="ticket",
             summary="No successful training of {{ $labels.model }} for more than " + f"{hours}h.",
             description=(
@@ -279,8 +290,13 @@ def training_alerts(values: MonitoringValues) -> list[Alert]:
 
 
 def all_alerts(values: MonitoringValues) -> list[Alert]:
-    return (slo_alerts(values) + model_alerts(values) + canary_alerts(values) + rollout_controller_alerts(values)
-            + training_alerts(values))
+    return (
+        slo_alerts(values)
+        + model_alerts(values)
+        + canary_alerts(values)
+        + rollout_controller_alerts(values)
+        + training_alerts(values)
+    )
 
 
 def _alert_rule(alert: Alert, values: MonitoringValues) -> dict:
@@ -304,10 +320,24 @@ def rule_files(values: MonitoringValues) -> dict[str, dict]:
     """File name -> Prometheus rule file document."""
     alerts = all_alerts(values)
     groups_of = {
-        "serving": ["Mlkube" + n for n in ("AvailabilityBudgetBurn", "LatencyBudgetBurn", "ModelNotLoaded",
-                                          "ModelLoadFailures", "NoPredictions", "ClassMixShift")],
-        "rollout": ["MlkubeCanaryErrorRatioWorse", "MlkubeCanaryLatencyWorse", "MlkubeRolloutAborted",
-                    "MlkubeRolloutPaused", "MlkubeRolloutsControllerDown"],
+        "serving": [
+            "Mlkube" + n
+            for n in (
+                "AvailabilityBudgetBurn",
+                "LatencyBudgetBurn",
+                "ModelNotLoaded",
+                "ModelLoadFailures",
+                "NoPredictions",
+                "ClassMixShift",
+            )
+        ],
+        "rollout": [
+            "MlkubeCanaryErrorRatioWorse",
+            "MlkubeCanaryLatencyWorse",
+            "MlkubeRolloutAborted",
+            "MlkubeRolloutPaused",
+            "MlkubeRolloutsControllerDown",
+        ],
         "training": ["MlkubeTrainingJobFailed", "MlkubeTrainingStale"],
     }
 
@@ -315,11 +345,13 @@ def rule_files(values: MonitoringValues) -> dict[str, dict]:
         return [_alert_rule(a, values) for a in alerts if a.name in groups_of[group]]
 
     return {
-        "recording.yaml": {"groups": [
-            {"name": "mlkube-serving-red", "rules": _records(q.red_records())},
-            {"name": "mlkube-class-mix", "rules": _records(q.class_mix_records(values.alerts.class_mix.window))},
-            {"name": "mlkube-slo-sli", "rules": _records(q.slo_records(values.slo.latency.threshold_seconds))},
-        ]},
+        "recording.yaml": {
+            "groups": [
+                {"name": "mlkube-serving-red", "rules": _records(q.red_records())},
+                {"name": "mlkube-class-mix", "rules": _records(q.class_mix_records(values.alerts.class_mix.window))},
+                {"name": "mlkube-slo-sli", "rules": _records(q.slo_records(values.slo.latency.threshold_seconds))},
+            ]
+        },
         "serving-alerts.yaml": {"groups": [{"name": "mlkube-serving-alerts", "rules": alerts_in("serving")}]},
         "rollout-alerts.yaml": {"groups": [{"name": "mlkube-rollout-alerts", "rules": alerts_in("rollout")}]},
         "training-alerts.yaml": {"groups": [{"name": "mlkube-training-alerts", "rules": alerts_in("training")}]},

@@ -321,4 +321,3 @@ async def _frame(request: Request, model: ServedModel, frame: pd.DataFrame, loc:
 
 def _missing(value: Any) -> bool:
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
-

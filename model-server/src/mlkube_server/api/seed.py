@@ -66,8 +66,13 @@ def _records(prediction: Prediction) -> dict[str, Any]:
 def endpoints_by_protocol(app: FastAPI) -> dict[str, list[str]]:
     """The paths of each protocol's routers, read from the app's own OpenAPI document (so the list cannot drift
     from the routes): V2's model repository counts with V2, and each router's health and version routes with it."""
-    key_of_tag = {router.tags[0]: "seed", v1.router.tags[0]: "kserve_v1", v2.router.tags[0]: "open_inference_v2",
-                  repository.router.tags[0]: "open_inference_v2", mlflow_scoring.router.tags[0]: "mlflow"}
+    key_of_tag = {
+        router.tags[0]: "seed",
+        v1.router.tags[0]: "kserve_v1",
+        v2.router.tags[0]: "open_inference_v2",
+        repository.router.tags[0]: "open_inference_v2",
+        mlflow_scoring.router.tags[0]: "mlflow",
+    }
     grouped: dict[str, list[str]] = {key: [] for key in key_of_tag.values()}
     for path, operations in app.openapi()["paths"].items():
         tags = {tag for operation in operations.values() for tag in operation.get("tags", [])}
@@ -175,6 +180,7 @@ async def predict_batch(request: Request, model: str | None = Query(None)) -> Fa
 async def predict_compare(request: Request, models: list[str] | None = Query(None)) -> FastJSONResponse:
     state = app_state(request)
     payload = require_object(await read_json(request), "one penguin, {'records': [...]} or {'penguins': [...]}")
+    loc: tuple[str, ...]
     if "records" in payload:
         rows, loc = payload["records"], ("body", "records")
     elif "penguins" in payload:
@@ -184,7 +190,11 @@ async def predict_compare(request: Request, models: list[str] | None = Query(Non
     single = loc == ("body",)
     names = [n.strip() for item in (models or []) for n in item.split(",") if n.strip()]
     if not names:
-        names = [n for n in state.repository.ready_models() if state.repository.entries[n].model.kind == "tabular"]
+        names = [
+            n
+            for n in state.repository.ready_models()
+            if (model := state.repository.entries[n].model) is not None and model.kind == "tabular"
+        ]
     for name in names:
         state.repository.entry(name)  # 404 listing the models before any work
     results: dict[str, Any] = {}

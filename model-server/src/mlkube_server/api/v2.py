@@ -19,7 +19,7 @@ from .. import __version__
 from ..context import app_state, request_info
 from ..errors import ApiError, FieldError, bad_request, invalid_input, shown
 from ..jsonio import FastJSONResponse, parse_json, require_json, require_object
-from ..models import ServedModel, TabularModel
+from ..models import ImageModel, ServedModel, TabularModel
 from ..service import Prediction, check_rows, predict_columns, predict_rows, predict_tensor, select_model
 from . import v2_binary
 from .docs import body_doc
@@ -116,8 +116,10 @@ def _metadata(model: ServedModel) -> dict[str, Any]:
             {"name": c.name, "datatype": "BYTES" if c.type == "string" else _v2_type(c.type), "shape": [-1]}
             for c in model.schema.columns
         ]
-    else:
+    elif isinstance(model, ImageModel):
         inputs = [{"name": "input-0", "datatype": "FP32", "shape": [-1, *model.image.shape]}]
+    else:
+        inputs = []
     return {
         "name": model.name,
         "versions": [model.version],
@@ -313,8 +315,8 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
             raise bad_request("tensor data must be numbers within the FP32 range", (*loc, 0, "data")) from None
         prediction = await predict_tensor(request, model, array, (*loc, 0))
     body = _infer_response(request_id or request_info(request).request_id, wanted, prediction)
-    binary = v2_binary.binary_outputs(payload, [o["name"] for o in body["outputs"]])
-    return v2_binary.response(body, binary) if binary else FastJSONResponse(body)
+    binary_names = v2_binary.binary_outputs(payload, [o["name"] for o in body["outputs"]])
+    return v2_binary.response(body, binary_names) if binary_names else FastJSONResponse(body)
 
 
 def _request_id(payload: dict[str, Any]) -> str | None:

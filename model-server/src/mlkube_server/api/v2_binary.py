@@ -38,7 +38,9 @@ def response(body: dict[str, Any], binary: set[str]) -> Response:
         output["parameters"] = {**output.get("parameters", {}), "binary_data_size": len(chunk)}
         chunks.append(chunk)
     header = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
-    return Response(header + b"".join(chunks), media_type="application/octet-stream", headers={HEADER: str(len(header))})
+    return Response(
+        header + b"".join(chunks), media_type="application/octet-stream", headers={HEADER: str(len(header))}
+    )
 
 
 def tensor_bytes(datatype: str, data: Any) -> bytes:

@@ -131,4 +131,4 @@ def _check_probabilities(artifact: Artifact, proba: np.ndarray, classes: list[st
 
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
-    return (text.splitlines()[0][:300] if text else type(exc).__name__)
+    return text.splitlines()[0][:300] if text else type(exc).__name__

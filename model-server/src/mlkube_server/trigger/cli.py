@@ -21,7 +21,7 @@ log = logging.getLogger("mlkube_server.trigger")
 
 def main() -> int:
     try:
-        settings = TriggerSettings()  # type: ignore[call-arg] - required fields come from the environment
+        settings = TriggerSettings()  # required fields come from the environment
     except ValidationError as exc:
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])

@@ -75,7 +75,9 @@ def _kubeconfig_connection(path: Path) -> Connection:
     user = (by_name("user")[context["user"]] or {}) if context.get("user") else {}
     for unsupported in ("exec", "auth-provider", "username"):
         if unsupported in user:
-            raise ValueError(f"user {context['user']!r} authenticates by {unsupported}; use a token or client certificate")
+            raise ValueError(
+                f"user {context['user']!r} authenticates by {unsupported}; use a token or client certificate"
+            )
     here = path.parent
     if cluster.get("insecure-skip-tls-verify"):
         raise ValueError("insecure-skip-tls-verify is not supported; give the cluster's certificate-authority")

@@ -117,20 +117,27 @@ def state(rollout: dict) -> str:
         return PENDING
     if status.get("abort"):
         return ABORTED
-    if status.get("phase") == "Healthy" and status.get("stableRS") and status.get("stableRS") == status.get(
-        "currentPodHash"
+    if (
+        status.get("phase") == "Healthy"
+        and status.get("stableRS")
+        and status.get("stableRS") == status.get("currentPodHash")
     ):
         return STABLE
     return PROGRESSING
 
 
-def _set_template_ops(rollout: dict, tpl: Template, models_raw: str, version: str | None,
-                      challenger: str | None) -> list[dict[str, Any]]:
+def _set_template_ops(
+    rollout: dict, tpl: Template, models_raw: str, version: str | None, challenger: str | None
+) -> list[dict[str, Any]]:
     base = ("spec", "template", "spec", "containers", tpl.container, "env")
-    ops: list[dict[str, Any]] = [{"op": "replace", "path": _pointer(*base, tpl.models_env, "value"), "value": models_raw}]
+    ops: list[dict[str, Any]] = [
+        {"op": "replace", "path": _pointer(*base, tpl.models_env, "value"), "value": models_raw}
+    ]
     if version is not None:
         if tpl.version_env is None:
-            ops.append({"op": "add", "path": _pointer(*base, "-"), "value": {"name": ENV_MODEL_VERSION, "value": version}})
+            ops.append(
+                {"op": "add", "path": _pointer(*base, "-"), "value": {"name": ENV_MODEL_VERSION, "value": version}}
+            )
         else:
             ops.append({"op": "replace", "path": _pointer(*base, tpl.version_env, "value"), "value": version})
         # The label says which version the pods serve (dashboards, kubectl); with it the template equals,
@@ -148,7 +155,9 @@ def _set_template_ops(rollout: dict, tpl: Template, models_raw: str, version: st
         ops.append({"op": "add", "path": _pointer("spec", "template", "metadata", "annotations", ANNOTATION_CHALLENGER),
                     "value": challenger})  # fmt: skip
     elif tpl.challenger is not None:
-        ops.append({"op": "remove", "path": _pointer("spec", "template", "metadata", "annotations", ANNOTATION_CHALLENGER)})
+        ops.append(
+            {"op": "remove", "path": _pointer("spec", "template", "metadata", "annotations", ANNOTATION_CHALLENGER)}
+        )
     return ops
 
 
@@ -233,7 +242,9 @@ def abort_reason(rollout: dict, analysis_runs: list[dict]) -> str:
         for result in (run.get("status") or {}).get("metricResults") or []:
             if result.get("phase") in ("Failed", "Error", "Inconclusive"):
                 detail = result.get("message") or ""
-                parts.append(f"metric {result.get('name')} {result['phase'].lower()}" + (f": {detail}" if detail else ""))
+                parts.append(
+                    f"metric {result.get('name')} {result['phase'].lower()}" + (f": {detail}" if detail else "")
+                )
     return "; ".join(parts)[:4000]
 
 

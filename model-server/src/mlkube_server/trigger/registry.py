@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -17,7 +18,7 @@ from ..model_tags import (
     TAG_ROLLOUT_REASON,
 )
 
-WEBHOOK_EVENTS = ["model_version_alias.created"]
+WEBHOOK_EVENTS: list[Any] = ["model_version_alias.created"]  # MLflow types these as literals
 MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 
 log = logging.getLogger("mlkube_server.trigger")

@@ -43,7 +43,10 @@ class Trigger:
     def alias_set(self, change: AliasSet) -> str:
         """Handle a ``model_version_alias.created`` event; returns what became of it (also logged once)."""
         if change.alias != ALIAS_CHALLENGER:
-            message = f"ignored: @{change.alias} of {change.name} moved to {change.version} (only @challenger starts rollouts)"
+            message = (
+                f"ignored: @{change.alias} of {change.name} moved to {change.version} "
+                "(only @challenger starts rollouts)"
+            )
             log.info(message)
             return message
         loop = asyncio.get_running_loop()
@@ -53,7 +56,9 @@ class Trigger:
             timer.cancel()
         delay = max(0.0, min(self.settle, first + self.max_settle - now))
         self._timers[change.name] = loop.call_later(delay, self._spawn, change.name)
-        message = f"@challenger of {change.name} -> version {change.version}: rollout in {delay:.1f}s unless it moves again"
+        message = (
+            f"@challenger of {change.name} -> version {change.version}: rollout in {delay:.1f}s unless it moves again"
+        )
         log.info(message)
         return message
 

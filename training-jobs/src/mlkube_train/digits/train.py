@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,7 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
     from mlflow import MlflowClient
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
+
     from mlkube_models.digits_cnn import DigitsCNN
 
     torch = _torch()
@@ -153,7 +155,7 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
                 "val_accuracy": val_acc,
                 "epoch_seconds": seconds,
             }
-            transient_guard("logging epoch metrics", lambda m=epoch_metrics, e=epoch: mlflow.log_metrics(m, step=e))
+            transient_guard("logging epoch metrics", partial(mlflow.log_metrics, epoch_metrics, step=epoch))
             print(
                 f"epoch {epoch}/{settings.epochs} train_loss={epoch_metrics['train_loss']:.4f} "
                 f"train_acc={epoch_metrics['train_accuracy']:.4f} val_loss={val_loss:.4f} val_acc={val_acc:.4f} "

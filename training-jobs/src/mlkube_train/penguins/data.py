@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from mlkube_models.penguins_features import NUMERIC_FEATURES
 from sklearn.model_selection import train_test_split
+
+from mlkube_models.penguins_features import NUMERIC_FEATURES
 
 from ..errors import DataError
 

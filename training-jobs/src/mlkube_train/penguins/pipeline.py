@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlkube_models.penguins_features import NUMERIC_FEATURES, add_engineered_features, engineered_feature_names
 from sklearn.base import ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
@@ -14,6 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
+
+from mlkube_models.penguins_features import NUMERIC_FEATURES, add_engineered_features, engineered_feature_names
 
 from ..errors import ConfigError
 from ..settings import Algorithm

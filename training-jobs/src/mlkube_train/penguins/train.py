@@ -146,9 +146,7 @@ def _train_one(
             TAG_CLASS_SHARE: json.dumps(profile["training_class_share"], sort_keys=True),
         }
         by_trainer = settings.champion_by == registry.CHAMPION_BY_TRAINER
-        version = registry.register_version(
-            client, name, info.model_uri, run_id, version_tags, challenger=by_trainer
-        )
+        version = registry.register_version(client, name, info.model_uri, run_id, version_tags, challenger=by_trainer)
         try:
             promotion = registry.decide_champion(
                 client,

@@ -6,6 +6,7 @@ apply_manifest() {
   local label="$1" output
   output=$(kubectl_admin apply -f - 2>&1) || { printf '%s\n' "$output" >&2; die "$label: kubectl apply failed"; }
   if grep -qE ' (created|configured)$' <<< "$output"; then
+    # shellcheck disable=SC2034 # read by cluster.sh, which sources this file
     CHANGED=1
     grep -E ' (created|configured)$' <<< "$output" | sed 's/^/    /'
   fi

@@ -19,7 +19,7 @@ k8s_wrapper() {
   local dir="$1" staging="0.${KUBERNETES_VERSION#1.}" upstream_mod module
   mkdir -p "$dir"
   (
-    cd "$dir"
+    cd "$dir" || exit
     printf 'module mlkube.local/k8sbuild\n\ngo %s\n\ngodebug default=go%s\n' \
       "$GO_K8S_WRAPPER_GO" "${GO_K8S_WRAPPER_GO%.*}" > go.mod
     upstream_mod=$(go mod download -json "k8s.io/kubernetes@v$KUBERNETES_VERSION" |
@@ -73,7 +73,7 @@ build_etcd() {
   step "etcd $ETCD_VERSION: wrapper module and go build"
   mkdir -p "$work" "$out.partial"
   (
-    cd "$work"
+    cd "$work" || exit
     printf 'module mlkube.local/etcdbuild\n\ngo 1.24\n' > go.mod
     printf '//go:build tools\npackage tools\nimport _ "go.etcd.io/etcd/server/v3"\n' > tools.go
     # Pin explicitly: an unpinned tidy picks the newest etcd, not the 3.6 line Kubernetes 1.34 pairs with.
@@ -93,7 +93,7 @@ build_coredns() {
   mkdir -p "$work" "$out.partial"
   cp "$FILES_DIR/coredns/main.go" "$work/main.go"
   (
-    cd "$work"
+    cd "$work" || exit
     printf 'module mlkube.local/corednsbuild\n\ngo 1.24\n' > go.mod
     go get "github.com/coredns/coredns@v$COREDNS_VERSION"
     go mod tidy

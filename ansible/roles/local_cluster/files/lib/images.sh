@@ -54,6 +54,7 @@ ensure_system_images() {
     step "image ${!name_var}: build and import"
     archive=$("build_${image}_image")
     import_archives "$archive"
+    # shellcheck disable=SC2034 # read by cluster.sh, which sources this file
     CHANGED=1
   done
 }

@@ -27,8 +27,7 @@ start_component() {
   exe=$(readlink -f "$binary")
   echo "$pid $exe" > "$(pid_file "$name")"
   # The background child is still the shell until setsid and then the binary exec: wait for that.
-  local i
-  for i in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$exe" ] && return 0
     [ -d "/proc/$pid" ] || return 0
     sleep 0.1
@@ -46,6 +45,7 @@ ensure_component() {
     step "starting $name"
     start_component "$name" "$@"
     started=1
+    # shellcheck disable=SC2034 # read by cluster.sh, which sources this file
     CHANGED=1
   fi
   local deadline=$((SECONDS + timeout))
@@ -59,10 +59,10 @@ ensure_component() {
 
 # stop_component NAME — TERM, then KILL after a grace period.
 stop_component() {
-  local name="$1" pid i
+  local name="$1" pid
   if pid=$(component_pid "$name"); then
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 20); do
+    for _ in $(seq 1 20); do
       [ -d "/proc/$pid" ] || break
       sleep 0.5
     done

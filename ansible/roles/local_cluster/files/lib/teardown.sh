@@ -23,7 +23,8 @@ remove_containers() {
 # Shims of our containerd outlive it by design; find them by the socket they serve.
 stop_leftover_shims() {
   local pid cmdline
-  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+  for pid in /proc/[0-9]*; do
+    pid=${pid#/proc/}
     cmdline=$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline") || continue
     case "$cmdline" in
       *containerd-shim*"-address $CONTAINERD_SOCK "*)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from collections.abc import Iterable
 
 from grafana_foundation_sdk.builders import dashboard as gd
 from grafana_foundation_sdk.builders import prometheus, stat, table, timeseries
@@ -32,9 +32,7 @@ def base(uid: str, title: str, description: str) -> gd.Dashboard:
         .time("now-1h", "now")
         .refresh("30s")
         .editable()
-        .with_variable(
-            gd.DatasourceVariable("datasource").label("Data source").type("prometheus")
-        )
+        .with_variable(gd.DatasourceVariable("datasource").label("Data source").type("prometheus"))
     )
 
 
@@ -71,13 +69,32 @@ def _with_queries(panel, queries: Iterable[prometheus.Dataquery]):
     return panel
 
 
-def graph(title: str, description: str, unit: str, *queries: prometheus.Dataquery, width: int = 12,
-          stacked: bool = False, max_value: float | None = None) -> timeseries.Panel:
+def graph(
+    title: str,
+    description: str,
+    unit: str,
+    *queries: prometheus.Dataquery,
+    width: int = 12,
+    stacked: bool = False,
+    max_value: float | None = None,
+) -> timeseries.Panel:
     panel = (
-        timeseries.Panel().title(title).description(description).datasource(DATASOURCE)
-        .unit(unit).span(width).height(8).fill_opacity(10 if not stacked else 60).min(0)
-        .legend(VizLegendOptions().show_legend(True).display_mode(common.LegendDisplayMode.TABLE)
-                .placement(common.LegendPlacement.BOTTOM).calcs(["mean", "max", "lastNotNull"]))
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(8)
+        .fill_opacity(10 if not stacked else 60)
+        .min(0)
+        .legend(
+            VizLegendOptions()
+            .show_legend(True)
+            .display_mode(common.LegendDisplayMode.TABLE)
+            .placement(common.LegendPlacement.BOTTOM)
+            .calcs(["mean", "max", "lastNotNull"])
+        )
         .tooltip(VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING))
     )
     if stacked:
@@ -89,7 +106,13 @@ def graph(title: str, description: str, unit: str, *queries: prometheus.Dataquer
 
 def single(title: str, description: str, unit: str, *queries: prometheus.Dataquery, width: int = 6) -> stat.Panel:
     panel = (
-        stat.Panel().title(title).description(description).datasource(DATASOURCE).unit(unit).span(width).height(5)
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(5)
         .graph_mode(common.BigValueGraphMode.AREA)
     )
     return _with_queries(panel, queries)
@@ -97,7 +120,13 @@ def single(title: str, description: str, unit: str, *queries: prometheus.Dataque
 
 def tabular(title: str, description: str, unit: str, *queries: prometheus.Dataquery, width: int = 12) -> table.Panel:
     panel = (
-        table.Panel().title(title).description(description).datasource(DATASOURCE).unit(unit).span(width).height(8)
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(8)
         .show_header(True)
     )
     return _with_queries(panel, [q.instant() for q in queries])
@@ -108,10 +137,7 @@ def row(title: str) -> gd.Row:
 
 
 def annotation(name: str, expr: str, colour: str) -> gd.AnnotationQuery:
-    return (
-        gd.AnnotationQuery().name(name).datasource(DATASOURCE).enable(True).icon_color(colour)
-        .expr(expr)
-    )
+    return gd.AnnotationQuery().name(name).datasource(DATASOURCE).enable(True).icon_color(colour).expr(expr)
 
 
 class Layout:
@@ -125,11 +151,11 @@ class Layout:
         self._next_id += 1
         return self._next_id - 1
 
-    def row(self, title: str) -> "Layout":
+    def row(self, title: str) -> Layout:
         self.dashboard = self.dashboard.with_row(gd.Row(title).id(self._id()))
         return self
 
-    def add(self, *panels) -> "Layout":
+    def add(self, *panels) -> Layout:
         for panel in panels:
             self.dashboard = self.dashboard.with_panel(panel.id(self._id()))
         return self
@@ -155,5 +181,20 @@ def to_dict(builder: gd.Dashboard) -> dict:
     return without_sdk_only_keys(json.loads(json.dumps(builder.build(), cls=JSONEncoder)))
 
 
-__all__ = ["NAMESPACE", "base", "variable", "matchers", "query", "graph", "single", "tabular", "row",
-           "annotation", "to_dict", "Layout", "NEEDS_KSM", "NEEDS_DCGM", "DATASOURCE"]
+__all__ = [
+    "NAMESPACE",
+    "base",
+    "variable",
+    "matchers",
+    "query",
+    "graph",
+    "single",
+    "tabular",
+    "row",
+    "annotation",
+    "to_dict",
+    "Layout",
+    "NEEDS_KSM",
+    "NEEDS_DCGM",
+    "DATASOURCE",
+]

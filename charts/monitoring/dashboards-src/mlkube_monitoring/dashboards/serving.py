@@ -44,85 +44,174 @@ def build(values: MonitoringValues) -> dict:
     slo = values.slo
     model_sel = "{" + matchers(NAMESPACE, S.MODEL) + "}"
     layout = Layout(
-        base(UID, "mlkube / Serving", "Requests, errors, latency, batching and predictions of every served "
-             "model, by model, version, variant and protocol.")
+        base(
+            UID,
+            "mlkube / Serving",
+            "Requests, errors, latency, batching and predictions of every served "
+            "model, by model, version, variant and protocol.",
+        )
         .with_variable(variable(NAMESPACE, "Namespace", S.REQUESTS_TOTAL))
         .with_variable(variable(S.MODEL, "Model", S.REQUESTS_TOTAL, matchers(NAMESPACE)))
         .with_variable(variable(S.VERSION, "Version", S.REQUESTS_TOTAL, matchers(NAMESPACE, S.MODEL)))
     )
     layout.row("Traffic and errors").add(
-        graph("Request rate", "Requests answered per second.", "reqps",
-              query(rate_of(S.REQUESTS_TOTAL, RED_BY), SERIES)),
-        graph("Requests by status code", "Requests per second by HTTP status code.", "reqps",
-              query(rate_of(S.REQUESTS_TOTAL, (S.MODEL, S.CODE)), "{{model}} {{code}}"), stacked=True),
-        graph("Server error ratio (5xx)", "Share of requests answered with a 5xx; what the availability SLO counts.",
-              "percentunit", query(code_ratio(q.SERVER_ERROR), SERIES)),
-        graph("Client error ratio (4xx)", "Share of requests rejected as invalid input (4xx).", "percentunit",
-              query(code_ratio(q.CLIENT_ERROR), SERIES)),
+        graph(
+            "Request rate", "Requests answered per second.", "reqps", query(rate_of(S.REQUESTS_TOTAL, RED_BY), SERIES)
+        ),
+        graph(
+            "Requests by status code",
+            "Requests per second by HTTP status code.",
+            "reqps",
+            query(rate_of(S.REQUESTS_TOTAL, (S.MODEL, S.CODE)), "{{model}} {{code}}"),
+            stacked=True,
+        ),
+        graph(
+            "Server error ratio (5xx)",
+            "Share of requests answered with a 5xx; what the availability SLO counts.",
+            "percentunit",
+            query(code_ratio(q.SERVER_ERROR), SERIES),
+        ),
+        graph(
+            "Client error ratio (4xx)",
+            "Share of requests rejected as invalid input (4xx).",
+            "percentunit",
+            query(code_ratio(q.CLIENT_ERROR), SERIES),
+        ),
     )
     layout.row("Latency and load").add(
-        graph("Latency p50 / p90 / p99", "Request latency quantiles from the server's histogram.", "s",
-              *[query(quantile(S.REQUEST_DURATION_SECONDS, value, RED_BY), f"{name} {SERIES}", ref)
-                for (name, value), ref in zip(q.QUANTILES.items(), "ABC")], width=24),
-        graph("Requests in flight", "Requests waiting for or inside a predict call, per model and variant (summed "
-              "over pods); each pod refuses more than max_queued_requests per model.", "short",
-              query(f"sum by ({S.MODEL}, {S.VARIANT}) ({S.INFLIGHT_REQUESTS}{model_sel})", "{{model}} {{variant}}"),
-              width=6),
-        graph("Requests shed", "Requests refused with 503 and Retry-After because the model's queue on a pod was "
-              "full (load shedding). They count as 5xx in the availability SLO; sustained shedding wants more "
-              "replicas.", "reqps",
-              query(f"sum by ({S.MODEL}, {S.VARIANT}) (rate({S.REQUESTS_SHED_TOTAL}{model_sel}[{RATE}]))",
-                    "{{model}} {{variant}}"),
-              width=6),
-        graph("Batch size p50 / p99", "Rows per vectorised predict call after adaptive batching.", "short",
-              query(quantile(S.BATCH_SIZE, 0.5, (S.MODEL, S.VERSION)), "p50 {{model}} v{{version}}", "A"),
-              query(quantile(S.BATCH_SIZE, 0.99, (S.MODEL, S.VERSION)), "p99 {{model}} v{{version}}", "B"),
-              width=6),
-        graph("Mean batch size", "Average rows per predict call.", "short",
-              query(f"{rate_of(S.BATCH_SIZE + '_sum', (S.MODEL, S.VERSION))}\n/\n"
-                    f"{rate_of(S.BATCH_SIZE + '_count', (S.MODEL, S.VERSION))}", "{{model}} v{{version}}"),
-              width=6),
+        graph(
+            "Latency p50 / p90 / p99",
+            "Request latency quantiles from the server's histogram.",
+            "s",
+            *[
+                query(quantile(S.REQUEST_DURATION_SECONDS, value, RED_BY), f"{name} {SERIES}", ref)
+                for (name, value), ref in zip(q.QUANTILES.items(), "ABC", strict=True)
+            ],
+            width=24,
+        ),
+        graph(
+            "Requests in flight",
+            "Requests waiting for or inside a predict call, per model and variant (summed "
+            "over pods); each pod refuses more than max_queued_requests per model.",
+            "short",
+            query(f"sum by ({S.MODEL}, {S.VARIANT}) ({S.INFLIGHT_REQUESTS}{model_sel})", "{{model}} {{variant}}"),
+            width=6,
+        ),
+        graph(
+            "Requests shed",
+            "Requests refused with 503 and Retry-After because the model's queue on a pod was "
+            "full (load shedding). They count as 5xx in the availability SLO; sustained shedding wants more "
+            "replicas.",
+            "reqps",
+            query(
+                f"sum by ({S.MODEL}, {S.VARIANT}) (rate({S.REQUESTS_SHED_TOTAL}{model_sel}[{RATE}]))",
+                "{{model}} {{variant}}",
+            ),
+            width=6,
+        ),
+        graph(
+            "Batch size p50 / p99",
+            "Rows per vectorised predict call after adaptive batching.",
+            "short",
+            query(quantile(S.BATCH_SIZE, 0.5, (S.MODEL, S.VERSION)), "p50 {{model}} v{{version}}", "A"),
+            query(quantile(S.BATCH_SIZE, 0.99, (S.MODEL, S.VERSION)), "p99 {{model}} v{{version}}", "B"),
+            width=6,
+        ),
+        graph(
+            "Mean batch size",
+            "Average rows per predict call.",
+            "short",
+            query(
+                f"{rate_of(S.BATCH_SIZE + '_sum', (S.MODEL, S.VERSION))}\n/\n"
+                f"{rate_of(S.BATCH_SIZE + '_count', (S.MODEL, S.VERSION))}",
+                "{{model}} v{{version}}",
+            ),
+            width=6,
+        ),
     )
     live_share = q.CLASS_SHARE_LIVE.format(window=values.alerts.class_mix.window)
     distance = q.CLASS_MIX_DISTANCE.format(window=values.alerts.class_mix.window)
     layout.row("Predictions").add(
-        graph("Predictions by class", "Predicted rows per second by class: the class mix over time.", "short",
-              query(rate_of(S.PREDICTIONS_TOTAL, (S.MODEL, S.PREDICTED_CLASS)), "{{model}} {{predicted_class}}"),
-              stacked=True),
-        graph("Class share: live vs training",
-              f"Share of each predicted class over {values.alerts.class_mix.window}, next to its share in the "
-              "training data the trainer pushed.", "percentunit",
-              query(f"{live_share}{model_sel}", "live {{model}} {{predicted_class}}", "A"),
-              query(f"{q.CLASS_SHARE_TRAINING}{{{matchers(S.MODEL)}}}", "training {{model}} {{predicted_class}}",
-                    "B"), max_value=1),
-        graph("Class mix distance", "Total variation distance between live and training class shares; the "
-              f"MlkubeClassMixShift alert fires above {values.alerts.class_mix.max_distance}.", "short",
-              query(f"{distance}{model_sel}", "{{model}}"), max_value=1),
+        graph(
+            "Predictions by class",
+            "Predicted rows per second by class: the class mix over time.",
+            "short",
+            query(rate_of(S.PREDICTIONS_TOTAL, (S.MODEL, S.PREDICTED_CLASS)), "{{model}} {{predicted_class}}"),
+            stacked=True,
+        ),
+        graph(
+            "Class share: live vs training",
+            f"Share of each predicted class over {values.alerts.class_mix.window}, next to its share in the "
+            "training data the trainer pushed.",
+            "percentunit",
+            query(f"{live_share}{model_sel}", "live {{model}} {{predicted_class}}", "A"),
+            query(f"{q.CLASS_SHARE_TRAINING}{{{matchers(S.MODEL)}}}", "training {{model}} {{predicted_class}}", "B"),
+            max_value=1,
+        ),
+        graph(
+            "Class mix distance",
+            "Total variation distance between live and training class shares; the "
+            f"MlkubeClassMixShift alert fires above {values.alerts.class_mix.max_distance}.",
+            "short",
+            query(f"{distance}{model_sel}", "{{model}}"),
+            max_value=1,
+        ),
     )
     layout.row("Models and pods").add(
-        tabular("Loaded model versions", "Model versions each server has loaded (1 = serving).", "short",
-                query(f"{S.MODEL_LOADED}{selector()}", "")),
-        tabular("Model load time", "Seconds the last load of each model version took.", "s",
-                query(f"{S.MODEL_LOAD_DURATION_SECONDS}{selector()}", "")),
-        single("Model load failures", "Failed model loads in the selected time range.", "short",
-               query(f"sum by ({S.MODEL}) (increase({S.MODEL_LOAD_FAILURES_TOTAL}{model_sel}[$__range]))",
-                     "{{model}}")),
-        graph("Pods ready per variant", NEEDS_KSM, "short",
-              query(pods_ready_per_variant(f'{NAMESPACE}=~"${NAMESPACE}"'), f"{{{{{KSM_VARIANT_LABEL}}}}}"),
-              width=18),
+        tabular(
+            "Loaded model versions",
+            "Model versions each server has loaded (1 = serving).",
+            "short",
+            query(f"{S.MODEL_LOADED}{selector()}", ""),
+        ),
+        tabular(
+            "Model load time",
+            "Seconds the last load of each model version took.",
+            "s",
+            query(f"{S.MODEL_LOAD_DURATION_SECONDS}{selector()}", ""),
+        ),
+        single(
+            "Model load failures",
+            "Failed model loads in the selected time range.",
+            "short",
+            query(f"sum by ({S.MODEL}) (increase({S.MODEL_LOAD_FAILURES_TOTAL}{model_sel}[$__range]))", "{{model}}"),
+        ),
+        graph(
+            "Pods ready per variant",
+            NEEDS_KSM,
+            "short",
+            query(pods_ready_per_variant(f'{NAMESPACE}=~"${NAMESPACE}"'), f"{{{{{KSM_VARIANT_LABEL}}}}}"),
+            width=18,
+        ),
     )
     availability_budget = 1 - slo.availability
     latency_budget = 1 - slo.latency.objective
     layout.row("Service level objectives").add(
-        graph("Availability burn rate",
-              f"Server-error ratio divided by the error budget ({availability_budget:.4g}); 1 spends the budget "
-              f"in exactly {slo.period_days} days, 14.4 pages.", "short",
-              *[query(f"{q.AVAILABILITY_ERRORS.format(window=w)}{model_sel} / {availability_budget:.6g}",
-                      f"{{{{model}}}} {w}", ref) for w, ref in (("5m", "A"), ("1h", "B"), ("6h", "C"))]),
-        graph("Latency burn rate",
-              f"Share of requests slower than {slo.latency.threshold_seconds:g}s divided by the error budget "
-              f"({latency_budget:.4g}).", "short",
-              *[query(f"{q.LATENCY_ERRORS.format(window=w)}{model_sel} / {latency_budget:.6g}",
-                      f"{{{{model}}}} {w}", ref) for w, ref in (("5m", "A"), ("1h", "B"), ("6h", "C"))]),
+        graph(
+            "Availability burn rate",
+            f"Server-error ratio divided by the error budget ({availability_budget:.4g}); 1 spends the budget "
+            f"in exactly {slo.period_days} days, 14.4 pages.",
+            "short",
+            *[
+                query(
+                    f"{q.AVAILABILITY_ERRORS.format(window=w)}{model_sel} / {availability_budget:.6g}",
+                    f"{{{{model}}}} {w}",
+                    ref,
+                )
+                for w, ref in (("5m", "A"), ("1h", "B"), ("6h", "C"))
+            ],
+        ),
+        graph(
+            "Latency burn rate",
+            f"Share of requests slower than {slo.latency.threshold_seconds:g}s divided by the error budget "
+            f"({latency_budget:.4g}).",
+            "short",
+            *[
+                query(
+                    f"{q.LATENCY_ERRORS.format(window=w)}{model_sel} / {latency_budget:.6g}", f"{{{{model}}}} {w}", ref
+                )
+                for w, ref in (("5m", "A"), ("1h", "B"), ("6h", "C"))
+            ],
+        ),
     )
     return to_dict(layout.dashboard)
