@@ -86,7 +86,7 @@ help: ## Show this help
 	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 .PHONY: test
-test: ## Run every test suite (trainers, server, charts, monitoring, ansible, cluster, end to end)
+test: ## Run every test suite (linters, trainers, server, charts, monitoring, ansible, cluster, end to end)
 	@summary=""; failed=""; \
 	for suite in $(TEST_SUITES); do \
 	  echo "==> $$suite"; t0=$$(date +%s); \

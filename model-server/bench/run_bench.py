@@ -27,6 +27,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ MODELS = {"random_forest": "penguins-random-forest", "logistic_regression": "pen
 DIGITS_MODEL = "digits-cnn"
 PYTORCH_MODEL_URI_TAG = "pytorch_model_uri"  # the digits trainer's version tag (mlkube_train.registry)
 DIGITS_CHECK_IMAGES = 32  # images every digits server must classify as ONNX Runtime in-process does
+READY_TARGET_S = 3.0  # issue 13: a server with the Penguins models ready this soon after start, once MLflow answers
 DIGITS_TARGET = 2.0  # issue 13: this server's ONNX path, 1 image at concurrency 8, against the best peer (req/s)
 
 
@@ -458,7 +460,14 @@ def digits_suite(run_dir: Path, tracking_uri: str) -> Suite:
 
 
 def run_suite(suite: Suite, cache: Path, run_dir: Path, tracking_uri: str, duration: float) -> dict:
-    results: dict = {"title": suite.title, "servers": {}, "floor": {}, "unavailable": {}, "agreement": {}}
+    results: dict = {
+        "title": suite.title,
+        "servers": {},
+        "floor": {},
+        "unavailable": {},
+        "agreement": {},
+        "ready_s": {},  # seconds from process start to every model ready (this server: once MLflow answers)
+    }
     print(f"==> {suite.title}: in-process floor", flush=True)
     for name, directory in suite.model_dirs.items():
         by_rows = {rows: suite.floor(directory, rows) for rows in sorted({s.rows for s in suite.scenarios})}
@@ -479,6 +488,7 @@ def run_suite(suite: Suite, cache: Path, run_dir: Path, tracking_uri: str, durat
             print(f"==> {peer.name}: {reason}", flush=True)
             continue
         print(f"==> {peer.name} on core {SERVER_CORE}, port {peer.port}", flush=True)
+        started = time.monotonic()
         process = peer.start(run_dir / f"{suite.key}-{peer.name}.log")
         try:
             try:
@@ -488,6 +498,8 @@ def run_suite(suite: Suite, cache: Path, run_dir: Path, tracking_uri: str, durat
                 results["unavailable"][peer.name] = f"did not start: {str(exc).splitlines()[0]}"
                 print(f"    {results['unavailable'][peer.name]}", flush=True)
                 continue
+            results["ready_s"][peer.name] = time.monotonic() - started
+            print(f"    every model ready {results['ready_s'][peer.name]:.1f} s after start", flush=True)
             measured = results["servers"].setdefault(peer.name, {})
             for name, directory in suite.model_dirs.items():
                 if peer.only_models is not None and name not in peer.only_models:
@@ -569,6 +581,9 @@ def print_table(suite: Suite, results: dict, duration: float) -> None:
                 p50 = fmt(cell["p50_ms"], 3 if cell["p50_ms"] is not None and cell["p50_ms"] < 0.1 else 1)
                 print(f"{model:30s} {scenario.label:24s} {label:12s} {fmt(cell['rps']):>8s} {p50:>8s} "
                       f"{p99:>8s} {p999:>8s} {errors:>6s}  {ratio:>11s}")  # fmt: skip
+    if results.get("ready_s"):
+        ready = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in results["ready_s"].items())
+        print(f"ready after start (process start to every model ready; this server loads from MLflow): {ready}")
     for name, reason in results["unavailable"].items():
         print(f"{name}: {reason}")
     for name, by_model in results["agreement"].items():
@@ -631,6 +646,10 @@ def print_penguins_targets(results: dict) -> None:
     for label, value, target, higher in checks:
         met = value >= target if higher else value <= target
         print(f"  {'met ' if met else 'MISS'} {label}: {value:.2f}x")
+    ready = results.get("ready_s", {}).get("mlkube")
+    if ready is not None:
+        verdict = "met " if ready <= READY_TARGET_S else "MISS"
+        print(f"  {verdict} every model ready <= {READY_TARGET_S:g} s after start (issue 13): {ready:.1f} s")
     print()
 
 

@@ -20,6 +20,13 @@ TAG_CODE_VERSION = "code_version"
 TAG_DATA_SHA256 = "data_sha256"
 TAG_PYTORCH_MODEL_URI = "pytorch_model_uri"  # a network version is its ONNX export; the eager model lives here
 TAG_ONNX_MAX_ABS_DIFF = "onnx_max_abs_diff"  # checked agreement of the export with PyTorch (probabilities)
+# The training profile (JSON): the model server validates inputs against the feature ranges/categories, and the
+# class-mix alert compares live traffic with the training class shares.
+TAG_FEATURE_RANGES = "feature_ranges"
+TAG_FEATURE_CATEGORIES = "feature_categories"
+TAG_CLASS_SHARE = "training_class_share"
+TAG_CLASSES = "classes"  # JSON list: the class name of each label index a model answers (where it has no names)
+TAG_INPUT_FORMAT = "input_format"  # a tensor model's input, in words
 TAG_PROMOTION_DECISION = "promotion_decision"  # first_champion | promoted | kept_champion | challenger
 # Who moves @champion after the first version: the trainer (by test score) or the rollout trigger (by a judged
 # live rollout of @challenger; mlkube_server.trigger).
@@ -30,7 +37,8 @@ TAG_CHALLENGER_SCORE = "promotion_challenger_score"
 TAG_CHAMPION_SCORE = "promotion_champion_score"  # "none" when there was no champion
 TAG_CHAMPION_VERSION = "promotion_previous_champion_version"
 TAG_MANUAL_ALIASES = "manually_set_aliases"  # comma list of aliases `promote` pointed at this version
-# Written by mlkube-rollout-trigger (model-server/src/mlkube_server/model_tags.py holds the same strings).
+# Written by mlkube-rollout-trigger. model-server/src/mlkube_server/model_tags.py holds the same strings as these and
+# the profile tags above (tests/server/test_model_tags.py compares them).
 TAG_ROLLOUT_OUTCOME = "rollout_outcome"  # promoted | aborted
 TAG_ROLLOUT_REASON = "rollout_reason"
 

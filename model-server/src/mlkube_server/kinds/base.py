@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import model_tags
 from ..models import ImageSpec, ModelIdentity
 from ..schema import Column, TabularSchema
 from ..settings import ServerSettings
@@ -65,34 +66,26 @@ class Artifact:
         return dict(self.mlmodel.flavors.get(flavor) or {})
 
 
-def training_ranges(tags: dict[str, str], local: Path) -> dict[str, tuple[float, float]]:
-    """Numeric feature ranges recorded by the training job, from version tags or a logged JSON artifact."""
-    candidates: list[Any] = []
-    for key, value in tags.items():
-        if "range" in key.lower():
-            try:
-                candidates.append(json.loads(value))
-            except (TypeError, ValueError):
-                continue
-    for path in list(local.glob("*range*.json")) + list(local.glob("*/*range*.json")):
-        try:
-            candidates.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
+def training_ranges(tags: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """Numeric feature ranges the training job recorded in the version's feature_ranges tag (JSON)."""
+    try:
+        recorded = json.loads(tags.get(model_tags.TAG_FEATURE_RANGES, "{}"))
+    except ValueError:
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
     ranges: dict[str, tuple[float, float]] = {}
-    for candidate in candidates:
-        if isinstance(candidate, dict):
-            for feature, bounds in candidate.items():
-                pair = _bounds(bounds)
-                if pair is not None:
-                    ranges[feature] = pair
+    for feature, bounds in recorded.items():
+        pair = _bounds(bounds)
+        if pair is not None:
+            ranges[feature] = pair
     return ranges
 
 
 def training_categories(tags: dict[str, str]) -> dict[str, tuple[str, ...]]:
     """String values seen in training per column (tag ``feature_categories``, JSON) when the trainer sets it."""
     try:
-        value = json.loads(tags.get("feature_categories", "{}"))
+        value = json.loads(tags.get(model_tags.TAG_FEATURE_CATEGORIES, "{}"))
     except ValueError:
         return {}
     if not isinstance(value, dict):
@@ -109,7 +102,7 @@ def _bounds(bounds: Any) -> tuple[float, float] | None:
 
 
 def class_names(tags: dict[str, str]) -> list[str] | None:
-    for key in ("classes", "mlkube.classes", "class_names"):
+    for key in model_tags.CLASS_NAME_TAGS:
         if key in tags:
             try:
                 value = json.loads(tags[key])
@@ -124,9 +117,9 @@ def image_spec(tags: dict[str, str], shape: tuple[int, ...]) -> ImageSpec:
     """Input scaling from version tags when the trainer records them, else the digits trainer's contract."""
     return ImageSpec(
         shape=shape,
-        pixel_max=float(tags.get("input_pixel_max", 16.0)),
-        mean=float(tags.get("input_mean", 0.0)),
-        std=float(tags.get("input_std", 1.0)),
+        pixel_max=float(tags.get(model_tags.TAG_INPUT_PIXEL_MAX, 16.0)),
+        mean=float(tags.get(model_tags.TAG_INPUT_MEAN, 0.0)),
+        std=float(tags.get(model_tags.TAG_INPUT_STD, 1.0)),
     )
 
 
@@ -148,7 +141,7 @@ def column_schema(
         raise artifact.fail(
             f"{artifact.resolved.uri} has no column signature; log it with an input example or a signature"
         )
-    ranges = training_ranges(artifact.resolved.tags, artifact.local)
+    ranges = training_ranges(artifact.resolved.tags)
     columns = []
     for spec in signature.inputs.inputs:
         low, high = ranges.get(spec.name, (None, None))

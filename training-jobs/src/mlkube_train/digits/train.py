@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import registry
+from .. import publish, registry
 from ..errors import ConfigError
 from ..evaluation import classification_metrics, confusion_figure
 from ..jobrun import tracked_run
 from ..provenance import code_version, model_requirements, models_code_path
-from ..pushgateway import push_failure, push_success
 from ..results import ModelResult
 from ..settings import Device, DigitsSettings
 from ..tracking import ensure_experiment, transient_guard
@@ -30,7 +29,6 @@ TRAINER = "digits"
 ALGORITHM = "cnn"
 REGISTERED_MODEL_NAME = "digits-cnn"
 LABELS = tuple(range(10))
-TAG_INPUT_FORMAT = "input_format"
 INPUT_FORMAT = "float32 tensor (N, 1, 8, 8), raw load_digits intensities 0..16; output (N, 10) logits"
 
 
@@ -71,16 +69,12 @@ def load_digits_split(test_size: float, seed: int):
 
 
 def train_digits(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
-    try:
+    with publish.failures_reported(settings, TRAINER, [ALGORITHM]):
         return _train(settings, tracking_uri)
-    except BaseException:
-        push_failure(settings.pushgateway_url, TRAINER, ALGORITHM)
-        raise
 
 
 def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
     import mlflow
-    from mlflow import MlflowClient
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
 
@@ -188,50 +182,26 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
             pip_requirements=model_requirements("torch", "numpy"),
         )
         info, agreement = _log_onnx(model, x_test, signature, settings.onnx_tolerance)
-        client = MlflowClient()
-        registry.ensure_registered_model(
-            client, REGISTERED_MODEL_NAME, "Handwritten digits 0-9, small CNN on 8x8 images"
+        candidate = publish.Candidate(
+            trainer=TRAINER,
+            algorithm=ALGORITHM,
+            model_name=REGISTERED_MODEL_NAME,
+            description="Handwritten digits 0-9, small CNN on 8x8 images",
+            model_uri=info.model_uri,
+            run_id=run_id,
+            metrics=metrics,
+            code_version=tags["code_version"],
+            data_sha256=data_sha256,
+            class_share=class_share,
+            tags={
+                registry.TAG_INPUT_FORMAT: INPUT_FORMAT,
+                registry.TAG_PYTORCH_MODEL_URI: eager.model_uri,
+                registry.TAG_ONNX_MAX_ABS_DIFF: f"{agreement.max_abs_diff:.3e}",
+                registry.TAG_CLASS_SHARE: json.dumps(class_share, sort_keys=True),
+            },
         )
-        version_tags = {
-            registry.TAG_TRAINER: TRAINER,
-            registry.TAG_ALGORITHM: ALGORITHM,
-            registry.TAG_CODE_VERSION: tags["code_version"],
-            registry.TAG_DATA_SHA256: data_sha256,
-            TAG_INPUT_FORMAT: INPUT_FORMAT,
-            registry.TAG_PYTORCH_MODEL_URI: eager.model_uri,
-            registry.TAG_ONNX_MAX_ABS_DIFF: f"{agreement.max_abs_diff:.3e}",
-            "training_class_share": json.dumps(class_share, sort_keys=True),
-        }
-        by_trainer = settings.champion_by == registry.CHAMPION_BY_TRAINER
-        version = registry.register_version(
-            client, REGISTERED_MODEL_NAME, info.model_uri, run_id, version_tags, challenger=by_trainer
-        )
-        try:
-            promotion = registry.decide_champion(
-                client,
-                REGISTERED_MODEL_NAME,
-                version.version,
-                settings.promotion_metric,
-                metrics[settings.promotion_metric],
-                settings.champion_by,
-            )
-        except BaseException:
-            registry.delete_version_quietly(client, REGISTERED_MODEL_NAME, version.version)
-            raise
-    result = ModelResult(
-        trainer=TRAINER,
-        algorithm=ALGORITHM,
-        model_name=REGISTERED_MODEL_NAME,
-        version=str(version.version),
-        run_id=run_id,
-        metrics=metrics,
-        promotion=promotion,
-        duration_s=time.monotonic() - started,
-        class_share=class_share,
-    )
-    print(result.line(settings.promotion_metric), flush=True)
-    push_success(settings.pushgateway_url, result)
-    return result
+        registered = publish.register(candidate, settings, settings.promotion_metric)
+    return publish.report(candidate, registered, settings, settings.promotion_metric, started)
 
 
 def _log_onnx(model, x_test: np.ndarray, signature, tolerance: float):

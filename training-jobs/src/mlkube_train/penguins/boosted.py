@@ -10,35 +10,28 @@ from __future__ import annotations
 import json
 import time
 
-from .. import registry
+from .. import publish, registry
 from ..evaluation import classification_metrics, confusion_figure
 from ..jobrun import tracked_run
 from ..provenance import code_version, model_requirements
-from ..pushgateway import push_failure, push_success
 from ..results import ModelResult
 from ..settings import BoostedSettings
 from ..tracking import ensure_experiment, transient_guard
 from .data import NUMERIC_FEATURES, SPECIES, load_dataset, training_profile
-from .train import TAG_CLASS_SHARE, TAG_FEATURE_RANGES
 
 TRAINER = "penguins"
 ALGORITHM = "xgboost"
 REGISTERED_MODEL_NAME = "penguins-xgboost"
-TAG_CLASSES = "classes"  # JSON list: the class name of each label index the model answers
 
 
 def train_boosted(settings: BoostedSettings, tracking_uri: str) -> ModelResult:
-    try:
+    with publish.failures_reported(settings, TRAINER, [ALGORITHM]):
         return _train(settings, tracking_uri)
-    except BaseException:
-        push_failure(settings.pushgateway_url, TRAINER, ALGORITHM)
-        raise
 
 
 def _train(settings: BoostedSettings, tracking_uri: str) -> ModelResult:
     import mlflow
     import numpy as np
-    from mlflow import MlflowClient
     from mlflow.models import infer_signature
     from xgboost import XGBClassifier
 
@@ -77,47 +70,23 @@ def _train(settings: BoostedSettings, tracking_uri: str) -> ModelResult:
             model_format="ubj",
             pip_requirements=model_requirements("xgboost-cpu", "pandas", "numpy"),
         )
-        client = MlflowClient()
-        registry.ensure_registered_model(
-            client, REGISTERED_MODEL_NAME, "Palmer penguins species classifier (XGBoost, body measurements only)"
-        )
         ranges = {k: v for k, v in profile["feature_ranges"].items() if k in features}
-        version_tags = {
-            registry.TAG_TRAINER: TRAINER,
-            registry.TAG_ALGORITHM: ALGORITHM,
-            registry.TAG_CODE_VERSION: version_code,
-            registry.TAG_DATA_SHA256: dataset.sha256,
-            TAG_CLASSES: json.dumps(list(SPECIES)),
-            TAG_FEATURE_RANGES: json.dumps(ranges, sort_keys=True),
-            TAG_CLASS_SHARE: json.dumps(profile["training_class_share"], sort_keys=True),
-        }
-        by_trainer = settings.champion_by == registry.CHAMPION_BY_TRAINER
-        version = registry.register_version(
-            client, REGISTERED_MODEL_NAME, info.model_uri, run_id, version_tags, challenger=by_trainer
+        candidate = publish.Candidate(
+            trainer=TRAINER,
+            algorithm=ALGORITHM,
+            model_name=REGISTERED_MODEL_NAME,
+            description="Palmer penguins species classifier (XGBoost, body measurements only)",
+            model_uri=info.model_uri,
+            run_id=run_id,
+            metrics=metrics,
+            code_version=version_code,
+            data_sha256=dataset.sha256,
+            class_share=profile["training_class_share"],
+            tags={
+                registry.TAG_CLASSES: json.dumps(list(SPECIES)),
+                registry.TAG_FEATURE_RANGES: json.dumps(ranges, sort_keys=True),
+                registry.TAG_CLASS_SHARE: json.dumps(profile["training_class_share"], sort_keys=True),
+            },
         )
-        try:
-            promotion = registry.decide_champion(
-                client,
-                REGISTERED_MODEL_NAME,
-                version.version,
-                settings.promotion_metric,
-                metrics[settings.promotion_metric],
-                settings.champion_by,
-            )
-        except BaseException:
-            registry.delete_version_quietly(client, REGISTERED_MODEL_NAME, version.version)
-            raise
-    result = ModelResult(
-        trainer=TRAINER,
-        algorithm=ALGORITHM,
-        model_name=REGISTERED_MODEL_NAME,
-        version=str(version.version),
-        run_id=run_id,
-        metrics=metrics,
-        promotion=promotion,
-        duration_s=time.monotonic() - started,
-        class_share=profile["training_class_share"],
-    )
-    print(result.line(settings.promotion_metric), flush=True)
-    push_success(settings.pushgateway_url, result)
-    return result
+        registered = publish.register(candidate, settings, settings.promotion_metric)
+    return publish.report(candidate, registered, settings, settings.promotion_metric, started)

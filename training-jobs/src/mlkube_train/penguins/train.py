@@ -12,12 +12,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.utils._param_validation import InvalidParameterError
 
-from .. import registry
+from .. import publish, registry
 from ..errors import ConfigError
 from ..evaluation import classification_metrics, confusion_figure
 from ..jobrun import tracked_run
 from ..provenance import code_version, model_requirements, models_code_path
-from ..pushgateway import push_failure, push_success
 from ..results import ModelResult
 from ..settings import Algorithm, PenguinsSettings
 from ..tracking import ensure_experiment, transient_guard
@@ -25,11 +24,6 @@ from .data import SPECIES, Dataset, load_dataset, training_profile
 from .pipeline import REGISTERED_MODEL_NAMES, SKOPS_TRUSTED_TYPES, grid_param_name, make_pipeline, param_grid
 
 TRAINER = "penguins"
-# Model-version tags with the training profile (JSON); the model server validates inputs against
-# feature_ranges/feature_categories and the class-mix alert compares live traffic with training_class_share.
-TAG_FEATURE_RANGES = "feature_ranges"
-TAG_FEATURE_CATEGORIES = "feature_categories"
-TAG_CLASS_SHARE = "training_class_share"
 PROFILE_ARTIFACT = "training_profile.json"  # the same three, as a run artifact next to the model
 
 log = logging.getLogger(__name__)
@@ -42,7 +36,7 @@ def validate_grids(settings: PenguinsSettings) -> dict[Algorithm, dict]:
 
 def train_penguins(settings: PenguinsSettings, tracking_uri: str) -> list[ModelResult]:
     grids = validate_grids(settings)
-    try:
+    with publish.failures_reported(settings, TRAINER, [a.value for a in settings.model]):
         dataset = load_dataset(
             settings.data_path, settings.test_size, settings.seed, min_per_class=settings.cv_folds + 1
         )
@@ -54,17 +48,10 @@ def train_penguins(settings: PenguinsSettings, tracking_uri: str) -> list[ModelR
         experiment_id = transient_guard(
             "creating the experiment", lambda: ensure_experiment(settings.experiment, tracking_uri)
         )
-    except BaseException:
-        for algorithm in settings.model:
-            push_failure(settings.pushgateway_url, TRAINER, algorithm.value)
-        raise
     results = []
     for algorithm in settings.model:
-        try:
+        with publish.failures_reported(settings, TRAINER, [algorithm.value]):
             results.append(_train_one(settings, algorithm, grids[algorithm], dataset, experiment_id))
-        except BaseException:
-            push_failure(settings.pushgateway_url, TRAINER, algorithm.value)
-            raise
     return results
 
 
@@ -72,7 +59,6 @@ def _train_one(
     settings: PenguinsSettings, algorithm: Algorithm, grid: dict, dataset: Dataset, experiment_id: str
 ) -> ModelResult:
     import mlflow
-    from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
     started = time.monotonic()
@@ -134,42 +120,22 @@ def _train_one(
             skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
             pip_requirements=model_requirements("scikit-learn", "pandas", "numpy", "skops"),
         )
-        client = MlflowClient()
-        registry.ensure_registered_model(client, name, f"Palmer penguins species classifier ({algorithm.value})")
-        version_tags = {
-            registry.TAG_TRAINER: TRAINER,
-            registry.TAG_ALGORITHM: algorithm.value,
-            registry.TAG_CODE_VERSION: version_code,
-            registry.TAG_DATA_SHA256: dataset.sha256,
-            TAG_FEATURE_RANGES: json.dumps(profile["feature_ranges"], sort_keys=True),
-            TAG_FEATURE_CATEGORIES: json.dumps(profile["feature_categories"], sort_keys=True),
-            TAG_CLASS_SHARE: json.dumps(profile["training_class_share"], sort_keys=True),
-        }
-        by_trainer = settings.champion_by == registry.CHAMPION_BY_TRAINER
-        version = registry.register_version(client, name, info.model_uri, run_id, version_tags, challenger=by_trainer)
-        try:
-            promotion = registry.decide_champion(
-                client,
-                name,
-                version.version,
-                settings.promotion_metric,
-                metrics[settings.promotion_metric],
-                settings.champion_by,
-            )
-        except BaseException:
-            registry.delete_version_quietly(client, name, version.version)
-            raise
-    result = ModelResult(
-        trainer=TRAINER,
-        algorithm=algorithm.value,
-        model_name=name,
-        version=str(version.version),
-        run_id=run_id,
-        metrics=metrics,
-        promotion=promotion,
-        duration_s=time.monotonic() - started,
-        class_share=profile["training_class_share"],
-    )
-    print(result.line(settings.promotion_metric), flush=True)
-    push_success(settings.pushgateway_url, result)
-    return result
+        candidate = publish.Candidate(
+            trainer=TRAINER,
+            algorithm=algorithm.value,
+            model_name=name,
+            description=f"Palmer penguins species classifier ({algorithm.value})",
+            model_uri=info.model_uri,
+            run_id=run_id,
+            metrics=metrics,
+            code_version=version_code,
+            data_sha256=dataset.sha256,
+            class_share=profile["training_class_share"],
+            tags={
+                registry.TAG_FEATURE_RANGES: json.dumps(profile["feature_ranges"], sort_keys=True),
+                registry.TAG_FEATURE_CATEGORIES: json.dumps(profile["feature_categories"], sort_keys=True),
+                registry.TAG_CLASS_SHARE: json.dumps(profile["training_class_share"], sort_keys=True),
+            },
+        )
+        registered = publish.register(candidate, settings, settings.promotion_metric)
+    return publish.report(candidate, registered, settings, settings.promotion_metric, started)
