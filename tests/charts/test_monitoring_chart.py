@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chart_helpers import CHARTS, PLATFORM, ROOT, Scenario, find, render, scenario, tool
+from chart_helpers import CHARTS, PLATFORM, RELEASE, ROOT, Scenario, find, render, run, scenario, tool
 
 # The monitoring content's contract (the Argo Rollouts job name its rules and dashboards select).
 for _path in (CHARTS / "monitoring" / "dashboards-src", ROOT / "model-server" / "src", ROOT / "training-jobs" / "src"):
@@ -248,3 +248,25 @@ def test_profiles_scrape_argo_rollouts_where_the_platform_installs_it(inventory:
     monitored = [m for m in find(objects, "PodMonitor") if m["metadata"]["name"].endswith("argo-rollouts")]
     scraped = bool(find(objects, "ConfigMap", "mlkube-monitoring-prometheus")) and argo.JOB in scrape_jobs(objects)
     assert bool(monitored or scraped) == bool(group_vars.get("platform_argo_rollouts", False)), profile
+
+
+@pytest.mark.parametrize(
+    ("chart", "setting"),
+    [
+        ("monitoring", "slo.periodDays=7"),
+        ("monitoring", "alerts.canary.for=5m"),
+        ("mlkube", "monitoring.alerts.training.maxHoursWithoutSuccess=24"),
+    ],
+)
+def test_slo_and_alert_values_set_at_install_are_refused_not_ignored(chart: str, setting: str) -> None:
+    """The rules are generated from values.yaml before packaging; an install-time value would change nothing."""
+    result = run([tool("helm"), "template", RELEASE, *Scenario(chart, (), (setting,)).helm_args()], check=False)
+    assert result.returncode != 0, result.stdout[:500]
+    assert "make monitoring-generate" in result.stderr, result.stderr
+
+
+def test_the_same_slo_values_given_again_are_accepted() -> None:
+    """A values file that repeats the chart's own numbers (a GitOps copy of values.yaml) renders."""
+    values = yaml.safe_load((CHARTS / "monitoring" / "values.yaml").read_text())
+    sets = (f"slo.periodDays={values['slo']['periodDays']}", f"alerts.canary.for={values['alerts']['canary']['for']}")
+    run([tool("helm"), "template", RELEASE, *Scenario("monitoring", (), sets).helm_args()])

@@ -10,6 +10,10 @@ from . import analysis, rule_tests, rules, yamlout
 from .dashboards import all_dashboards
 from .settings import CHART_DIR, CHARTS_DIR, MonitoringValues, load
 
+# The `slo:` / `alerts:` values the files were generated from: the chart refuses an install with others
+# (templates/generated-values-check.yaml), since they would change nothing in the generated rules.
+GENERATED_FROM = "files/generated-from-values.json"
+
 
 def generated_files(values: MonitoringValues | None = None) -> dict[Path, str]:
     values = values or load()
@@ -21,6 +25,8 @@ def generated_files(values: MonitoringValues | None = None) -> dict[Path, str]:
         files[monitoring / "files/rules-tests" / name] = yamlout.dump(document)
     for name, dashboard in all_dashboards(values).items():
         files[monitoring / "files/dashboards" / f"{name}.json"] = json.dumps(dashboard, indent=2, sort_keys=True) + "\n"
+    source = values.model_dump(by_alias=True)
+    files[monitoring / GENERATED_FROM] = json.dumps(source, indent=2, sort_keys=True) + "\n"
     files[Path("model-server") / analysis.GENERATED_PATH] = yamlout.dump(analysis.document(), analysis.HEADER)
     return files
 
