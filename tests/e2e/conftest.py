@@ -129,6 +129,12 @@ def platform(cluster, gateway, argo_rollouts):
         timeout=960,
     )
     TIMINGS["install platform"] = time.monotonic() - started
+    # MLflow authenticates every call: the session registers and promotes versions as the trainers do. The MLflow
+    # client and the trainer subprocesses read these; httpx calls pass kube.mlflow_auth().
+    username, password = kube.mlflow_credentials("trainer", RELEASE)
+    os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = username, password
+    # ...and signs the versions it registers by hand with the trainers' key, which the servers require.
+    os.environ["MLKUBE_TRAIN_SIGNING_KEY"] = kube.secret_value(f"{RELEASE}-mlflow-signing", "private-key.pem")
     yield RELEASE
     if os.environ.get("MLKUBE_E2E_KEEP") != "1":
         helm("uninstall", RELEASE, "--wait", "--timeout", "5m", check=False, timeout=330)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -78,3 +79,18 @@ def pods(selector: str) -> list[dict]:
 def ready(pod: dict) -> bool:
     conditions = pod.get("status", {}).get("conditions", [])
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def secret_value(name: str, key: str) -> str:
+    return base64.b64decode(kubectl_json("get", "secret", name)["data"][key]).decode()
+
+
+def mlflow_credentials(role: str, release: str) -> tuple[str, str]:
+    """(username, password) of one MLflow role from the mlflow chart's Secret (<release>-mlflow-auth)."""
+    secret = f"{release}-mlflow-auth"
+    return secret_value(secret, f"{role}-username"), secret_value(secret, f"{role}-password")
+
+
+def mlflow_auth() -> httpx.BasicAuth:
+    """The credentials the session runs as (the platform fixture puts the trainer's in the environment)."""
+    return httpx.BasicAuth(os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"])

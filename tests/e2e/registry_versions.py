@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import mlflow
 import mlflow.sklearn
 from mlflow import MlflowClient
@@ -9,6 +11,18 @@ from mlflow.models import Model
 
 # The Pipelines the trainer logs, and the extra types their skops files need (training-jobs).
 from mlkube_train.penguins.pipeline import CLASSIFIER_STEP, SKOPS_TRUSTED_TYPES
+from mlkube_train.signing import TAG_ARTIFACT_DIGEST, TAG_SIGNATURE, Signer
+
+# A signature covers one version's number and artifacts: copies are signed anew, as the trainer signs its own.
+NOT_COPIED = (TAG_SIGNATURE, TAG_ARTIFACT_DIGEST)
+
+
+def _sign(mlflow_url: str, model: str, version: str) -> None:
+    """With the platform's key (the session fixture puts the mlflow chart's Secret in MLKUBE_TRAIN_SIGNING_KEY):
+    the servers load only signed versions."""
+    mlflow.set_tracking_uri(mlflow_url)
+    mlflow.set_registry_uri(mlflow_url)  # the signer downloads models:/ URIs through the registry
+    Signer(os.environ["MLKUBE_TRAIN_SIGNING_KEY"]).sign_version(client(mlflow_url), model, version)
 
 
 def client(mlflow_url: str) -> MlflowClient:
@@ -21,7 +35,9 @@ def copy_of(mlflow_url: str, model: str, version: str) -> str:
     source = registry.get_model_version(model, version)
     copied = registry.copy_model_version(f"models:/{model}/{version}", model)
     for key, value in (source.tags or {}).items():
-        registry.set_model_version_tag(model, copied.version, key, value)
+        if key not in NOT_COPIED:
+            registry.set_model_version_tag(model, copied.version, key, value)
+    _sign(mlflow_url, model, str(copied.version))
     return str(copied.version)
 
 
@@ -83,5 +99,7 @@ def _with_classifier(mlflow_url: str, model: str, version: str, make, run_name: 
         )
     registered = str(info.registered_model_version)
     for key, value in (registry.get_model_version(model, version).tags or {}).items():
-        registry.set_model_version_tag(model, registered, key, value)
+        if key not in NOT_COPIED:
+            registry.set_model_version_tag(model, registered, key, value)
+    _sign(mlflow_url, model, registered)
     return registered

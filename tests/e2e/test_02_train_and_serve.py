@@ -4,7 +4,7 @@ with aliases, and the model server loads @champion and answers on the seed API, 
 import httpx
 import pytest
 
-from .kube import kubectl, kubectl_json, service_url, wait_for
+from .kube import kubectl, kubectl_json, mlflow_auth, mlflow_credentials, service_url, wait_for
 from .load import PENGUIN
 from .platform import RELEASE
 
@@ -35,11 +35,28 @@ def test_the_registry_is_rows_in_postgresql(platform):
 
 @pytest.mark.parametrize("name", ALGORITHMS)
 def test_registry_has_versions_with_aliases(mlflow_url, name):
-    response = httpx.get(f"{mlflow_url}/api/2.0/mlflow/registered-models/get", params={"name": name}, timeout=10)
+    response = httpx.get(f"{mlflow_url}/api/2.0/mlflow/registered-models/get", params={"name": name}, timeout=10,
+                         auth=mlflow_auth())  # fmt: skip
     assert response.status_code == 200, response.text
     model = response.json()["registered_model"]
     aliases = {a["alias"]: a["version"] for a in model.get("aliases", [])}
     assert {"champion", "challenger"} <= set(aliases), aliases
+
+
+def test_mlflow_refuses_anonymous_callers_and_the_servers_credentials_cannot_move_champion(mlflow_url):
+    """Whoever reaches MLflow must not choose the code every model server loads: no anonymous calls, and the
+    credentials every model-server pod holds can read the registry but not move @champion."""
+    name = ALGORITHMS[0]
+    anonymous = httpx.get(f"{mlflow_url}/api/2.0/mlflow/registered-models/get", params={"name": name}, timeout=10)
+    assert anonymous.status_code == 401, anonymous.text
+    server = httpx.BasicAuth(*mlflow_credentials("server", RELEASE))
+    champion = httpx.get(f"{mlflow_url}/api/2.0/mlflow/registered-models/alias", params={"name": name,
+                         "alias": "champion"}, auth=server, timeout=10)  # fmt: skip
+    assert champion.status_code == 200, champion.text
+    moved = httpx.post(f"{mlflow_url}/api/2.0/mlflow/registered-models/alias", auth=server, timeout=10,
+                       json={"name": name, "alias": "champion", "version": "1"})  # fmt: skip
+    assert moved.status_code == 403, moved.text
+    assert moved.json()["error_code"] == "PERMISSION_DENIED"
 
 
 def test_seed_api_predicts_with_the_champion(server_url):

@@ -8,6 +8,8 @@ uploaded PNG with it.
 
 from __future__ import annotations
 
+import os
+
 import httpx
 import numpy as np
 import pytest
@@ -15,16 +17,23 @@ import pytest
 from tests.support.images import digit_png
 from tests.support.training import DIGITS_FAST_CONFIG, run_trainer
 
-from .kube import kubectl, pods, service_url
+from .kube import kubectl, mlflow_auth, pods, service_url
 from .platform import RELEASE, WITH_TORCH
 from .rollout import SERVER, upgrade
 
 MODEL = "digits-cnn"
 
 
+def _trainer_env() -> dict[str, str]:
+    """run_trainer passes no MLFLOW_* or MLKUBE_TRAIN_* of this process on: the trainer's credentials and
+    signing key, explicitly (as the training Jobs get them from the chart)."""
+    keys = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLKUBE_TRAIN_SIGNING_KEY")
+    return {key: os.environ[key] for key in keys}
+
+
 def _champion(mlflow_url: str) -> str | None:
     response = httpx.get(f"{mlflow_url}/api/2.0/mlflow/registered-models/alias",
-                         params={"name": MODEL, "alias": "champion"}, timeout=10)  # fmt: skip
+                         params={"name": MODEL, "alias": "champion"}, timeout=10, auth=mlflow_auth())  # fmt: skip
     return response.json()["model_version"]["version"] if response.status_code == 200 else None
 
 
@@ -34,7 +43,7 @@ def digits_version(platform) -> str:
     version = _champion(mlflow_url)
     if version is None:
         assert not WITH_TORCH, "the digits Job of the torch build registered no @champion"
-        result = run_trainer(["digits", "--config", str(DIGITS_FAST_CONFIG)], mlflow_url)
+        result = run_trainer(["digits", "--config", str(DIGITS_FAST_CONFIG)], mlflow_url, env=_trainer_env())
         assert result.returncode == 0, result.stderr[-3000:]
         version = _champion(mlflow_url)
     assert version is not None

@@ -24,7 +24,9 @@ README_NAMESPACE = "mlkube"
 def _newcomer_env() -> dict[str, str]:
     own = (str(CACHE / "bin"), str(ROOT / ".venv" / "bin"))
     path = ":".join(p for p in os.environ.get("PATH", "").split(":") if p not in own)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "MAKE", "MFLAGS"))}
+    # A newcomer's shell has no MLflow credentials or signing key either: the README says where they come from.
+    prefixes = ("KUBECONFIG", "MAKE", "MFLAGS", "MLFLOW_", "MLKUBE_TRAIN_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     return {**env, "PATH": path, "MLKUBE_TARGET": "local"}
 
 

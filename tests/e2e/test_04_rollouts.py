@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from . import rollout
-from .kube import CACHE, ROOT, helm, kubectl, kubectl_json, pods, ready, service_url, wait_for
+from .kube import CACHE, ROOT, helm, kubectl, kubectl_json, mlflow_auth, pods, ready, service_url, wait_for
 from .load import LoadGenerator
 from .platform import RELEASE
 from .rollout import SERVER, upgrade
@@ -42,6 +42,10 @@ def versions(platform, mlflow_url) -> dict[str, str]:
         "--set",
         f"global.mlflow.url=http://{RELEASE}-mlflow:5000",
         "--set",
+        f"global.mlflow.credentialsSecret={RELEASE}-mlflow-auth",  # a release of its own: the platform's users
+        "--set",
+        f"global.mlflow.signingSecret={RELEASE}-mlflow-signing",  # ...and signing key
+        "--set",
         "jobs.digits.enabled=false",
         "--set",
         "jobs.penguins.args={penguins,--model,random_forest}",
@@ -61,7 +65,10 @@ def versions(platform, mlflow_url) -> dict[str, str]:
 
 def _alias(mlflow_url: str, alias: str) -> str:
     response = httpx.get(
-        f"{mlflow_url}/api/2.0/mlflow/registered-models/alias", params={"name": MODEL, "alias": alias}, timeout=10
+        f"{mlflow_url}/api/2.0/mlflow/registered-models/alias",
+        params={"name": MODEL, "alias": alias},
+        timeout=10,
+        auth=mlflow_auth(),
     )
     assert response.status_code == 200, response.text
     return response.json()["model_version"]["version"]
@@ -69,7 +76,10 @@ def _alias(mlflow_url: str, alias: str) -> str:
 
 def _versions(mlflow_url: str) -> list[dict]:
     response = httpx.get(
-        f"{mlflow_url}/api/2.0/mlflow/model-versions/search", params={"filter": f"name='{MODEL}'"}, timeout=10
+        f"{mlflow_url}/api/2.0/mlflow/model-versions/search",
+        params={"filter": f"name='{MODEL}'"},
+        timeout=10,
+        auth=mlflow_auth(),
     )
     return response.json()["model_versions"]
 

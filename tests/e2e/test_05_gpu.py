@@ -20,6 +20,10 @@ def test_gpu_training_job_is_scheduled_onto_a_gpu_node_only(platform):
         "--set",
         f"global.mlflow.url=http://{RELEASE}-mlflow:5000",
         "--set",
+        f"global.mlflow.credentialsSecret={RELEASE}-mlflow-auth",  # a release of its own: the platform's users
+        "--set",
+        f"global.mlflow.signingSecret={RELEASE}-mlflow-signing",  # ...and signing key
+        "--set",
         "gpu.enabled=true",
         "--set",
         "jobs.penguins.enabled=false",

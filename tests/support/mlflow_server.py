@@ -23,7 +23,9 @@ class MlflowServer:
     pid: int
 
 
-def mlflow_server_argv(backend_store_uri: str, artifacts_dir: Path, port: int) -> list[str]:
+def mlflow_server_argv(
+    backend_store_uri: str, artifacts_dir: Path, port: int, extra_args: tuple[str, ...] = ()
+) -> list[str]:
     return [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", backend_store_uri,
@@ -32,6 +34,7 @@ def mlflow_server_argv(backend_store_uri: str, artifacts_dir: Path, port: int) -
         "--host", HOST,
         "--port", str(port),
         "--workers", "1",
+        *extra_args,
     ]  # fmt: skip
 
 
@@ -41,6 +44,7 @@ def run_mlflow_server(
     backend_store_uri: str | None = None,
     startup_timeout: float = 120.0,
     extra_env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[MlflowServer]:
     """Start ``mlflow server`` with its store in ``workdir`` (or ``backend_store_uri``) and stop it on exit.
 
@@ -55,14 +59,14 @@ def run_mlflow_server(
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | (extra_env or {})
     process = ManagedProcess(
         "mlflow server",
-        mlflow_server_argv(backend_store_uri, artifacts_dir, port),
+        mlflow_server_argv(backend_store_uri, artifacts_dir, port, extra_args),
         log_path=workdir / "mlflow-server.log",
         env=env,
         cwd=workdir,
     )
     try:
         url = f"http://{HOST}:{port}"
-        wait_for_http(f"{url}/health", timeout=startup_timeout, process=process)
+        wait_for_http(f"{url}/health", timeout=startup_timeout, process=process)  # /health needs no credentials
         yield MlflowServer(
             url=url,
             backend_store_uri=backend_store_uri,

@@ -21,8 +21,14 @@ from .conftest import one_line_error
         ([], {"MLKUBE_TRAIN_SEED": "abc"}, ["seed", '"abc"']),
         (["--grids", '{"svm": {"Cx": [1]}}'], {}, ["grids.svm.Cx", "[1]"]),
         (["--grids", "{not json"], {}, ["grids", "{not json"]),
+        # a key that is not one: named, never shown
+        (
+            [],
+            {"MLKUBE_TRAIN_SIGNING_KEY": "-----BEGIN PRIVATE KEY-----\nsecret\n"},
+            ["signing_key", "(hidden)", "not a PEM private key"],
+        ),
     ],
-    ids=["flag-range", "flag-bound", "unknown-algorithm", "env-type", "grid-param", "flag-json"],
+    ids=["flag-range", "flag-bound", "unknown-algorithm", "env-type", "grid-param", "flag-json", "signing-key"],
 )
 def test_bad_setting_exits_2_naming_key_and_value(tmp_path, monkeypatch, capsys, args, env, expected):
     # In-process (the console script is `raise SystemExit(main())`): these fail before any MLflow access.

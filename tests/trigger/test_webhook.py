@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 import uuid
 
@@ -10,7 +12,7 @@ import httpx
 import pytest
 
 from mlkube_server.trigger.signature import sign
-from tests.trigger.conftest import SECRET, register_versions
+from tests.trigger.conftest import SECRET, TRIGGER, register_versions, unreachable_kubeconfig
 
 pytestmark = pytest.mark.slow
 HTTP = httpx.Client(timeout=10)  # one client: a new one per request costs more than the request
@@ -113,3 +115,22 @@ def test_a_storm_of_alias_events_becomes_one_start_per_model_at_the_last_version
         for name in versions:
             assert len(trigger.messages(f"@challenger of {name} -> version")) == 10
             assert len(trigger.messages(f"could not start the rollout of {name}")) == 1
+
+
+def test_register_webhook_registers_and_exits_for_the_init_container(registry, webhook_mlflow, tmp_path):
+    """The chart's init container: registration with the admin's credentials, then the receiver starts without."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLKUBE_"))} | {
+        "MLFLOW_TRACKING_URI": webhook_mlflow.url,
+        "MLKUBE_TRIGGER_ROLLOUT": "init-model-server",
+        "MLKUBE_TRIGGER_NAMESPACE": "mlkube",
+        "MLKUBE_TRIGGER_KUBECONFIG": str(unreachable_kubeconfig(tmp_path / "kubeconfig")),
+        "MLKUBE_TRIGGER_WEBHOOK_URL": "http://127.0.0.1:9/webhook",
+        "MLKUBE_TRIGGER_WEBHOOK_SECRET": SECRET,
+    }
+    done = subprocess.run([str(TRIGGER), "register-webhook"], env=env, capture_output=True, text=True, timeout=120,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "MLflow webhook mlkube-init-model-server created" in done.stderr + done.stdout
+    assert hook_of(registry, "mlkube-init-model-server").url == "http://127.0.0.1:9/webhook"
+    wrong = subprocess.run([str(TRIGGER), "serve"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert wrong.returncode == 2 and "only: register-webhook" in wrong.stderr

@@ -84,3 +84,44 @@ seccompProfile:
 {{- define "mlflow.webhooksSecretName" -}}
 {{- default (printf "%s-webhooks" (include "mlflow.fullname" .)) .Values.webhooks.existingSecret }}
 {{- end }}
+
+{{- define "mlflow.authSecretName" -}}
+{{- default (printf "%s-auth" (include "mlflow.fullname" .)) .Values.auth.existingSecret }}
+{{- end }}
+
+{{/* MLFLOW_BACKEND_STORE_URI (and what it is built from), for the server and the users' init container. */}}
+{{- define "mlflow.backendEnv" -}}
+{{- $v := .Values }}
+{{- $postgres := eq $v.backend "postgres" }}
+{{- if and $postgres (eq $v.postgres.mode "internal") }}
+- name: POSTGRES_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ default (include "mlflow.postgresName" .) $v.postgres.internal.existingSecret }}
+      key: password
+- name: MLFLOW_BACKEND_STORE_URI
+  value: {{ printf "postgresql://%s:$(POSTGRES_PASSWORD)@%s:5432/%s" $v.postgres.internal.user (include "mlflow.postgresName" .) $v.postgres.internal.database | quote }}
+{{- else if $postgres }}
+- name: MLFLOW_BACKEND_STORE_URI
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.postgres.external.existingSecret }}
+      key: {{ $v.postgres.external.uriKey }}
+{{- else }}
+- name: MLFLOW_BACKEND_STORE_URI
+  value: sqlite:////mlflow/mlflow.db
+{{- end }}
+{{- end }}
+
+{{/* The basic-auth app's settings: where its ini is written (by the users' init container) and its secrets. */}}
+{{- define "mlflow.authConfigPath" -}}/tmp/mlflow-auth/basic_auth.ini{{- end }}
+
+{{- define "mlflow.authSecretEnv" -}}
+{{- $secret := include "mlflow.authSecretName" .root }}
+{{- range $role := .roles }}
+- name: {{ printf "MLKUBE_AUTH_%s_USERNAME" (upper $role) }}
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $role }}-username}}
+- name: {{ printf "MLKUBE_AUTH_%s_PASSWORD" (upper $role) }}
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $role }}-password}}
+{{- end }}
+{{- end }}

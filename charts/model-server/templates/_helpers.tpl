@@ -61,6 +61,25 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (printf "http://%s-mlflow:5000" .Release.Name) $mlflow.url }}
 {{- end }}
 
+{{/* MLFLOW_TRACKING_USERNAME / _PASSWORD of one MLflow role (.role) from global.mlflow.credentialsSecret (default
+<release>-mlflow-auth, the mlflow chart's). Optional: without that Secret (an MLflow without authentication) the
+pod runs without credentials, and MLflow's 401 says so in its log. */}}
+{{- define "model-server.signingSecret" -}}
+{{- $global := default dict .Values.global }}
+{{- $mlflow := default dict $global.mlflow }}
+{{- default (printf "%s-mlflow-signing" .Release.Name) $mlflow.signingSecret }}
+{{- end }}
+
+{{- define "model-server.mlflowCredentials" -}}
+{{- $global := default dict .root.Values.global }}
+{{- $mlflow := default dict $global.mlflow }}
+{{- $secret := default (printf "%s-mlflow-auth" .root.Release.Name) $mlflow.credentialsSecret }}
+- name: MLFLOW_TRACKING_USERNAME
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ .role }}-username, optional: true}}
+- name: MLFLOW_TRACKING_PASSWORD
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ .role }}-password, optional: true}}
+{{- end }}
+
 {{/*
 The Deployments this release runs, one per variant, as a YAML list: name (variant label), deployment
 (resource name), track (the mlkube.io/track label its selector and the Services use), replicas, tag,
@@ -232,6 +251,11 @@ env:
     value: {{ .variant.version | quote }}
   - name: MLFLOW_TRACKING_URI
     value: {{ include "model-server.mlflowUrl" .root | quote }}
+  {{- include "model-server.mlflowCredentials" (dict "root" .root "role" "server") | nindent 2 }}
+  {{- if $v.server.requireSignedModels }}
+  - name: MLKUBE_SERVER_SIGNING_CERTIFICATE
+    valueFrom: {secretKeyRef: {name: {{ include "model-server.signingSecret" .root }}, key: certificate.pem}}
+  {{- end }}
   - name: HOME
     value: /tmp
   {{- with $v.extraEnv }}

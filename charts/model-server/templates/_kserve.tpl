@@ -25,6 +25,7 @@ labels:
   mlkube.io/model: {{ $v.model.name | quote }}
   mlkube.io/variant: {{ .variant.name }}
   mlkube.io/model-version: {{ .variant.version | quote }}
+  mlkube.io/mlflow-client: "true"
 annotations:
   checksum/config: {{ include "model-server.config" . | sha256sum }}
   {{- if $v.metrics.annotations }}

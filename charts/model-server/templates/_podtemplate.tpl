@@ -12,6 +12,7 @@ metadata:
     {{- end }}
     mlkube.io/track: {{ $.variant.track }}
     mlkube.io/model-version: {{ $.variant.version | quote }}
+    mlkube.io/mlflow-client: "true"
   annotations:
     {{- if not $progressive }}
     {{- /* A Rollout's settings are in its template's env; a checksum there would go stale whenever the rollout

@@ -46,6 +46,25 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (printf "http://%s-mlflow:5000" .Release.Name) $mlflow.url }}
 {{- end }}
 
+{{/* MLFLOW_TRACKING_USERNAME / _PASSWORD of one MLflow role (.role) from global.mlflow.credentialsSecret (default
+<release>-mlflow-auth, the mlflow chart's). Optional: without that Secret (an MLflow without authentication) the
+pod runs without credentials, and MLflow's 401 says so in its log. */}}
+{{- define "training-job.signingSecret" -}}
+{{- $global := default dict .Values.global }}
+{{- $mlflow := default dict $global.mlflow }}
+{{- default (printf "%s-mlflow-signing" .Release.Name) $mlflow.signingSecret }}
+{{- end }}
+
+{{- define "training-job.mlflowCredentials" -}}
+{{- $global := default dict .root.Values.global }}
+{{- $mlflow := default dict $global.mlflow }}
+{{- $secret := default (printf "%s-mlflow-auth" .root.Release.Name) $mlflow.credentialsSecret }}
+- name: MLFLOW_TRACKING_USERNAME
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ .role }}-username, optional: true}}
+- name: MLFLOW_TRACKING_PASSWORD
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ .role }}-password, optional: true}}
+{{- end }}
+
 {{/* Whether one job gets a GPU: the chart-wide switch and the job's own wish. */}}
 {{- define "training-job.gpu" -}}
 {{- if and .root.Values.gpu.enabled .job.useGpu }}true{{ end }}
@@ -67,6 +86,7 @@ mlkube.io/gpu: {{ include "training-job.gpu" . | default "false" | quote }}
 metadata:
   labels:
     {{- include "training-job.jobLabels" . | nindent 4 }}
+    mlkube.io/mlflow-client: "true"
 spec:
   restartPolicy: Never
   serviceAccountName: {{ include "training-job.serviceAccountName" .root }}
@@ -128,6 +148,10 @@ spec:
       env:
         - name: MLFLOW_TRACKING_URI
           value: {{ include "training-job.mlflowUrl" .root | quote }}
+        {{- include "training-job.mlflowCredentials" (dict "root" .root "role" "trainer") | nindent 8 }}
+        # The key every registered version is signed with; the model servers load nothing unsigned.
+        - name: MLKUBE_TRAIN_SIGNING_KEY
+          valueFrom: {secretKeyRef: {name: {{ include "training-job.signingSecret" .root }}, key: private-key.pem, optional: true}}
         {{- with .job.experiment }}
         - name: MLFLOW_EXPERIMENT_NAME
           value: {{ . | quote }}

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import kinds
+from . import kinds, signing
 from .kinds.base import Artifact, MlflowUnreachable, ModelLoadError, Resolved
 from .models import ServedModel
 from .settings import ServerSettings
@@ -67,6 +67,8 @@ def _load_once(name: str, uri: str, settings: ServerSettings) -> ServedModel:
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=settings.model_cache_dir))
     try:
         local = _download(resolved, workdir, settings)
+        if settings.signing_certificate:
+            signing.verify(resolved, local, settings.signing_certificate)
         model = _build(resolved, local, settings, started)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -28,3 +28,8 @@ CLASS_NAME_TAGS = ("classes", "mlkube.classes", "class_names")
 TAG_INPUT_PIXEL_MAX = "input_pixel_max"
 TAG_INPUT_MEAN = "input_mean"
 TAG_INPUT_STD = "input_std"
+
+# Written by the trainers when they register a version (training-jobs' signing.py holds the same strings): an
+# Ed25519 signature of the version's artifacts, which servers that require signatures check before loading.
+TAG_SIGNATURE = "mlkube.signature"
+TAG_ARTIFACT_DIGEST = "mlkube.artifact_sha256"

@@ -133,6 +133,12 @@ class ServerSettings(BaseSettings):
         None, description="a file holding that token, such as a mounted Kubernetes Secret; read at start-up"
     )
 
+    signing_certificate: str = Field(
+        "",
+        description="PEM certificate (or public key) of the platform's model-signing key: set, a model loads only "
+        "if it is a registry version whose mlkube.signature tag signs its artifacts (signing.py); empty: no check",
+    )
+
     shadow_url: str = Field(
         "", description="base URL of the candidate server that copied requests go to (empty: no shadow traffic)"
     )
@@ -189,6 +195,15 @@ class ServerSettings(BaseSettings):
         elif token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
             raise ValueError(f"the repository API token must have at least {MIN_TOKEN_LENGTH} characters")
         return self
+
+    @field_validator("signing_certificate")
+    @classmethod
+    def _check_signing_certificate(cls, value: str) -> str:
+        if value.strip():
+            from .signing import public_key
+
+            public_key(value.strip())  # a wrong certificate stops the server at start, not at each load
+        return value.strip()
 
     @property
     def shadow_enabled(self) -> bool:

@@ -57,6 +57,8 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type[JobSe
     for name, field in settings_cls.model_fields.items():
         if settings_cls is ConnectionSettings and name == "experiment":
             continue
+        if "SecretStr" in str(field.annotation):  # secrets never on a command line (ps, shell history)
+            continue
         help_text = field.description or ""
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, Enum):
@@ -138,6 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument(
         "--wait", type=float, default=0, metavar="SECONDS", help="with --via-rollout: wait this long for the outcome"
     )
+
+    sign = command(
+        "sign",
+        "Sign a registered version with the platform's key (MLKUBE_TRAIN_SIGNING_KEY), as the trainers sign theirs, "
+        "so that model servers requiring signatures load it.",
+        ConnectionSettings,
+    )
+    sign.add_argument("--name", required=True, help="registered model, e.g. iris-xgboost")
+    sign.add_argument("--version", dest="target_version", required=True, help="version number to sign")
 
     score = command("score", "Batch-score a CSV/Parquet file with a registered model.", ConnectionSettings)
     score.add_argument("--model-uri", required=True, help="models:/NAME@ALIAS or models:/NAME/VERSION")
@@ -226,6 +237,19 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{args.name} version {version}: {outcome or f'no outcome within {args.wait:.0f}s'}")
                 summary["rollout_outcome"] = outcome
         _write_json(args.summary_file, summary)
+    elif args.command == "sign":
+        from mlflow import MlflowClient
+
+        from .errors import ConfigError
+        from .signing import Signer
+        from .tracking import transient_guard
+
+        if settings.signing_key is None:
+            raise ConfigError("set MLKUBE_TRAIN_SIGNING_KEY to the platform's signing key (PEM) to sign a version")
+        signer = Signer(settings.signing_key.get_secret_value())
+        digest = transient_guard("signing", lambda: signer.sign_version(MlflowClient(), args.name, args.target_version))
+        print(f"{args.name} version {args.target_version} signed (artifacts sha256 {digest})")
+        _write_json(args.summary_file, {"name": args.name, "version": args.target_version, "sha256": digest})
     elif args.command == "score":
         from .scoring import score_file
         from .tracking import transient_guard

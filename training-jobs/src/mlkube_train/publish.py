@@ -18,6 +18,7 @@ from .pushgateway import push_failure, push_success
 from .registry import Promotion
 from .results import ModelResult
 from .settings import JobSettings
+from .signing import Signer
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,9 @@ def register(candidate: Candidate, settings: JobSettings, metric: str) -> Regist
         **candidate.tags,
     }
     by_trainer = settings.champion_by == registry.CHAMPION_BY_TRAINER
+    signer = Signer(settings.signing_key.get_secret_value()) if settings.signing_key else None
     version = registry.register_version(
-        client, candidate.model_name, candidate.model_uri, candidate.run_id, version_tags, challenger=by_trainer
+        client, candidate.model_name, candidate.model_uri, candidate.run_id, version_tags, by_trainer, signer
     )
     try:
         promotion = registry.decide_champion(

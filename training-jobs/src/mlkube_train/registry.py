@@ -82,9 +82,12 @@ def ensure_registered_model(client, name: str, description: str) -> None:
             raise
 
 
-def register_version(client, name: str, model_uri: str, run_id: str, tags: dict[str, str], challenger: bool = True):
-    """Create a new version of ``name`` from a logged model and alias it ``challenger`` (unless told not to:
-    where a rollout judges versions, only one that beats the champion becomes the challenger).
+def register_version(
+    client, name: str, model_uri: str, run_id: str, tags: dict[str, str], challenger: bool = True, signer=None
+):
+    """Create a new version of ``name`` from a logged model, sign it (with a ``signing.Signer``) before any alias
+    can point at it, and alias it ``challenger`` (unless told not to: where a rollout judges versions, only one
+    that beats the champion becomes the challenger).
 
     If anything after the version's creation fails, the version is deleted again: a failed job
     leaves no half-registered model behind.
@@ -92,11 +95,13 @@ def register_version(client, name: str, model_uri: str, run_id: str, tags: dict[
     import mlflow
 
     version = mlflow.register_model(model_uri, name, tags=tags, await_registration_for=120)
-    if not challenger:
-        return version
     try:
-        client.set_registered_model_alias(name, CHALLENGER, version.version)
-    except Exception:
+        if signer is not None:
+            digest = signer.sign_version(client, name, str(version.version))
+            log.info("%s version %s signed (artifacts sha256 %s)", name, version.version, digest[:16])
+        if challenger:
+            client.set_registered_model_alias(name, CHALLENGER, version.version)
+    except BaseException:
         delete_version_quietly(client, name, version.version)
         raise
     return version

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -67,6 +67,21 @@ class JobSettings(BaseSettings):
         validation_alias=AliasChoices("pushgateway_url", "MLKUBE_TRAIN_PUSHGATEWAY_URL", "MLKUBE_PUSHGATEWAY_URL"),
         description="Prometheus Pushgateway URL for the final metrics (env MLKUBE_PUSHGATEWAY_URL); off when unset",
     )
+    signing_key: SecretStr | None = Field(
+        None,
+        description="PEM Ed25519 private key each registered version is signed with (env MLKUBE_TRAIN_SIGNING_KEY; "
+        "never a flag); unset: versions are unsigned, and servers that require signatures refuse them",
+    )
+
+    @field_validator("signing_key")
+    @classmethod
+    def _check_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            from .signing import Signer
+
+            Signer(value.get_secret_value())  # a wrong key fails here, in a second, not after training
+            return value
+        return None
 
     @classmethod
     def settings_customise_sources(
@@ -182,6 +197,7 @@ class ConnectionSettings(JobSettings):
 
 
 SettingsT = TypeVar("SettingsT", bound=JobSettings)
+SECRET_FIELDS = frozenset(name for name, f in JobSettings.model_fields.items() if "SecretStr" in str(f.annotation))
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -192,6 +208,8 @@ def describe_validation_error(error: ValidationError) -> str:
         return f"unknown setting {key!r} (value {first['input']!r}); check the spelling against --help"
     value = first.get("input")
     shown = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+    if key in SECRET_FIELDS:
+        shown = "(hidden)"
     return f"invalid setting {key} = {shown}: {first['msg']}"
 
 
