@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 from chart_helpers import ALL_SCENARIOS, PLATFORM, RELEASE, Scenario, containers, find, pod_templates, render, scenario
 
 AUTH_SECRET = f"{RELEASE}-mlflow-auth"
@@ -160,13 +161,44 @@ def test_mlflow_admits_only_the_pods_that_call_it(profile) -> None:
     objects = render(profile)
     [policy] = find(objects, "NetworkPolicy", f"{RELEASE}-mlflow")
     [rule] = policy["spec"]["ingress"]
-    [clients] = [peer for peer in rule["from"] if "podSelector" in peer]
+    label = PLATFORM["LABEL_MLFLOW_CLIENT"]
+    [clients] = [peer for peer in rule["from"] if label in peer.get("podSelector", {}).get("matchLabels", {})]
     assert clients["podSelector"]["matchLabels"] == {PLATFORM["LABEL_MLFLOW_CLIENT"]: "true"}
-    extra = [peer for peer in rule["from"] if peer is not clients]
-    assert all("ipBlock" in peer and not peer["ipBlock"]["cidr"].startswith("10.") for peer in extra), extra
+    # Beyond the clients: the nodes behind a NodePort (kind), or the Prometheus that scrapes /metrics (cloud).
+    for peer in (peer for peer in rule["from"] if peer is not clients):
+        if "ipBlock" in peer:
+            assert not peer["ipBlock"]["cidr"].startswith("10."), peer  # never the pod network
+        else:
+            assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}, peer
     for obj in objects:
         for labels, spec in pod_templates(obj):
             calls = any("MLFLOW_TRACKING_URI" in _env(c) or "MLFLOW_URL" in _env(c) for c in containers(spec))
             admitted = labels.get(PLATFORM["LABEL_MLFLOW_CLIENT"]) == "true"
             where = f"{obj['kind']}/{obj['metadata']['name']}"
             assert calls == admitted, f"{where}: calls MLflow {calls}, admitted {admitted}"
+
+
+def test_the_cloud_profile_scrapes_mlflow_as_its_read_only_user() -> None:
+    """MLflow's basic-auth guards /metrics too: kube-prometheus-stack's PodMonitor sends the server user."""
+    [monitor] = find(render(scenario("mlkube", "profiles/cloud.yaml")), "PodMonitor", f"{RELEASE}-monitoring-mlflow")
+    [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["basicAuth"] == {"username": {"name": AUTH_SECRET, "key": "server-username"},
+                                     "password": {"name": AUTH_SECRET, "key": "server-password"}}  # fmt: skip
+
+
+def test_a_self_contained_prometheus_reads_the_scrape_credentials_from_the_secret() -> None:
+    sets = ("scrape.mlflow.enabled=true", f"scrape.mlflow.basicAuthSecret={AUTH_SECRET}")
+    objects = render(Scenario("monitoring", sets=sets))
+    [config] = find(objects, "ConfigMap", f"{RELEASE}-monitoring-prometheus")
+    [job] = [j for j in yaml.safe_load(config["data"]["prometheus.yml"])["scrape_configs"] if j["job_name"] == "mlflow"]
+    folder = f"/etc/prometheus/secrets/{AUTH_SECRET}"
+    assert job["basic_auth"] == {"username": "mlkube-server", "password_file": f"{folder}/server-password"}
+    [prometheus] = [
+        d for d in find(objects, "Deployment") if d["metadata"]["name"] == f"{RELEASE}-monitoring-prometheus"
+    ]
+    spec = prometheus["spec"]["template"]["spec"]
+    [volume] = [v for v in spec["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == AUTH_SECRET
+    assert [i["key"] for i in volume["secret"]["items"]] == ["server-password"]  # not the other roles' passwords
+    mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+    assert mounts[volume["name"]] == folder

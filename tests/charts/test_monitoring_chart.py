@@ -131,8 +131,10 @@ def test_dns_names_are_the_model_server_headless_service() -> None:
         scenario("monitoring", "ci/local-values.yaml"),
         scenario("mlkube", "profiles/local.yaml"),
         scenario("mlkube", "profiles/kind.yaml"),
+        # MLflow scraped with its basic-auth user, from the mounted Secret
+        Scenario("monitoring", sets=("scrape.mlflow.enabled=true", "scrape.mlflow.basicAuthSecret=mlkube-mlflow-auth")),
     ],
-    ids=lambda s: s.id,
+    ids=lambda s: s.id + ("+mlflow-auth" if s.sets else ""),
 )
 def test_promtool_accepts_the_rendered_configuration(tmp_path: Path, source: Scenario) -> None:
     """The real promtool checks the generated prometheus.yml together with the rule files it loads."""
@@ -147,6 +149,11 @@ def test_promtool_accepts_the_rendered_configuration(tmp_path: Path, source: Sce
         # Debian's promtool is built without Kubernetes discovery; check the rest of such a job.
         if job.pop("kubernetes_sd_configs", None) is not None:
             job["static_configs"] = [{"targets": ["127.0.0.1:8080"]}]
+        for key, path in job.get("basic_auth", {}).items():  # promtool reads the files: the mounted Secret's
+            if key.endswith("_file"):
+                local = tmp_path / Path(path).name
+                local.write_text("a password")
+                job["basic_auth"][key] = str(local)
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     result = subprocess.run(
         [tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")],

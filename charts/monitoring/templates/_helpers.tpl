@@ -100,6 +100,12 @@ scrape_configs:
 {{- if $target.enabled }}
   - job_name: {{ $job }}
     metrics_path: {{ $target.path }}
+    {{- with $target.basicAuthSecret }}
+    basic_auth:
+      # Prometheus 2.42 (Debian's) reads no username_file: the name is a value, the password a mounted file.
+      username: {{ $target.basicAuthUsername | quote }}
+      password_file: {{ printf "/etc/prometheus/secrets/%s/server-password" . }}
+    {{- end }}
     {{- if eq $v.prometheus.discovery "dns" }}
     dns_sd_configs:
       - type: A
