@@ -119,6 +119,23 @@ def test_selectors_match_their_pods(scenario: Scenario) -> None:
 
 
 @pytest.mark.parametrize("scenario", ALL_SCENARIOS, ids=IDS)
+def test_every_workload_with_more_than_one_pod_has_a_disruption_budget(scenario: Scenario) -> None:
+    """A node drain must leave one pod of each replicated component serving (Deployments, StatefulSets and
+    Rollouts with replicas > 1 or an autoscaler)."""
+    objects = render(scenario)
+    scaled = {(h["spec"]["scaleTargetRef"]["kind"], h["spec"]["scaleTargetRef"]["name"])
+              for h in find(objects, "HorizontalPodAutoscaler")}  # fmt: skip
+    budgets = [pdb["spec"]["selector"]["matchLabels"] for pdb in find(objects, "PodDisruptionBudget")]
+    for obj in objects:
+        if obj["kind"] not in ("Deployment", "StatefulSet", "Rollout"):
+            continue
+        replicated = obj["spec"].get("replicas", 1) > 1 or (obj["kind"], obj["metadata"]["name"]) in scaled
+        [(labels, _)] = pod_templates(obj)
+        if replicated:
+            assert any(selects(b, labels) for b in budgets), f"{obj['kind']}/{obj['metadata']['name']}: no PDB"
+
+
+@pytest.mark.parametrize("scenario", ALL_SCENARIOS, ids=IDS)
 def test_services_select_pods_that_have_their_ports(scenario: Scenario) -> None:
     objects = render(scenario)
     workloads = [(o, labels, spec) for o, labels, spec in pods(objects) if o["kind"] in WORKLOADS]
