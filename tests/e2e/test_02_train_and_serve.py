@@ -75,6 +75,20 @@ def test_kserve_v1_predicts(server_url):
     assert len(response.json()["predictions"]) == 2
 
 
+def test_mlflow_invocations_reads_parquet_in_the_server_image(server_url):
+    """As `mlflow models serve` does: a body DataFrame.to_parquet() wrote (the image carries pyarrow)."""
+    import io
+
+    import pandas as pd
+
+    buffer = io.BytesIO()
+    pd.DataFrame([PENGUIN, PENGUIN]).to_parquet(buffer)
+    response = httpx.post(f"{server_url}/invocations", content=buffer.getvalue(), timeout=10,
+                          headers={"Content-Type": "application/vnd.apache.parquet"})  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == 2
+
+
 def test_open_inference_v2_predicts(server_url):
     inputs = [
         {"name": key, "shape": [1], "datatype": "BYTES" if isinstance(value, str) else "FP64", "data": [value]}
