@@ -97,6 +97,7 @@ def write_config(setup: AuthSetup) -> None:
 
 def apply_users(setup: AuthSetup) -> list[str]:
     """Create or update every user and its grants; returns one line per user."""
+    from mlflow.exceptions import MlflowException
     from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
 
     store = SqlAlchemyStore()
@@ -104,12 +105,16 @@ def apply_users(setup: AuthSetup) -> list[str]:
     lines = []
     for user in setup.users:
         admin = user.role == "admin"
-        if store.has_user(user.username, use_primary=True):
+        action = "updated"
+        if not store.has_user(user.username, use_primary=True):
+            try:
+                store.create_user(user.username, user.password, is_admin=admin)
+                action = "created"
+            except MlflowException as exc:  # another replica's init container created it first
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+        if action == "updated":
             store.update_user(user.username, password=user.password, is_admin=admin)
-            action = "updated"
-        else:
-            store.create_user(user.username, user.password, is_admin=admin)
-            action = "created"
         for resource_type, pattern, permission in GRANTS.get(user.role, ()):
             store.grant_user_permission(user.username, resource_type, pattern, permission)
         grants = ", ".join(f"{p} on {t} {s}" for t, s, p in GRANTS.get(user.role, ())) or (
