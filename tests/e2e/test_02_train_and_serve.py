@@ -55,8 +55,7 @@ def test_mlflow_refuses_anonymous_callers_and_the_servers_credentials_cannot_mov
     assert champion.status_code == 200, champion.text
     moved = httpx.post(f"{mlflow_url}/api/2.0/mlflow/registered-models/alias", auth=server, timeout=10,
                        json={"name": name, "alias": "champion", "version": "1"})  # fmt: skip
-    assert moved.status_code == 403, moved.text
-    assert moved.json()["error_code"] == "PERMISSION_DENIED"
+    assert moved.status_code == 403, moved.text  # MLflow's auth app answers "Permission denied" in plain text
 
 
 def test_seed_api_predicts_with_the_champion(server_url):
