@@ -33,14 +33,17 @@ $(GRAFANA_SCHEMA_STAMP): versions.env
 	  @grafana/schema@$(GRAFANA_SCHEMA_VERSION) typescript@$(TYPESCRIPT_VERSION)
 	@touch $@
 
+MONITORING_RENDERED := $(CACHE)/monitoring-rendered
+
 .PHONY: monitoring-generate
-monitoring-generate: venv $(MONITORING_TOOLS_STAMP) ## Regenerate rule files, promtool tests and dashboards from dashboards-src
+monitoring-generate: venv $(MONITORING_TOOLS_STAMP) ## Regenerate the rule and dashboard files (with placeholders for slo:/alerts:) from dashboards-src
 	@$(MONITORING_GEN) generate
 
 .PHONY: monitoring-check
-monitoring-check: venv $(MONITORING_TOOLS_STAMP) ## promtool check + unit-test the rules; generated files must be up to date
+monitoring-check: venv $(MONITORING_TOOLS_STAMP) ## Generated files up to date; promtool check + unit-test the rules rendered with the chart's values
 	@$(MONITORING_GEN) check
-	@cd $(MONITORING_DIR)/files && promtool check rules rules/*.yaml && promtool test rules rules-tests/*.yaml
+	@$(MONITORING_GEN) render $(MONITORING_RENDERED)
+	@cd $(MONITORING_RENDERED) && promtool check rules rules/*.yaml && promtool test rules rules-tests/*.yaml
 
 .PHONY: test-monitoring
 test-monitoring: venv $(MONITORING_TOOLS_STAMP) $(GRAFANA_SCHEMA_STAMP) ## Rules, alerts and dashboards: promtool, schema, and live against the real server
@@ -49,3 +52,6 @@ test-monitoring: venv $(MONITORING_TOOLS_STAMP) $(GRAFANA_SCHEMA_STAMP) ## Rules
 	@if [ -f $(CACHE)/monitoring-live.txt ]; then echo "==> live monitoring stack"; cat $(CACHE)/monitoring-live.txt; fi
 
 TEST_SUITES += test-monitoring
+
+# The chart tests render the rules and dashboards with the generator (and promtool) to compare with Helm's output.
+test-charts: $(MONITORING_TOOLS_STAMP)

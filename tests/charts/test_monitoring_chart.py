@@ -1,5 +1,6 @@
-"""The monitoring chart carries the rule and dashboard files verbatim, both ways, and its self-contained
-Prometheus configuration is accepted by the real promtool."""
+"""The monitoring chart fills the `slo:` / `alerts:` values into the generated rule and dashboard files exactly as
+the generator renders them, both ways, at the defaults and at other values, and the real promtool accepts its
+self-contained Prometheus configuration and passes the rule tests on what it installs."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from chart_helpers import CHARTS, PLATFORM, RELEASE, ROOT, Scenario, find, rende
 for _path in (CHARTS / "monitoring" / "dashboards-src", ROOT / "model-server" / "src", ROOT / "training-jobs" / "src"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
+from mlkube_monitoring import outputs, settings  # noqa: E402
 from mlkube_monitoring.contracts import argo  # noqa: E402
 
 FILES = CHARTS / "monitoring" / "files"
@@ -24,6 +26,23 @@ RULE_FILES = sorted((FILES / "rules").glob("*.yaml"))
 DASHBOARD_FILES = sorted((FILES / "dashboards").glob("*.json"))
 STACK = scenario("monitoring", "ci/kube-prometheus-stack-values.yaml")
 SELF = scenario("monitoring", "ci/self-contained-values.yaml")
+DEFAULTS = settings.load()
+RENDERED = outputs.rendered_files(DEFAULTS)
+
+# Every SLO target and alert threshold changed from the chart's defaults.
+OTHER_VALUES = {
+    "slo": {"availability": 0.999, "latency": {"objective": 0.98, "thresholdSeconds": 0.5}, "periodDays": 28},
+    "alerts": {
+        "runbookBaseUrl": "https://runbooks.example.com/mlkube",
+        "modelNotLoaded": {"lookback": "2h", "for": "10m"},
+        "modelLoadFailures": {"window": "30m"},
+        "noPredictions": {"for": "20m"},
+        "classMix": {"maxDistance": 0.2, "window": "30m", "for": "15m", "minPredictionsPerSecond": 0.05},
+        "canary": {"maxErrorRatioIncrease": 0.05, "maxP99Ratio": 2.5, "minRequestsPerSecond": 0.1, "for": "5m"},
+        "rollouts": {"abortedWindow": "30m", "pausedFor": "20m", "controllerDownFor": "10m"},
+        "training": {"maxHoursWithoutSuccess": 48},
+    },
+}
 
 
 def test_content_is_present() -> None:
@@ -36,7 +55,7 @@ def test_prometheus_rules_for_the_stack_keep_prometheus_templates() -> None:
     assert len(rules) == len(RULE_FILES)
     for path in RULE_FILES:
         (rule,) = [r for r in rules if r["metadata"]["name"].endswith("-" + path.stem)]
-        assert rule["spec"]["groups"] == yaml.safe_load(path.read_text())["groups"], path.name
+        assert rule["spec"]["groups"] == yaml.safe_load(RENDERED[Path("rules") / path.name])["groups"], path.name
         assert rule["metadata"]["labels"]["release"] == "monitoring"
     if any("{{" in p.read_text() for p in RULE_FILES):
         assert any("{{ $labels." in json.dumps(r["spec"]) for r in rules), "Prometheus templates were altered"
@@ -47,7 +66,7 @@ def test_dashboards_for_the_stack_sidecar() -> None:
     assert len(configmaps) == len(DASHBOARD_FILES)
     for path in DASHBOARD_FILES:
         (cm,) = [c for c in configmaps if path.name in c["data"]]
-        assert json.loads(cm["data"][path.name]) == json.loads(path.read_text())
+        assert cm["data"][path.name] + "\n" == RENDERED[Path("dashboards") / path.name]
         assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
         assert cm["metadata"]["annotations"]["grafana_folder"] == "mlkube"
 
@@ -75,13 +94,13 @@ def test_stack_mode_runs_no_prometheus_and_monitors_the_server() -> None:
     assert monitor["spec"]["podMetricsEndpoints"][0]["path"] == "/metrics"
 
 
-def test_self_contained_rules_and_dashboards_are_verbatim() -> None:
+def test_self_contained_rules_and_dashboards_are_rendered() -> None:
     objects = render(SELF)
     rules = find(objects, "ConfigMap", "mlkube-monitoring-rules")[0]["data"]
-    assert {p.name: p.read_text().rstrip("\n") for p in RULE_FILES} == {k: v.rstrip("\n") for k, v in rules.items()}
+    assert {p.name: RENDERED[Path("rules") / p.name] for p in RULE_FILES} == {k: v + "\n" for k, v in rules.items()}
     dashboards = find(objects, "ConfigMap", "mlkube-monitoring-grafana-dashboards")[0]["data"]
-    assert {p.name: json.loads(p.read_text()) for p in DASHBOARD_FILES} == {
-        k: json.loads(v) for k, v in dashboards.items()
+    assert {p.name: RENDERED[Path("dashboards") / p.name] for p in DASHBOARD_FILES} == {
+        k: v + "\n" for k, v in dashboards.items()
     }
     provisioning = find(objects, "ConfigMap", "mlkube-monitoring-grafana-provisioning")[0]["data"]
     datasource = yaml.safe_load(provisioning["datasources.yaml"])["datasources"][0]
@@ -257,23 +276,131 @@ def test_profiles_scrape_argo_rollouts_where_the_platform_installs_it(inventory:
     assert bool(monitored or scraped) == bool(group_vars.get("platform_argo_rollouts", False)), profile
 
 
+def render_with(tmp_path: Path, source: Scenario, values: dict | None, *args: str) -> tuple[dict, ...]:
+    """`helm template` of `source` with `values` as one more values file."""
+    extra = list(args)
+    if values is not None:
+        (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
+        extra += ["-f", str(tmp_path / "values.yaml")]
+    text = run([tool("helm"), "template", RELEASE, *source.helm_args(), *extra]).stdout
+    return tuple(doc for doc in yaml.safe_load_all(text) if doc)
+
+
+def values_of(values: dict | None) -> settings.MonitoringValues:
+    raw = settings.load_raw()
+    return settings.MonitoringValues.model_validate(settings.merged(raw, values) if values else raw)
+
+
+SETTINGS = pytest.mark.parametrize("values", [None, OTHER_VALUES], ids=["defaults", "other-values"])
+
+
+@SETTINGS
+def test_helm_renders_the_files_as_the_generator_does(tmp_path: Path, values: dict | None) -> None:
+    """Byte for byte (but the final newline, which a `|-` block drops), in both modes."""
+    expected = outputs.rendered_files(values_of(values))
+    objects = render_with(tmp_path, SELF, values)
+    rules = find(objects, "ConfigMap", "mlkube-monitoring-rules")[0]["data"]
+    assert {k: v + "\n" for k, v in rules.items()} == {p.name: t for p, t in expected.items() if p.parts[0] == "rules"}
+    dashboards = find(objects, "ConfigMap", "mlkube-monitoring-grafana-dashboards")[0]["data"]
+    assert {k: v + "\n" for k, v in dashboards.items()} == {
+        p.name: t for p, t in expected.items() if p.parts[0] == "dashboards"
+    }
+    stack = render_with(tmp_path, STACK, values)
+    for rule in find(stack, "PrometheusRule"):
+        (name,) = [p for p in expected if p.parts[0] == "rules" and rule["metadata"]["name"].endswith("-" + p.stem)]
+        assert rule["spec"]["groups"] == yaml.safe_load(expected[name])["groups"], name
+    for configmap in find(stack, "ConfigMap"):
+        for key, text in configmap.get("data", {}).items():
+            if key.endswith(".json"):
+                assert text + "\n" == expected[Path("dashboards") / key], key
+    assert "@@" not in json.dumps(objects) + json.dumps(stack)
+
+
+def test_other_values_reach_the_rules_and_restart_grafana(tmp_path: Path) -> None:
+    default_objects, other = render(SELF), render_with(tmp_path, SELF, OTHER_VALUES)
+    rules = "".join(find(other, "ConfigMap", "mlkube-monitoring-rules")[0]["data"].values())
+    assert "> 14.4 * (1 - 0.999)" in rules and 'le="0.5"' in rules and "> 3600 * 48" in rules
+    assert "https://runbooks.example.com/mlkube#mlkubetrainingstale" in rules
+
+    def checksum(objects: tuple[dict, ...]) -> str:
+        grafana = find(objects, "Deployment", "mlkube-monitoring-grafana")[0]
+        return grafana["spec"]["template"]["metadata"]["annotations"]["checksum/dashboards"]
+
+    assert checksum(default_objects) != checksum(other)
+
+
+@SETTINGS
+def test_promtool_passes_the_rule_tests_on_what_helm_installs(tmp_path: Path, values: dict | None) -> None:
+    """The rule files of the rendered ConfigMap, checked and unit-tested by the real promtool with the cases
+    written for those values (which fail on rules rendered with other numbers)."""
+    objects = render_with(tmp_path, SELF, values)
+    (tmp_path / "rules").mkdir()
+    for name, content in find(objects, "ConfigMap", "mlkube-monitoring-rules")[0]["data"].items():
+        (tmp_path / "rules" / name).write_text(content + "\n")
+    for path, text in outputs.test_files(values_of(values)).items():
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(text)
+    rule_files = sorted(str(p) for p in (tmp_path / "rules").glob("*.yaml"))
+    check = subprocess.run([tool("promtool"), "check", "rules", *rule_files], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    tests = sorted(p.name for p in (tmp_path / "rules-tests").glob("*.yaml"))
+    result = subprocess.run(
+        [tool("promtool"), "test", "rules", *tests], cwd=tmp_path / "rules-tests", capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(tests) == 3
+
+
+def test_rule_tests_fail_on_rules_rendered_with_other_values(tmp_path: Path) -> None:
+    """The promtool cases depend on the values: those written for OTHER_VALUES fail on the default rules."""
+    (tmp_path / "rules").mkdir()
+    for name, content in find(render(SELF), "ConfigMap", "mlkube-monitoring-rules")[0]["data"].items():
+        (tmp_path / "rules" / name).write_text(content + "\n")
+    for path, text in outputs.test_files(values_of(OTHER_VALUES)).items():
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(text)
+    tests = sorted(p.name for p in (tmp_path / "rules-tests").glob("*.yaml"))
+    result = subprocess.run(
+        [tool("promtool"), "test", "rules", *tests], cwd=tmp_path / "rules-tests", capture_output=True, text=True
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert output.count("FAILED") == len(tests) == 3, output
+
+
+def test_umbrella_passes_the_values_to_the_rules() -> None:
+    source = Scenario("mlkube", ("profiles/local.yaml",))
+    args = ["--set-json", "monitoring.alerts.training.maxHoursWithoutSuccess=24"]
+    text = run([tool("helm"), "template", RELEASE, *source.helm_args(), *args]).stdout
+    (rules,) = [d for d in yaml.safe_load_all(text) if d and d["metadata"]["name"] == "mlkube-monitoring-rules"]
+    assert "> 3600 * 24" in rules["data"]["training-alerts.yaml"]
+
+
 @pytest.mark.parametrize(
-    ("chart", "setting"),
+    ("flag", "setting", "where"),
     [
-        ("monitoring", "slo.periodDays=7"),
-        ("monitoring", "alerts.canary.for=5m"),
-        ("mlkube", "monitoring.alerts.training.maxHoursWithoutSuccess=24"),
+        # --set passes a fraction as a string: the documented way is --set-json or a values file.
+        ("--set", "slo.availability=0.999", "/slo/availability"),
+        ("--set-json", "slo.availability=1", "/slo/availability"),
+        ("--set-json", "slo.availability=0", "/slo/availability"),
+        ("--set-json", 'slo.latency.objective="0.99"', "/slo/latency/objective"),
+        ("--set-json", "slo.latency.thresholdSeconds=-0.25", "/slo/latency/thresholdSeconds"),
+        ("--set-json", "alerts.canary.maxP99Ratio=0.5", "/alerts/canary/maxP99Ratio"),
+        ("--set-json", "alerts.classMix.window=30", "/alerts/classMix/window"),
+        ("--set-json", 'alerts.classMix.window="30 m"', "/alerts/classMix/window"),
+        ("--set-json", 'alerts.runbookBaseUrl="https://example.com/run\'book"', "/alerts/runbookBaseUrl"),
+        ("--set-json", 'alerts.runbookBaseUrl="https://example.com/{{ x }}"', "/alerts/runbookBaseUrl"),
+        ("--set-json", 'alerts.runbookBaseUrl="ftp://example.com"', "/alerts/runbookBaseUrl"),
     ],
 )
-def test_slo_and_alert_values_set_at_install_are_refused_not_ignored(chart: str, setting: str) -> None:
-    """The rules are generated from values.yaml before packaging; an install-time value would change nothing."""
-    result = run([tool("helm"), "template", RELEASE, *Scenario(chart, (), (setting,)).helm_args()], check=False)
+def test_bad_slo_and_alert_values_are_refused(flag: str, setting: str, where: str) -> None:
+    result = run([tool("helm"), "template", RELEASE, *Scenario("monitoring").helm_args(), flag, setting], check=False)
     assert result.returncode != 0, result.stdout[:500]
-    assert "make monitoring-generate" in result.stderr, result.stderr
+    assert where in result.stderr, result.stderr
 
 
-def test_the_same_slo_values_given_again_are_accepted() -> None:
-    """A values file that repeats the chart's own numbers (a GitOps copy of values.yaml) renders."""
-    values = yaml.safe_load((CHARTS / "monitoring" / "values.yaml").read_text())
-    sets = (f"slo.periodDays={values['slo']['periodDays']}", f"alerts.canary.for={values['alerts']['canary']['for']}")
-    run([tool("helm"), "template", RELEASE, *Scenario("monitoring", (), sets).helm_args()])
+def test_fractions_are_accepted_through_set_json() -> None:
+    """The way values.yaml documents: the whole `slo` object through --set-json, merged with the defaults."""
+    args = ["--set-json", 'slo={"availability":0.999}']
+    text = run([tool("helm"), "template", RELEASE, *Scenario("monitoring").helm_args(), *args]).stdout
+    assert "> 14.4 * (1 - 0.999)" in text and "1 - 0.995" not in text

@@ -1,4 +1,5 @@
-"""Read the committed monitoring content: rule files, their promtool tests, dashboards and every query in them."""
+"""The monitoring content as the chart installs it with its default values: rule files, their promtool tests,
+dashboards and every query in them, rendered from the committed files into .cache/monitoring-rendered."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from pathlib import Path
 
 import yaml
 
+from mlkube_monitoring import settings
+from mlkube_monitoring.outputs import write_rendered
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "charts" / "monitoring"
-FILES = CHART_DIR / "files"
+FILES = REPO_ROOT / ".cache" / "monitoring-rendered"
+write_rendered(FILES, settings.load())
 RULE_FILES = sorted((FILES / "rules").glob("*.yaml"))
 RULE_TEST_FILES = sorted((FILES / "rules-tests").glob("*.yaml"))
 DASHBOARD_FILES = sorted((FILES / "dashboards").glob("*.json"))

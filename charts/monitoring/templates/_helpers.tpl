@@ -195,3 +195,42 @@ scrape_configs:
       - targets: ["{{ include "monitoring.fullname" . }}-pushgateway:{{ $v.pushgateway.port }}"]
 {{- end }}
 {{- end }}
+
+{{- /*
+A generated rule or dashboard file with its placeholders filled in from .Values: `@@slo.availability@@` is that
+value as Helm prints it, `@@<path>|le@@` a bucket boundary as the `le` label value the Python client writes (a
+whole number keeps its ".0"). Not tpl: the alerts' annotations are Prometheus templates ({{ $labels.model }}).
+dashboards-src/mlkube_monitoring/placeholders.py renders the same way for the tests.
+Call with (dict "root" $ "path" "files/rules/recording.yaml").
+*/}}
+{{- define "monitoring.renderFile" -}}
+{{- $text := .root.Files.Get .path }}
+{{- range $placeholder := regexFindAll "@@[^@]+@@" $text -1 | uniq }}
+{{- $parts := $placeholder | trimPrefix "@@" | trimSuffix "@@" | splitList "|" }}
+{{- $path := first $parts }}
+{{- $value := $.root.Values }}
+{{- range $key := splitList "." $path }}
+{{- if not (and (kindIs "map" $value) (hasKey $value $key)) }}
+{{- fail (printf "%s: no value %s for its placeholder %s" $.path $path $placeholder) }}
+{{- end }}
+{{- $value = index $value $key }}
+{{- end }}
+{{- $string := toString $value }}
+{{- if eq (rest $parts | join "|") "le" }}
+{{- if regexMatch "^[0-9]+$" $string }}
+{{- $string = printf "%s.0" $string }}
+{{- end }}
+{{- else if rest $parts }}
+{{- fail (printf "%s: unknown placeholder form %s" $.path $placeholder) }}
+{{- end }}
+{{- $text = replace $placeholder $string $text }}
+{{- end }}
+{{- $text }}
+{{- end }}
+
+{{/* Every dashboard as rendered, for the checksum that restarts Grafana when one changes. */}}
+{{- define "monitoring.renderedDashboards" -}}
+{{- range $path, $_ := .Files.Glob "files/dashboards/*.json" }}
+{{ include "monitoring.renderFile" (dict "root" $ "path" $path) }}
+{{- end }}
+{{- end }}

@@ -127,10 +127,10 @@ def class_mix_records(window: str) -> list[Record]:
     ]
 
 
-def slo_records(latency_threshold_seconds: float) -> list[Record]:
+def slo_records(le: str) -> list[Record]:
+    """`le`: the latency threshold, as the label value of its bucket."""
     bucket = f"{S.REQUEST_DURATION_SECONDS}_bucket"
     count = f"{S.REQUEST_DURATION_SECONDS}_count"
-    le = le_value(latency_threshold_seconds)
     records = []
     for window in SLO_WINDOWS:
         records.append(

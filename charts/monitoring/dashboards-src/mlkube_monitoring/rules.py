@@ -1,4 +1,5 @@
-"""Prometheus rule files: RED and SLO recording rules, then the alerts, all from MonitoringValues."""
+"""Prometheus rule files: RED and SLO recording rules, then the alerts, with placeholders for the chart's `slo:` and
+`alerts:` values (placeholders.py): the chart fills them in at install time."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from .contracts import NAMESPACE
 from .contracts import argo as A
 from .contracts import serving as S
 from .contracts import training as T
-from .settings import MonitoringValues
+from .placeholders import le, ref
 
 # Target labels that identify one server process under Kubernetes service discovery.
 POD_LABELS = (NAMESPACE, "pod", "instance")
@@ -33,73 +34,64 @@ class Alert:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-def number(value: float) -> str:
-    return repr(round(value, 10))
-
-
-def seconds(duration: str) -> int:
-    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[duration[-1]]
-    return int(duration[:-1]) * unit
-
-
 def anchor(alert_name: str) -> str:
     return alert_name.lower()
 
 
-def _burn_rate_expr(record: str, budget: float, severity: str) -> str:
+def _burn_rate_expr(record: str, objective: str, severity: str) -> str:
     clauses = []
     for long, short, factor in BURN_RATE_PAIRS[severity]:
-        threshold = number(factor * budget)
+        threshold = f"{factor:g} * (1 - {objective})"
         clauses.append(
             f"(\n  {record.format(window=short)} > {threshold}\n  and\n  {record.format(window=long)} > {threshold}\n)"
         )
     return "\nor\n".join(clauses)
 
 
-def slo_alerts(values: MonitoringValues) -> list[Alert]:
-    slo = values.slo
+def slo_alerts() -> list[Alert]:
+    availability, objective = ref("slo.availability"), ref("slo.latency.objective")
+    period = ref("slo.periodDays")
     alerts = []
     for severity in BURN_RATE_PAIRS:
         windows = ", ".join(f"{long}/{short} x{factor:g}" for long, short, factor in BURN_RATE_PAIRS[severity])
         alerts.append(
             Alert(
                 name="MlkubeAvailabilityBudgetBurn",
-                expr=_burn_rate_expr(q.AVAILABILITY_ERRORS, 1 - slo.availability, severity),
+                expr=_burn_rate_expr(q.AVAILABILITY_ERRORS, availability, severity),
                 severity=severity,
                 for_=BURN_FOR[severity],
                 summary="Model {{ $labels.model }} burns its availability error budget too fast.",
                 description=(
                     "Model {{ $labels.model }} in namespace {{ $labels.namespace }} answers "
-                    "{{ $value | humanizePercentage }} of requests with a server error (5xx); the SLO allows "
-                    f"{number((1 - slo.availability) * 100)}% over {slo.period_days} days "
-                    f"(burn-rate windows {windows})."
+                    "{{ $value | humanizePercentage }} of requests with a server error (5xx); the SLO asks for "
+                    f"{availability} of requests without one over {period} days (burn-rate windows {windows})."
                 ),
             )
         )
         alerts.append(
             Alert(
                 name="MlkubeLatencyBudgetBurn",
-                expr=_burn_rate_expr(q.LATENCY_ERRORS, 1 - slo.latency.objective, severity),
+                expr=_burn_rate_expr(q.LATENCY_ERRORS, objective, severity),
                 severity=severity,
                 for_=BURN_FOR[severity],
                 summary="Model {{ $labels.model }} burns its latency error budget too fast.",
                 description=(
                     "Model {{ $labels.model }} in namespace {{ $labels.namespace }}: "
                     "{{ $value | humanizePercentage }} of requests take longer than "
-                    f"{slo.latency.threshold_seconds:g}s; the SLO allows {number((1 - slo.latency.objective) * 100)}% "
-                    f"over {slo.period_days} days (burn-rate windows {windows})."
+                    f"{ref('slo.latency.thresholdSeconds')}s; the SLO asks for {objective} of requests within it "
+                    f"over {period} days (burn-rate windows {windows})."
                 ),
             )
         )
     return alerts
 
 
-def model_alerts(values: MonitoringValues) -> list[Alert]:
-    a = values.alerts
-    failures_window = a.model_load_failures.window
-    np_window = a.no_predictions.for_
-    mix = a.class_mix
-    lookback = a.model_not_loaded.lookback
+def model_alerts() -> list[Alert]:
+    failures_window = ref("alerts.modelLoadFailures.window")
+    np_window = ref("alerts.noPredictions.for")
+    mix_window, mix_for = ref("alerts.classMix.window"), ref("alerts.classMix.for")
+    max_distance = ref("alerts.classMix.maxDistance")
+    lookback, not_loaded_for = ref("alerts.modelNotLoaded.lookback"), ref("alerts.modelNotLoaded.for")
     # Requests that name no model (listing models, server metadata) carry model="" and predict nothing.
     successful = f'{{{S.MODEL}!="", {S.CODE}=~"{q.SUCCESS}"}}'
     return [
@@ -110,13 +102,13 @@ def model_alerts(values: MonitoringValues) -> list[Alert]:
                 f"  unless {q.on(*POD_LABELS, S.MODEL)} {S.MODEL_LOADED}\n)\n"
                 f"and on (instance) up == 1\nor\n{S.MODEL_LOADED} < 1"
             ),
-            for_=a.model_not_loaded.for_,
+            for_=not_loaded_for,
             severity="page",
             summary="Model {{ $labels.model }} is not loaded on {{ $labels.pod }}.",
             description=(
                 "Server {{ $labels.instance }} (namespace {{ $labels.namespace }}, pod {{ $labels.pod }}) "
                 f"served model {{{{ $labels.model }}}} within the last {lookback} and has no version of it "
-                f"loaded for {a.model_not_loaded.for_}."
+                f"loaded for {not_loaded_for}."
             ),
         ),
         Alert(
@@ -152,73 +144,75 @@ def model_alerts(values: MonitoringValues) -> list[Alert]:
         Alert(
             name="MlkubeClassMixShift",
             expr=(
-                f"{q.CLASS_MIX_DISTANCE.format(window=mix.window)} > {number(mix.max_distance)}\n"
+                f"{q.CLASS_MIX_DISTANCE.format(window=mix_window)} > {max_distance}\n"
                 f"and {q.on(*q.MODEL_LABELS)}\n"
-                f"sum {q.by(*q.MODEL_LABELS)} (rate({S.PREDICTIONS_TOTAL}[{mix.window}])) "
-                f"> {number(mix.min_predictions_per_second)}"
+                f"sum {q.by(*q.MODEL_LABELS)} (rate({S.PREDICTIONS_TOTAL}[{mix_window}])) "
+                f"> {ref('alerts.classMix.minPredictionsPerSecond')}"
             ),
-            for_=mix.for_,
+            for_=mix_for,
             severity="ticket",
             summary="Predicted classes of model {{ $labels.model }} drifted from the training distribution.",
             description=(
                 "Model {{ $labels.model }} in namespace {{ $labels.namespace }}: the class mix of its predictions "
-                f'over {mix.window} is {{{{ printf "%.2f" $value }}}} away (total variation distance) from the '
-                f"class shares of its training data; the threshold is {number(mix.max_distance)}."
+                f'over {mix_window} is {{{{ printf "%.2f" $value }}}} away (total variation distance) from the '
+                f"class shares of its training data; the threshold is {max_distance}."
             ),
         ),
     ]
 
 
-def canary_alerts(values: MonitoringValues) -> list[Alert]:
-    c = values.alerts.canary
+def canary_alerts() -> list[Alert]:
+    min_rate, for_ = ref("alerts.canary.minRequestsPerSecond"), ref("alerts.canary.for")
+    max_increase, max_p99_ratio = ref("alerts.canary.maxErrorRatioIncrease"), ref("alerts.canary.maxP99Ratio")
     canary = f'{{{S.VARIANT}="canary"}}'
     stable = f'{{{S.VARIANT}="stable"}}'
     match = q.on(*q.MODEL_LABELS)
     enough_traffic = (
-        f"and {match} {q.VARIANT_REQUESTS_RATE}{canary} > {number(c.min_requests_per_second)}\n"
-        f"and {match} {q.VARIANT_REQUESTS_RATE}{stable} > {number(c.min_requests_per_second)}"
+        f"and {match} {q.VARIANT_REQUESTS_RATE}{canary} > {min_rate}\n"
+        f"and {match} {q.VARIANT_REQUESTS_RATE}{stable} > {min_rate}"
     )
     return [
         Alert(
             name="MlkubeCanaryErrorRatioWorse",
             expr=(
                 f"(\n  {q.VARIANT_ERROR_RATIO}{canary}\n  - {match}\n  {q.VARIANT_ERROR_RATIO}{stable}\n)"
-                f" > {number(c.max_error_ratio_increase)}\n{enough_traffic}"
+                f" > {max_increase}\n{enough_traffic}"
             ),
-            for_=c.for_,
+            for_=for_,
             severity="ticket",
             labels={S.VARIANT: "canary"},
             summary="The canary of model {{ $labels.model }} fails more often than stable.",
             description=(
                 "Model {{ $labels.model }} in namespace {{ $labels.namespace }}: the canary's 5xx ratio exceeds "
                 "stable's by {{ $value | humanizePercentage }} (threshold "
-                f"{number(c.max_error_ratio_increase * 100)} points) for {c.for_}. Consider aborting the rollout."
+                f"{max_increase}) for {for_}. Consider aborting the rollout."
             ),
         ),
         Alert(
             name="MlkubeCanaryLatencyWorse",
             expr=(
                 f"(\n  {q.VARIANT_P99}{canary}\n  / {match}\n  {q.VARIANT_P99}{stable}\n)"
-                f" > {number(c.max_p99_ratio)}\n{enough_traffic}"
+                f" > {max_p99_ratio}\n{enough_traffic}"
             ),
-            for_=c.for_,
+            for_=for_,
             severity="ticket",
             labels={S.VARIANT: "canary"},
             summary="The canary of model {{ $labels.model }} is slower than stable.",
             description=(
                 "Model {{ $labels.model }} in namespace {{ $labels.namespace }}: the canary's p99 latency is "
                 "{{ $value | humanize }}x stable's (threshold "
-                f"{number(c.max_p99_ratio)}x) for {c.for_}. Consider aborting the rollout."
+                f"{max_p99_ratio}x) for {for_}. Consider aborting the rollout."
             ),
         ),
     ]
 
 
-def rollout_controller_alerts(values: MonitoringValues) -> list[Alert]:
+def rollout_controller_alerts() -> list[Alert]:
     """Argo Rollouts: a rollout aborted or left paused, and the controller itself unreachable."""
-    r = values.alerts.rollouts
+    aborted_window, paused_for = ref("alerts.rollouts.abortedWindow"), ref("alerts.rollouts.pausedFor")
+    down_for = ref("alerts.rollouts.controllerDownFor")
     rollout = q.by(NAMESPACE, A.NAME)
-    aborts = q.counter_increased(A.ROLLOUT_EVENTS_TOTAL, f'{A.REASON}="{A.ROLLOUT_ABORTED}"', r.aborted_window, rollout)
+    aborts = q.counter_increased(A.ROLLOUT_EVENTS_TOTAL, f'{A.REASON}="{A.ROLLOUT_ABORTED}"', aborted_window, rollout)
     return [
         Alert(
             name="MlkubeRolloutAborted",
@@ -229,38 +223,38 @@ def rollout_controller_alerts(values: MonitoringValues) -> list[Alert]:
             summary="Rollout {{ $labels.name }} was aborted.",
             description=(
                 "Argo Rollout {{ $labels.name }} in namespace {{ $labels.namespace }} aborted within the last "
-                f"{r.aborted_window}: its analysis failed (or someone aborted it), and traffic went back to the stable "
+                f"{aborted_window}: its analysis failed (or someone aborted it), and traffic went back to the stable "
                 "pods. The AnalysisRun names the metric that failed; the rollout trigger tagged the model version."
             ),
         ),
         Alert(
             name="MlkubeRolloutPaused",
             expr=f'max {rollout} ({A.ROLLOUT_INFO}{{{A.PHASE}="{A.PAUSED}"}})',
-            for_=r.paused_for,
+            for_=paused_for,
             severity="ticket",
-            summary="Rollout {{ $labels.name }} has been paused for " + f"{r.paused_for}.",
+            summary="Rollout {{ $labels.name }} has been paused for " + f"{paused_for}.",
             description=(
                 "Argo Rollout {{ $labels.name }} in namespace {{ $labels.namespace }} has been paused for "
-                f"{r.paused_for}: an inconclusive analysis (a query without data) or a `pause: {{}}` step waits for "
+                f"{paused_for}: an inconclusive analysis (a query without data) or a `pause: {{}}` step waits for "
                 "`kubectl argo rollouts promote` or `abort`."
             ),
         ),
         Alert(
             name="MlkubeRolloutsControllerDown",
             expr=f'up{{job="{A.JOB}"}} == 0',
-            for_=r.controller_down_for,
+            for_=down_for,
             severity="page",
             summary="The Argo Rollouts controller is unreachable.",
             description=(
                 "Prometheus has not reached the metrics endpoint of job {{ $labels.job }} ({{ $labels.instance }}) "
-                f"for {r.controller_down_for}: no rollout moves, and none aborts, while the controller is down."
+                f"for {down_for}: no rollout moves, and none aborts, while the controller is down."
             ),
         ),
     ]
 
 
-def training_alerts(values: MonitoringValues) -> list[Alert]:
-    hours = values.alerts.training.max_hours_without_success
+def training_alerts() -> list[Alert]:
+    hours = ref("alerts.training.maxHoursWithoutSuccess")
     key = q.by(T.JOB, T.ALGORITHM)
     failure = f"max {key} ({T.LAST_FAILURE_TIMESTAMP})"
     success = f"max {key} ({T.LAST_SUCCESS_TIMESTAMP})"
@@ -277,7 +271,7 @@ def training_alerts(values: MonitoringValues) -> list[Alert]:
         ),
         Alert(
             name="MlkubeTrainingStale",
-            expr=(f"time() - max {q.by(T.JOB, T.ALGORITHM, T.MODEL)} ({T.LAST_SUCCESS_TIMESTAMP}) > {hours * 3600}"),
+            expr=(f"time() - max {q.by(T.JOB, T.ALGORITHM, T.MODEL)} ({T.LAST_SUCCESS_TIMESTAMP}) > 3600 * {hours}"),
             severity="ticket",
             summary="No successful training of {{ $labels.model }} for more than " + f"{hours}h.",
             description=(
@@ -289,17 +283,15 @@ def training_alerts(values: MonitoringValues) -> list[Alert]:
     ]
 
 
-def all_alerts(values: MonitoringValues) -> list[Alert]:
-    return (
-        slo_alerts(values)
-        + model_alerts(values)
-        + canary_alerts(values)
-        + rollout_controller_alerts(values)
-        + training_alerts(values)
-    )
+def all_alerts() -> list[Alert]:
+    return slo_alerts() + model_alerts() + canary_alerts() + rollout_controller_alerts() + training_alerts()
 
 
-def _alert_rule(alert: Alert, values: MonitoringValues) -> dict:
+def runbook_url(alert_name: str) -> str:
+    return f"{ref('alerts.runbookBaseUrl')}#{anchor(alert_name)}"
+
+
+def _alert_rule(alert: Alert) -> dict:
     rule: dict = {"alert": alert.name, "expr": alert.expr}
     if alert.for_ != "0m":
         rule["for"] = alert.for_
@@ -307,7 +299,7 @@ def _alert_rule(alert: Alert, values: MonitoringValues) -> dict:
     rule["annotations"] = {
         "summary": alert.summary,
         "description": alert.description,
-        "runbook_url": f"{values.alerts.runbook_base_url}#{anchor(alert.name)}",
+        "runbook_url": runbook_url(alert.name),
     }
     return rule
 
@@ -316,9 +308,9 @@ def _records(records: list[q.Record]) -> list[dict]:
     return [{"record": r.name, "expr": r.expr} for r in records]
 
 
-def rule_files(values: MonitoringValues) -> dict[str, dict]:
+def rule_files() -> dict[str, dict]:
     """File name -> Prometheus rule file document."""
-    alerts = all_alerts(values)
+    alerts = all_alerts()
     groups_of = {
         "serving": [
             "Mlkube" + n
@@ -342,14 +334,14 @@ def rule_files(values: MonitoringValues) -> dict[str, dict]:
     }
 
     def alerts_in(group: str) -> list[dict]:
-        return [_alert_rule(a, values) for a in alerts if a.name in groups_of[group]]
+        return [_alert_rule(a) for a in alerts if a.name in groups_of[group]]
 
     return {
         "recording.yaml": {
             "groups": [
                 {"name": "mlkube-serving-red", "rules": _records(q.red_records())},
-                {"name": "mlkube-class-mix", "rules": _records(q.class_mix_records(values.alerts.class_mix.window))},
-                {"name": "mlkube-slo-sli", "rules": _records(q.slo_records(values.slo.latency.threshold_seconds))},
+                {"name": "mlkube-class-mix", "rules": _records(q.class_mix_records(ref("alerts.classMix.window")))},
+                {"name": "mlkube-slo-sli", "rules": _records(q.slo_records(le("slo.latency.thresholdSeconds")))},
             ]
         },
         "serving-alerts.yaml": {"groups": [{"name": "mlkube-serving-alerts", "rules": alerts_in("serving")}]},

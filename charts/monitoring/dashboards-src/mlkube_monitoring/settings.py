@@ -1,9 +1,10 @@
 """Typed SLO targets and alert thresholds: the `slo:` and `alerts:` values of the monitoring chart's values.yaml,
-the one place those numbers are written. Rule files are loaded verbatim by the chart, so they are generated
-from these defaults (`make monitoring-generate`); tests fail when the two drift apart."""
+the one place those numbers are written. The generated files hold placeholders for them (placeholders.py), filled
+in at install time; these types check the values the promtool tests are written for."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -14,6 +15,12 @@ CHART_DIR = SOURCE_DIR.parent
 CHARTS_DIR = CHART_DIR.parent
 VALUES_FILE = CHART_DIR / "values.yaml"
 KEYS = ("slo", "alerts")
+# A Prometheus duration, as the chart's values.schema.json accepts it.
+DURATION = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
+# A runbook URL, as the schema accepts it: no quote, space, brace, `#` or `@` (it is written into YAML strings, JSON
+# and Prometheus templates, and `#<alert>` is appended).
+RUNBOOK_URL = r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%!$&()*+,;=:/-]*)?$"
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
 
 class _Strict(BaseModel):
@@ -32,22 +39,22 @@ class Slo(_Strict):
 
 
 class ForDuration(_Strict):
-    for_: str = Field(alias="for", pattern=r"^\d+[smhd]$")
+    for_: str = Field(alias="for", pattern=DURATION)
 
 
 class NotLoaded(_Strict):
-    lookback: str = Field(pattern=r"^\d+[smhd]$")
-    for_: str = Field(alias="for", pattern=r"^\d+[smhd]$")
+    lookback: str = Field(pattern=DURATION)
+    for_: str = Field(alias="for", pattern=DURATION)
 
 
 class Window(_Strict):
-    window: str = Field(pattern=r"^\d+[smhd]$")
+    window: str = Field(pattern=DURATION)
 
 
 class ClassMix(_Strict):
     max_distance: float = Field(alias="maxDistance", gt=0, le=1)
-    window: str = Field(pattern=r"^\d+[smhd]$")
-    for_: str = Field(alias="for", pattern=r"^\d+[smhd]$")
+    window: str = Field(pattern=DURATION)
+    for_: str = Field(alias="for", pattern=DURATION)
     min_predictions_per_second: float = Field(alias="minPredictionsPerSecond", ge=0)
 
 
@@ -55,7 +62,7 @@ class Canary(_Strict):
     max_error_ratio_increase: float = Field(alias="maxErrorRatioIncrease", gt=0, lt=1)
     max_p99_ratio: float = Field(alias="maxP99Ratio", gt=1)
     min_requests_per_second: float = Field(alias="minRequestsPerSecond", ge=0)
-    for_: str = Field(alias="for", pattern=r"^\d+[smhd]$")
+    for_: str = Field(alias="for", pattern=DURATION)
 
 
 class Training(_Strict):
@@ -63,13 +70,13 @@ class Training(_Strict):
 
 
 class Rollouts(_Strict):
-    aborted_window: str = Field(alias="abortedWindow", pattern=r"^\d+[smhd]$")
-    paused_for: str = Field(alias="pausedFor", pattern=r"^\d+[smhd]$")
-    controller_down_for: str = Field(alias="controllerDownFor", pattern=r"^\d+[smhd]$")
+    aborted_window: str = Field(alias="abortedWindow", pattern=DURATION)
+    paused_for: str = Field(alias="pausedFor", pattern=DURATION)
+    controller_down_for: str = Field(alias="controllerDownFor", pattern=DURATION)
 
 
 class Alerts(_Strict):
-    runbook_base_url: str = Field(alias="runbookBaseUrl")
+    runbook_base_url: str = Field(alias="runbookBaseUrl", pattern=RUNBOOK_URL)
     model_not_loaded: NotLoaded = Field(alias="modelNotLoaded")
     model_load_failures: Window = Field(alias="modelLoadFailures")
     no_predictions: ForDuration = Field(alias="noPredictions")
@@ -84,11 +91,25 @@ class MonitoringValues(_Strict):
     alerts: Alerts
 
 
+def seconds(duration: str) -> float:
+    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in re.findall(r"([0-9]+)(ms|s|m|h|d|w|y)", duration))
+
+
+def merged(base: dict, override: dict) -> dict:
+    """`override` laid over `base` key by key, as Helm merges a values file over the chart's."""
+    result = dict(base)
+    for key, value in override.items():
+        result[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return result
+
+
 def load_raw(path: Path = VALUES_FILE) -> dict:
-    values = yaml.safe_load(path.read_text()) or {}
-    missing = [key for key in KEYS if key not in values]
+    """The `slo:` and `alerts:` values of the chart's values.yaml, with those of `path` laid over them."""
+    defaults = yaml.safe_load(VALUES_FILE.read_text()) or {}
+    missing = [key for key in KEYS if key not in defaults]
     if missing:
-        raise ValueError(f"{path}: no {' / '.join(missing)} values; the rule generator needs both")
+        raise ValueError(f"{VALUES_FILE}: no {' / '.join(missing)} values; the rule generator needs both")
+    values = merged(defaults, yaml.safe_load(path.read_text()) or {}) if path != VALUES_FILE else defaults
     return {key: values[key] for key in KEYS}
 
 

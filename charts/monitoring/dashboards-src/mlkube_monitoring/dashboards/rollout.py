@@ -10,7 +10,7 @@ from .. import promql as q
 from ..contracts import KSM_DEPLOYMENT_GENERATION, KSM_VARIANT_LABEL, NAMESPACE
 from ..contracts import argo as A
 from ..contracts import serving as S
-from ..settings import MonitoringValues
+from ..placeholders import ref
 from .common import NEEDS_KSM, Layout, annotation, base, graph, matchers, query, single, tabular, to_dict, variable
 from .serving import pods_ready_per_variant
 
@@ -93,8 +93,8 @@ def event_annotation(name: str, reason: str, colour: str):
     return annotation(name, moved, colour)
 
 
-def build(values: MonitoringValues) -> dict:
-    c = values.alerts.canary
+def build() -> dict:
+    canary_for = ref("alerts.canary.for")
     model_sel = matchers(NAMESPACE, S.MODEL)
     by_combo = q.by(S.MODEL, S.VARIANT, S.VERSION)
     new_version = (
@@ -170,7 +170,7 @@ def build(values: MonitoringValues) -> dict:
     layout.row("Canary verdict").add(
         graph(
             "Canary minus stable: server error ratio",
-            f"MlkubeCanaryErrorRatioWorse fires above {c.max_error_ratio_increase} for {c.for_}.",
+            f"MlkubeCanaryErrorRatioWorse fires above {ref('alerts.canary.maxErrorRatioIncrease')} for {canary_for}.",
             "percentunit",
             query(
                 f"{q.VARIANT_ERROR_RATIO}{{{model_sel}, {canary}}}\n- {q.on(NAMESPACE, S.MODEL)}\n"
@@ -180,7 +180,7 @@ def build(values: MonitoringValues) -> dict:
         ),
         graph(
             "Canary / stable: p99 latency",
-            f"MlkubeCanaryLatencyWorse fires above {c.max_p99_ratio}x for {c.for_}.",
+            f"MlkubeCanaryLatencyWorse fires above {ref('alerts.canary.maxP99Ratio')}x for {canary_for}.",
             "short",
             query(
                 f"{q.VARIANT_P99}{{{model_sel}, {canary}}}\n/ {q.on(NAMESPACE, S.MODEL)}\n"
@@ -196,12 +196,11 @@ def build(values: MonitoringValues) -> dict:
             width=24,
         ),
     )
-    r = values.alerts.rollouts
     layout.row("Progressive delivery: rollouts and steps").add(
         single(
             "Rollouts by phase",
             f"{NEEDS_ARGO} Progressing, Paused, Completed, Abort, Error, Timeout or "
-            f"InvalidSpec; MlkubeRolloutPaused fires after {r.paused_for} paused.",
+            f"InvalidSpec; MlkubeRolloutPaused fires after {ref('alerts.rollouts.pausedFor')} paused.",
             "short",
             query(f"count {q.by(A.PHASE)} ({A.ROLLOUT_INFO}{rollouts()})", "{{phase}}"),
             width=6,
@@ -347,7 +346,7 @@ def build(values: MonitoringValues) -> dict:
     layout.row("Argo Rollouts controller").add(
         single(
             "Controller up",
-            f"MlkubeRolloutsControllerDown pages after {r.controller_down_for} down.",
+            f"MlkubeRolloutsControllerDown pages after {ref('alerts.rollouts.controllerDownFor')} down.",
             "short",
             query(controller("up"), "{{instance}}"),
         ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import promql as q
 from ..contracts import KSM_POD_LABELS, KSM_POD_READY, KSM_VARIANT_LABEL, NAMESPACE
 from ..contracts import serving as S
-from ..settings import MonitoringValues
+from ..placeholders import ref
 from .common import NEEDS_KSM, Layout, base, graph, matchers, query, single, tabular, to_dict, variable
 
 UID = "mlkube-serving"
@@ -40,8 +40,8 @@ def pods_ready_per_variant(ns_matcher: str) -> str:
     )
 
 
-def build(values: MonitoringValues) -> dict:
-    slo = values.slo
+def build() -> dict:
+    mix_window = ref("alerts.classMix.window")
     model_sel = "{" + matchers(NAMESPACE, S.MODEL) + "}"
     layout = Layout(
         base(
@@ -129,8 +129,8 @@ def build(values: MonitoringValues) -> dict:
             width=6,
         ),
     )
-    live_share = q.CLASS_SHARE_LIVE.format(window=values.alerts.class_mix.window)
-    distance = q.CLASS_MIX_DISTANCE.format(window=values.alerts.class_mix.window)
+    live_share = q.CLASS_SHARE_LIVE.format(window=mix_window)
+    distance = q.CLASS_MIX_DISTANCE.format(window=mix_window)
     layout.row("Predictions").add(
         graph(
             "Predictions by class",
@@ -141,7 +141,7 @@ def build(values: MonitoringValues) -> dict:
         ),
         graph(
             "Class share: live vs training",
-            f"Share of each predicted class over {values.alerts.class_mix.window}, next to its share in the "
+            f"Share of each predicted class over {mix_window}, next to its share in the "
             "training data the trainer pushed.",
             "percentunit",
             query(f"{live_share}{model_sel}", "live {{model}} {{predicted_class}}", "A"),
@@ -151,7 +151,7 @@ def build(values: MonitoringValues) -> dict:
         graph(
             "Class mix distance",
             "Total variation distance between live and training class shares; the "
-            f"MlkubeClassMixShift alert fires above {values.alerts.class_mix.max_distance}.",
+            f"MlkubeClassMixShift alert fires above {ref('alerts.classMix.maxDistance')}.",
             "short",
             query(f"{distance}{model_sel}", "{{model}}"),
             max_value=1,
@@ -184,17 +184,17 @@ def build(values: MonitoringValues) -> dict:
             width=18,
         ),
     )
-    availability_budget = 1 - slo.availability
-    latency_budget = 1 - slo.latency.objective
+    availability_budget = f"(1 - {ref('slo.availability')})"
+    latency_budget = f"(1 - {ref('slo.latency.objective')})"
     layout.row("Service level objectives").add(
         graph(
             "Availability burn rate",
-            f"Server-error ratio divided by the error budget ({availability_budget:.4g}); 1 spends the budget "
-            f"in exactly {slo.period_days} days, 14.4 pages.",
+            f"Server-error ratio divided by the error budget {availability_budget}; 1 spends the budget "
+            f"in exactly {ref('slo.periodDays')} days, 14.4 pages.",
             "short",
             *[
                 query(
-                    f"{q.AVAILABILITY_ERRORS.format(window=w)}{model_sel} / {availability_budget:.6g}",
+                    f"{q.AVAILABILITY_ERRORS.format(window=w)}{model_sel} / {availability_budget}",
                     f"{{{{model}}}} {w}",
                     ref,
                 )
@@ -203,13 +203,11 @@ def build(values: MonitoringValues) -> dict:
         ),
         graph(
             "Latency burn rate",
-            f"Share of requests slower than {slo.latency.threshold_seconds:g}s divided by the error budget "
-            f"({latency_budget:.4g}).",
+            f"Share of requests slower than {ref('slo.latency.thresholdSeconds')}s divided by the error budget "
+            f"{latency_budget}.",
             "short",
             *[
-                query(
-                    f"{q.LATENCY_ERRORS.format(window=w)}{model_sel} / {latency_budget:.6g}", f"{{{{model}}}} {w}", ref
-                )
+                query(f"{q.LATENCY_ERRORS.format(window=w)}{model_sel} / {latency_budget}", f"{{{{model}}}} {w}", ref)
                 for w, ref in (("5m", "A"), ("1h", "B"), ("6h", "C"))
             ],
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..contracts import DCGM_FB_USED, DCGM_GPU_UTIL, NAMESPACE, TRAINING_CLASS_LABEL
 from ..contracts import training as T
-from ..settings import MonitoringValues
+from ..placeholders import ref
 from .common import NEEDS_DCGM, Layout, base, graph, matchers, query, single, tabular, to_dict, variable
 
 UID = "mlkube-training"
@@ -21,11 +21,11 @@ def runs_in_range(timestamp_metric: str, selector: str, by_run: str) -> str:
     )
 
 
-def build(values: MonitoringValues) -> dict:
+def build() -> dict:
     sel = "{" + matchers(NAMESPACE, T.JOB, T.MODEL) + "}"
     jobs = "{" + matchers(NAMESPACE, T.JOB) + "}"  # failures carry no model label
     by_run = f"by ({T.JOB}, {T.ALGORITHM})"
-    hours = values.alerts.training.max_hours_without_success
+    hours = ref("alerts.training.maxHoursWithoutSuccess")
     layout = Layout(
         base(
             UID,
