@@ -292,9 +292,14 @@ def values_of(values: dict | None) -> settings.MonitoringValues:
 
 
 SETTINGS = pytest.mark.parametrize("values", [None, OTHER_VALUES], ids=["defaults", "other-values"])
+# Numbers Go prints with an exponent, and a whole-number bucket boundary (its `le` keeps the ".0").
+EDGE_NUMBERS = {
+    "slo": {"latency": {"thresholdSeconds": 1}},
+    "alerts": {"classMix": {"minPredictionsPerSecond": 0.00001}, "training": {"maxHoursWithoutSuccess": 1000000}},
+}
 
 
-@SETTINGS
+@pytest.mark.parametrize("values", [None, OTHER_VALUES, EDGE_NUMBERS], ids=["defaults", "other-values", "edge-numbers"])
 def test_helm_renders_the_files_as_the_generator_does(tmp_path: Path, values: dict | None) -> None:
     """Byte for byte (but the final newline, which a `|-` block drops), in both modes."""
     expected = outputs.rendered_files(values_of(values))
@@ -314,6 +319,9 @@ def test_helm_renders_the_files_as_the_generator_does(tmp_path: Path, values: di
             if key.endswith(".json"):
                 assert text + "\n" == expected[Path("dashboards") / key], key
     assert "@@" not in json.dumps(objects) + json.dumps(stack)
+    if values is EDGE_NUMBERS:
+        assert 'le="1.0"' in rules["recording.yaml"] and "> 3600 * 1e+06" in rules["training-alerts.yaml"]
+        assert "> 1e-05" in rules["serving-alerts.yaml"]
 
 
 def test_other_values_reach_the_rules_and_restart_grafana(tmp_path: Path) -> None:
