@@ -407,7 +407,7 @@ REGISTRY_PATTERN='^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0
 repo_digest() {
   local repo=${2#docker.io/}
   docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$1" 2>/dev/null \
-    | awk -v prefix="$repo@" 'index($0, prefix) == 1 { print substr($0, length(prefix) + 1); exit }'
+    | awk -v prefix="$repo@" 'index($0, prefix) == 1 { print substr($0, length(prefix) + 1); exit }' || true
 }
 
 # docker push uploads only the layers the registry lacks; the image counts as changed when a layer was
