@@ -11,6 +11,10 @@ ANSIBLE_PLAYBOOK := cd ansible && $(ANSIBLE_ENV) ansible-playbook
 # auto: kind when Docker and kind can run, the local cluster otherwise (ansible/scripts/select-target.sh).
 MLKUBE_TARGET ?= auto
 export MLKUBE_TARGET
+# The registry the cluster pulls the images from (host[:port][/path]): `make images` pushes them there and the
+# platform role sets the charts' global.imageRegistry. Empty: the images are loaded into kind or the local cluster.
+IMAGE_REGISTRY ?=
+export IMAGE_REGISTRY
 RESOLVED_TARGET = $(shell MLKUBE_TARGET=$(MLKUBE_TARGET) ansible/scripts/select-target.sh)
 INVENTORY = inventories/$(RESOLVED_TARGET)/hosts.yml
 LOCAL_CLUSTER := ansible/roles/local_cluster/files/cluster.sh
@@ -51,14 +55,42 @@ image-wheelhouses:
 	@if [ -f model-server/Dockerfile ]; then SOURCE_DATE_EPOCH=315532800 $(MAKE) server-wheelhouse; fi
 	@if [ -f training-jobs/Dockerfile ]; then SOURCE_DATE_EPOCH=315532800 $(MAKE) training-image-context; fi
 
+# Checked before the wheelhouses and the build (minutes): a cloud cluster pulls the images from IMAGE_REGISTRY.
+.PHONY: image-registry-check
+image-registry-check:
+	@if [ -z "$(IMAGE_REGISTRY)" ] && { [ "$(RESOLVED_TARGET)" = cloud ] || [ "$(MUST_PUSH)" = true ]; }; then \
+	   echo "ERROR: set IMAGE_REGISTRY=host[:port][/path], the registry your cluster pulls from (README, 'Images in your registry')" >&2; \
+	   exit 1; \
+	 fi
+
 .PHONY: images
-images: image-wheelhouses ## Build the images (debootstrap base, server, training, postgres, prometheus) and load them into the cluster
+images: image-registry-check image-wheelhouses ## Build the images (debootstrap base, server, training, postgres, prometheus), load them into the cluster, push them to IMAGE_REGISTRY if set
 	@target=$(RESOLVED_TARGET); \
+	 if [ "$$target" = cloud ]; then target=none; fi; \
 	 if [ "$$target" = local ] && ! $(LOCAL_CLUSTER) status >/dev/null 2>&1; then \
 	   echo "==> the local cluster is not running: building only (run 'make cluster-up', then 'make images' to import)"; \
 	   target=none; \
 	 fi; \
 	 $(IMAGES_SCRIPT) all $$target
+	@if [ -n "$(IMAGE_REGISTRY)" ]; then $(MAKE) images-push IMAGES_PUSH_ARGS="-e images_build=false"; fi
+
+# The images role (roles/images/tasks/push.yml) through the playbook: the registry is checked before anything runs.
+.PHONY: images-push
+images-push: MUST_PUSH := true
+images-push: image-registry-check image-wheelhouses ansible-venv ## Build the images and push them to IMAGE_REGISTRY (host[:port][/path]; docker login first)
+	@echo "==> images-push: $(IMAGE_REGISTRY)"
+	@$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) site.yml --tags images -e images_target=none $(IMAGES_PUSH_ARGS)
+
+CRANE_STAMP := $(CACHE)/tools/crane-$(CRANE_VERSION)/crane
+
+.PHONY: crane
+crane: $(CRANE_STAMP) ## Build crane (go install, pinned) into .cache/bin: the image push test's registry and checks
+
+$(CRANE_STAMP):
+	@echo "==> crane v$(CRANE_VERSION)"
+	@mkdir -p $(@D) $(BIN)
+	@cd "$${TMPDIR:-/tmp}" && GOBIN=$(@D) GOFLAGS=-mod=mod go install github.com/google/go-containerregistry/cmd/crane@v$(CRANE_VERSION)
+	@ln -sf $@ $(BIN)/crane && $(BIN)/crane version
 
 # The plugin comes with the argo-rollouts image (`make images`); this builds only the binaries (cached by version).
 .PHONY: argo-rollouts-plugin
@@ -76,7 +108,7 @@ ansible-lint: ansible-venv ## Lint the playbook and roles (ansible-lint, product
 	@cd ansible && $(ANSIBLE_ENV) ansible-lint
 
 .PHONY: test-ansible
-test-ansible: venv ansible-venv helm image-wheelhouses ## Ansible tests: syntax, lint, check mode (kind, cloud), local path twice (idempotence)
+test-ansible: venv ansible-venv helm crane image-wheelhouses ## Ansible tests: syntax, lint, check mode (kind, cloud), local path twice (idempotence)
 	@MLKUBE_ANSIBLE_VENV=$(ANSIBLE_VENV) $(PYTEST) tests/ansible -q
 
 TEST_SUITES += test-ansible

@@ -77,3 +77,31 @@ def test_cloud_creation_asks_for_its_settings(tmp_path: Path, provider: str, mes
         name.startswith(("cloud_cluster : Create the", "cloud_cluster : Delete the")) and not result.get("skipped")
         for name, result in run.results().items()
     )
+
+
+def test_cloud_images_are_pushed_to_the_registry_set(tmp_path: Path) -> None:
+    registry = "registry.example:5000/team"
+    run = run_playbook("cloud", "--check", "--tags", "images", MLKUBE_CACHE=str(tmp_path), IMAGE_REGISTRY=registry)
+    assert run.rc == 0, run.explain()
+    push = run.result("Push every image to")
+    assert push["cmd"][1:] == ["push", registry], push
+    assert push["msg"] == "Command would have run if not in check mode", push
+    assert run.result("Build the images that are out of date")["cmd"][1:] == ["build"]
+    # A cloud cluster has no images of its own to load.
+    assert "Load the images into the cluster of target" not in " ".join(run.results())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_a_registry_the_cloud_target_has_no_images_to_handle(tmp_path: Path) -> None:
+    run = run_playbook("cloud", "--check", "--tags", "images", MLKUBE_CACHE=str(tmp_path), IMAGE_REGISTRY="")
+    assert run.rc == 0, run.explain()
+    images = {name: result for name, result in run.results().items() if name.startswith("images :")}
+    assert images and all(result.get("skipped") for result in images.values()), images
+
+
+@pytest.mark.parametrize("registry", ["https://registry.example/team", "registry.example/team/"])
+def test_a_registry_that_no_image_reference_starts_with_fails_before_the_build(tmp_path: Path, registry: str) -> None:
+    run = run_playbook("cloud", "--check", "--tags", "images", MLKUBE_CACHE=str(tmp_path), IMAGE_REGISTRY=registry)
+    assert run.rc != 0
+    assert any(m.startswith("IMAGE_REGISTRY must be host[:port][/path]") for m in run.failure_messages()), run.explain()
+    assert not any("Build the images" in name for name in run.results()), list(run.results())

@@ -1,15 +1,18 @@
 """The local path for real: the playbook brings the local cluster up (binaries, node, images), and a
 second run changes nothing. The platform chart itself is installed by the end-to-end suite; here the
-cloud path's check mode plans it against the live cluster."""
+cloud path's check mode plans it against the live cluster, and the images built are pushed to a registry."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.ansible.playbook import ANSIBLE_DIR, ROOT, find_kubectl, run_playbook
+from tests.ansible.playbook import ANSIBLE_DIR, ROOT, PlaybookRun, find_kubectl, run_playbook
+from tests.ansible.registry import LoopbackRegistry
 
 CLUSTER_SH = ANSIBLE_DIR / "roles" / "local_cluster" / "files" / "cluster.sh"
 IMAGES_SH = ANSIBLE_DIR / "roles" / "images" / "files" / "mlkube-images.sh"
@@ -29,9 +32,76 @@ def changed_tasks(run) -> list[str]:
     return [name for name, result in run.results().items() if result.get("changed")]
 
 
+# Two small images whose base layers are shared: the second push of a layer is a mount, not an upload.
+PUSHED = ("mlkube/postgres", "mlkube/prometheus")
+IMAGE_TAG = dict(
+    line.split("=", 1) for line in (ROOT / "platform.env").read_text().splitlines() if line.startswith("IMAGE_TAG=")
+)["IMAGE_TAG"]
+
+
+def push_images(registry: str) -> PlaybookRun:
+    return run_playbook(
+        "local",
+        "--tags",
+        "images",
+        "-e",
+        "images_build=false",
+        "-e",
+        "images_target=none",
+        IMAGE_REGISTRY=registry,
+        MLKUBE_IMAGES=" ".join(PUSHED),
+        timeout=900,
+    )
+
+
+def check_the_push_to_a_registry(work_dir: Path) -> None:
+    """The images role's push (docker push of the images just built) into a loopback registry, then once more."""
+    with LoopbackRegistry(work_dir) as registry:
+        target = f"{registry.address}/mlkube-test"
+        try:
+            check_two_pushes(registry, target)
+        finally:
+            untag_pushed(target)
+
+
+def check_two_pushes(registry: LoopbackRegistry, target: str) -> None:
+    """The first push fills the registry with the engine's images; the second uploads nothing and changes nothing."""
+    first = push_images(target)
+    assert first.rc == 0, first.explain()
+    assert first.result("Push every image to").get("changed"), first.result("Push every image to")
+    assert registry.catalog() == {f"mlkube-test/{name}" for name in PUSHED}
+    for name in PUSHED:
+        reference = f"mlkube-test/{name}:{IMAGE_TAG}"
+        digest = registry.digest(reference)
+        inspect = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", f"{name}:{IMAGE_TAG}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert f"{target}/{name}@{digest}" in json.loads(inspect.stdout), inspect.stdout
+        assert registry.config(reference)["config"]["Labels"]["io.mlkube.image"] == name
+
+    uploads = registry.log().count("/blobs/uploads/")
+    assert uploads > 0, registry.log()
+    second = push_images(target)
+    assert second.rc == 0, second.explain()
+    assert second.stats.get("changed") == 0, f"changed on the second push: {changed_tasks(second)}"
+    lines = second.result("Push every image to")["stdout_lines"]
+    assert lines[-1] == "mlkube-images: changed=0"
+    assert sum("already in the registry" in line for line in lines) == len(PUSHED), lines
+    assert registry.log().count("/blobs/uploads/") == uploads, "the second push uploaded a blob"
+
+
+def untag_pushed(registry: str) -> None:
+    """The tags docker push left in the engine for this test's registry (the images keep their own)."""
+    for name in PUSHED:
+        subprocess.run(["docker", "image", "rm", f"{registry}/{name}:{IMAGE_TAG}"], capture_output=True, check=False)
+
+
 @pytest.mark.slow
 @pytest.mark.cluster
-def test_local_path_runs_for_real_and_twice_changes_nothing() -> None:
+def test_local_path_runs_for_real_and_twice_changes_nothing(tmp_path: Path) -> None:
     was_up = cluster("status").returncode == 0
     try:
         first = run_playbook("local", "--skip-tags", "platform", timeout=3600)
@@ -49,6 +119,8 @@ def test_local_path_runs_for_real_and_twice_changes_nothing() -> None:
         load = second.result("Load the images into the cluster")
         assert load["stdout_lines"][-1] == "mlkube-images: changed=0"
         assert any("already in the local cluster" in line for line in load["stdout_lines"]), load["stdout_lines"]
+
+        check_the_push_to_a_registry(tmp_path)
 
         # The cloud path's check mode, pointed at this live cluster as an existing one: the API server
         # answers, validates the cluster-level manifests in a server-side dry run, and helm plans the

@@ -1,10 +1,13 @@
 """The playbook parses for every inventory and passes ansible-lint's production profile."""
 
+import json
+import re
 import subprocess
 
 import pytest
+import yaml
 
-from tests.ansible.playbook import ANSIBLE_DIR, INVENTORIES, ansible_env, run_playbook
+from tests.ansible.playbook import ANSIBLE_DIR, INVENTORIES, ROOT, ansible_env, run_playbook
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES)
@@ -70,3 +73,18 @@ def test_an_unknown_target_says_which_ones_exist() -> None:
     )
     assert proc.returncode == 2
     assert "use auto, kind, local or cloud" in proc.stderr
+
+
+def test_the_registry_pattern_is_the_one_of_the_charts_schemas() -> None:
+    defaults = yaml.safe_load((ANSIBLE_DIR / "roles" / "images" / "defaults" / "main.yml").read_text())
+    script = (ANSIBLE_DIR / "roles" / "images" / "files" / "mlkube-images.sh").read_text()
+    in_script = re.search(r"^REGISTRY_PATTERN='(.+)'$", script, re.M)
+    assert in_script, "mlkube-images.sh has no REGISTRY_PATTERN"
+    pattern = defaults["images_registry_pattern"]
+    assert in_script.group(1) == pattern
+    schemas = sorted((ROOT / "charts").glob("*/values.schema.json"))
+    assert {s.parent.name for s in schemas} == {"model-server", "training-job", "mlflow", "monitoring", "mlkube"}
+    for schema in schemas:
+        in_schema = json.loads(schema.read_text())["properties"]["global"]["properties"]["imageRegistry"]["pattern"]
+        # The schemas also accept the empty default.
+        assert in_schema == "^(|" + pattern[1:-1] + ")$", schema

@@ -125,3 +125,12 @@ seccompProfile:
   valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $role }}-password}}
 {{- end }}
 {{- end }}
+
+{{/* An image of this chart: `<repository>:<tag>`, under global.imageRegistry when it is set (where `make images-push`
+puts the images). Call with (dict "root" $ "image" <an image value> "tag" <optional, replaces the image's tag>). */}}
+{{- define "mlflow.imageRef" -}}
+{{- $registry := "" }}
+{{- with .root.Values.global }}{{ $registry = get . "imageRegistry" }}{{ end }}
+{{- $ref := printf "%s:%s" .image.repository (get . "tag" | default .image.tag | toString) }}
+{{- if $registry }}{{ printf "%s/%s" $registry $ref }}{{ else }}{{ $ref }}{{ end }}
+{{- end }}

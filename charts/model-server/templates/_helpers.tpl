@@ -160,7 +160,7 @@ their pod template hash (label `revision` of the metrics), not by a variant. */}
 
 {{/* Image reference of one variant. */}}
 {{- define "model-server.image" -}}
-{{- printf "%s:%s" .root.Values.image.repository .variant.tag }}
+{{- include "model-server.imageRef" (dict "root" .root "image" .root.Values.image "tag" .variant.tag) }}
 {{- end }}
 
 {{/* Server settings of one variant (the variant's ConfigMap data). */}}
@@ -285,4 +285,13 @@ volumeMounts:
 {{/* Secret with the repository API's bearer token (key `token`). */}}
 {{- define "model-server.repositoryApiSecret" -}}
 {{- .Values.server.repositoryApi.existingSecret | default (printf "%s-repository-api" (include "model-server.fullname" .)) }}
+{{- end }}
+
+{{/* An image of this chart: `<repository>:<tag>`, under global.imageRegistry when it is set (where `make images-push`
+puts the images). Call with (dict "root" $ "image" <an image value> "tag" <optional, replaces the image's tag>). */}}
+{{- define "model-server.imageRef" -}}
+{{- $registry := "" }}
+{{- with .root.Values.global }}{{ $registry = get . "imageRegistry" }}{{ end }}
+{{- $ref := printf "%s:%s" .image.repository (get . "tag" | default .image.tag | toString) }}
+{{- if $registry }}{{ printf "%s/%s" $registry $ref }}{{ else }}{{ $ref }}{{ end }}
 {{- end }}

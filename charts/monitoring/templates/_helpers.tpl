@@ -234,3 +234,12 @@ Call with (dict "root" $ "path" "files/rules/recording.yaml").
 {{ include "monitoring.renderFile" (dict "root" $ "path" $path) }}
 {{- end }}
 {{- end }}
+
+{{/* An image of this chart: `<repository>:<tag>`, under global.imageRegistry when it is set (where `make images-push`
+puts the images). Call with (dict "root" $ "image" <an image value> "tag" <optional, replaces the image's tag>). */}}
+{{- define "monitoring.imageRef" -}}
+{{- $registry := "" }}
+{{- with .root.Values.global }}{{ $registry = get . "imageRegistry" }}{{ end }}
+{{- $ref := printf "%s:%s" .image.repository (get . "tag" | default .image.tag | toString) }}
+{{- if $registry }}{{ printf "%s/%s" $registry $ref }}{{ else }}{{ $ref }}{{ end }}
+{{- end }}

@@ -110,7 +110,7 @@ spec:
     # A fresh install starts MLflow and its Jobs together: wait for MLflow here instead of spending
     # the Job's backoffLimit on the trainer's "unreachable" exit code.
     - name: wait-for-mlflow
-      image: {{ printf "%s:%s" $v.image.repository $v.image.tag }}
+      image: {{ include "training-job.imageRef" (dict "root" $.root "image" $v.image) }}
       imagePullPolicy: {{ $v.image.pullPolicy }}
       command: ["python3", "-c"]
       args:
@@ -139,7 +139,7 @@ spec:
   {{- end }}
   containers:
     - name: trainer
-      image: {{ printf "%s:%s" $v.image.repository $v.image.tag }}
+      image: {{ include "training-job.imageRef" (dict "root" $.root "image" $v.image) }}
       imagePullPolicy: {{ $v.image.pullPolicy }}
       command:
         {{- toYaml $v.command | nindent 8 }}
@@ -252,4 +252,13 @@ podFailurePolicy:
           status: "True"
 template:
   {{- include "training-job.podTemplate" . | nindent 2 }}
+{{- end }}
+
+{{/* An image of this chart: `<repository>:<tag>`, under global.imageRegistry when it is set (where `make images-push`
+puts the images). Call with (dict "root" $ "image" <an image value> "tag" <optional, replaces the image's tag>). */}}
+{{- define "training-job.imageRef" -}}
+{{- $registry := "" }}
+{{- with .root.Values.global }}{{ $registry = get . "imageRegistry" }}{{ end }}
+{{- $ref := printf "%s:%s" .image.repository (get . "tag" | default .image.tag | toString) }}
+{{- if $registry }}{{ printf "%s/%s" $registry $ref }}{{ else }}{{ $ref }}{{ end }}
 {{- end }}

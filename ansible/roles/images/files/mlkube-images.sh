@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # mlkube images: builds the platform's images with a local Docker engine on a Debian base made by
-# debootstrap (no registry needed), then loads them into the target cluster.
+# debootstrap (no registry needed), then loads them into the target cluster or pushes them to a registry.
 #
 # Usage: mlkube-images.sh build                 build what is out of date
 #        mlkube-images.sh load  local|kind|none  load the built images into the cluster
 #        mlkube-images.sh all   local|kind|none  build, then load
+#        mlkube-images.sh push  REGISTRY         push the built images as REGISTRY/<name>:<tag>
+#        mlkube-images.sh list                   print the references of the images (<name>:<tag>)
 #        mlkube-images.sh dockerd-stop           stop the dockerd this script started (by PID)
 #
 # Settings (environment; defaults in brackets): MLKUBE_ROOT [repository root], MLKUBE_CACHE
@@ -12,7 +14,7 @@
 # checkout on the machine], MLKUBE_DEBIAN_MIRROR [the machine's apt sources], KIND_CLUSTER_NAME
 # [mlkube], MLKUBE_IMAGES [every image], MLKUBE_CLUSTER_CTL [the local_cluster role's cluster.sh].
 # Versions and names come from versions.env and platform.env. The last line printed is
-# `mlkube-images: changed=N` (N = images built or loaded), for callers that track changes.
+# `mlkube-images: changed=N` (N = images built, loaded or pushed), for callers that track changes.
 set -euo pipefail
 
 FILES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -395,6 +397,64 @@ cmd_load() {
   step "images loaded in $((SECONDS - T0)) s"
 }
 
+# ------------------------------------------------------------------------------------------ push
+
+# What image references start with: host[:port][/path], lower-case path components (the charts' schemas
+# check global.imageRegistry with the same pattern).
+REGISTRY_PATTERN='^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]+)?(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$'
+
+# The digest that the registry held for a repository when this engine last pushed or pulled the image.
+repo_digest() {
+  local repo=${2#docker.io/}
+  docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$1" 2>/dev/null \
+    | awk -v prefix="$repo@" 'index($0, prefix) == 1 { print substr($0, length(prefix) + 1); exit }' || true
+}
+
+# docker push uploads only the layers the registry lacks; the image counts as changed when a layer was
+# uploaded (or mounted from another repository) or the tag now names another digest.
+push_image() {
+  local ref=$1 target=$2 before after log uploaded t
+  log=$WORK_DIR/push-${ref//[\/:]/_}.log
+  docker tag "$ref" "$target"
+  before=$(repo_digest "$target" "${target%:*}")
+  t=$SECONDS
+  if ! docker push "$target" 2>&1 | tee "$log" | { grep --line-buffered -v -E ': (Preparing|Waiting)$' || true; } \
+      | sed -u 's/^/    | /'; then
+    die "docker push of $target failed (log: $log): check that the registry answers and 'docker login ${target%%/*}'"
+  fi
+  after=$(sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\).*/\1/p' "$log" | tail -n 1)
+  [ -n "$after" ] || die "docker push of $target reported no digest (log: $log)"
+  uploaded=$(grep -c -E ': (Pushed|Mounted from .*)$' "$log" || true)
+  if [ "$uploaded" -eq 0 ] && [ "$after" = "$before" ]; then
+    say "$target already in the registry ($after)"
+  else
+    say "pushed $target in $((SECONDS - t)) s: $uploaded layers uploaded ($after)"
+    CHANGED=$((CHANGED + 1))
+  fi
+}
+
+cmd_push() {
+  local registry=${1:-} name tag ref
+  [[ "$registry" =~ $REGISTRY_PATTERN ]] \
+    || die "registry '$registry' is not host[:port][/path] (no scheme, no trailing slash), e.g. registry.example:5000/team"
+  mkdir -p "$WORK_DIR"
+  ensure_docker
+  step "pushing images to $registry"
+  while IFS='|' read -r name _ _ _ tag; do
+    ref="$name:${tag:-$IMAGE_TAG}"
+    [ -n "$(image_id "$ref")" ] || { say "skip $ref: not built"; continue; }
+    push_image "$ref" "$registry/$ref"
+  done < <(selected_specs)
+  step "images pushed in $((SECONDS - T0)) s"
+}
+
+cmd_list() {
+  local name dockerfile tag
+  while IFS='|' read -r name dockerfile _ _ tag; do
+    if [ -f "$MLKUBE_ROOT/$dockerfile" ]; then echo "$name:${tag:-$IMAGE_TAG}"; fi
+  done < <(selected_specs)
+}
+
 main() {
   local cmd=${1:-}
   shift || true
@@ -402,8 +462,10 @@ main() {
     build) cmd_build ;;
     load) cmd_load "$@" ;;
     all) cmd_build; cmd_load "$@" ;;
+    push) cmd_push "$@" ;;
+    list) cmd_list; return 0 ;;
     dockerd-stop) dockerd_stop ;;
-    *) sed -n '4,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '4,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
   echo "mlkube-images: changed=$CHANGED"
   if [ "${#FAILED[@]}" -gt 0 ]; then
