@@ -15,6 +15,10 @@ BIN := $(CACHE)/bin
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -c tests/pytest.ini
+# The hash-locked Python dependencies of .venv (requirements/, make lock); the image wheelhouses' torch
+# constraints are made from it.
+DEV_LOCK := requirements/dev.lock
+TORCH_CONSTRAINTS := $(CACHE)/torch-constraints.txt
 export PATH := $(BIN):$(VENV)/bin:$(PATH)
 export MLKUBE_CACHE := $(CACHE)
 
@@ -34,7 +38,6 @@ TEST_SUITES :=
 # Third-party packages come from the hash-locked requirements/dev.lock (make lock writes it); the project's
 # own packages are installed editable on top, without dependencies of their own.
 PY_PROJECTS := training-jobs/pyproject.toml model-server/pyproject.toml charts/monitoring/dashboards-src/pyproject.toml
-DEV_LOCK := requirements/dev.lock
 VENV_STAMP := $(VENV)/.mlkube-stamp-$(shell cat $(DEV_LOCK) $(PY_PROJECTS) 2>/dev/null | sha256sum | cut -c1-12)
 
 .PHONY: venv
@@ -63,8 +66,6 @@ lock: $(UV_STAMP) ## Resolve requirements/*.in into the hash-locked requirements
 
 # The image wheelhouses add PyTorch (and its CUDA libraries) outside the image locks, at dev.lock's versions:
 # dev.lock without its hashes, which differ between torch's CUDA and CPU builds.
-TORCH_CONSTRAINTS := $(CACHE)/torch-constraints.txt
-
 $(TORCH_CONSTRAINTS): $(DEV_LOCK)
 	@mkdir -p $(@D) && sed -n 's/^\([A-Za-z0-9][^ ]*==[^ ]*\).*/\1/p' $< > $@
 
