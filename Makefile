@@ -15,6 +15,10 @@ BIN := $(CACHE)/bin
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -c tests/pytest.ini
+# The hash-locked Python dependencies of .venv (requirements/, make lock); the image wheelhouses' torch
+# constraints are made from it.
+DEV_LOCK := requirements/dev.lock
+TORCH_CONSTRAINTS := $(CACHE)/torch-constraints.txt
 export PATH := $(BIN):$(VENV)/bin:$(PATH)
 export MLKUBE_CACHE := $(CACHE)
 
@@ -31,18 +35,39 @@ TEST_SUITES :=
 
 ##@ Python environment
 
-PY_PROJECTS := training-jobs/pyproject.toml model-server/pyproject.toml
-VENV_STAMP := $(VENV)/.mlkube-stamp-$(shell cat $(PY_PROJECTS) 2>/dev/null | sha256sum | cut -c1-12)
+# Third-party packages come from the hash-locked requirements/dev.lock (make lock writes it); the project's
+# own packages are installed editable on top, without dependencies of their own.
+PY_PROJECTS := training-jobs/pyproject.toml model-server/pyproject.toml charts/monitoring/dashboards-src/pyproject.toml
+VENV_STAMP := $(VENV)/.mlkube-stamp-$(shell cat $(DEV_LOCK) $(PY_PROJECTS) 2>/dev/null | sha256sum | cut -c1-12)
 
 .PHONY: venv
-venv: $(VENV_STAMP) ## Create .venv with the trainers, the server and the test tools
+venv: $(VENV_STAMP) ## Create .venv with the trainers, the server, the monitoring generators and the test tools (requirements/dev.lock)
 
-$(VENV_STAMP): $(PY_PROJECTS)
+$(VENV_STAMP): $(DEV_LOCK) $(PY_PROJECTS)
 	@echo "==> python environment (.venv)"
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet -e 'training-jobs[dev,torch]' -e 'model-server[dev]'
+	@$(PY) -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	@$(PY) -m pip install --quiet --no-deps -e training-jobs -e model-server -e charts/monitoring/dashboards-src
+	@$(PY) -m pip check
 	@rm -f $(VENV)/.mlkube-stamp-* && touch $@
+
+UV_VENV := $(CACHE)/uv-venv
+UV_STAMP := $(UV_VENV)/.stamp-$(UV_VERSION)
+
+$(UV_STAMP):
+	@echo "==> uv $(UV_VERSION) (.cache/uv-venv)"
+	@rm -rf $(UV_VENV) && python3 -m venv $(UV_VENV)
+	@$(UV_VENV)/bin/pip install --quiet 'uv==$(UV_VERSION)'
+	@touch $@
+
+.PHONY: lock
+lock: $(UV_STAMP) ## Resolve requirements/*.in into the hash-locked requirements/*.lock, keeping locked versions (LOCK_ARGS=--upgrade: the newest)
+	@requirements/lock.sh $(UV_VENV)/bin/uv $(LOCK_ARGS)
+
+# The image wheelhouses add PyTorch (and its CUDA libraries) outside the image locks, at dev.lock's versions:
+# dev.lock without its hashes, which differ between torch's CUDA and CPU builds.
+$(TORCH_CONSTRAINTS): $(DEV_LOCK)
+	@mkdir -p $(@D) && sed -n 's/^\([A-Za-z0-9][^ ]*==[^ ]*\).*/\1/p' $< > $@
 
 ##@ Main
 

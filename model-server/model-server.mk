@@ -63,13 +63,13 @@ bench: venv bench-peers ## This server vs KServe vs MLServer on the same trained
 	@$(PY) $(SERVER_DIR)/bench/run_bench.py --cache $(BENCH_DIR) $(if $(BENCH_DURATION),--duration $(BENCH_DURATION))
 
 .PHONY: server-wheelhouse
-server-wheelhouse: venv ## Wheels for the offline image build into .cache/server-wheelhouse (WITH_TORCH=1 adds torch)
+server-wheelhouse: venv $(TORCH_CONSTRAINTS) ## Wheels for the offline image build into .cache/server-wheelhouse: requirements/server.lock (WITH_TORCH=1 adds torch)
 	@echo "==> server wheelhouse ($(SERVER_WHEELHOUSE))"
 	@rm -rf $(SERVER_WHEELHOUSE) && mkdir -p $(SERVER_WHEELHOUSE)
-	@# Constraints: exactly what .venv runs (the tests passed with it), plus the pinned MLflow and torch.
-	@$(PY) -m pip list --format=freeze --exclude-editable | grep -v -i -E '^(torch|triton|nvidia-|cuda-|mlkube|mlflow)' \
-	  > $(SERVER_WHEELHOUSE)/constraints.txt
-	@printf 'mlflow-skinny==%s\ntorch==%s\n' '$(MLFLOW_VERSION)' '$(TORCH_VERSION)' >> $(SERVER_WHEELHOUSE)/constraints.txt
-	@$(PY) -m pip wheel --quiet --wheel-dir $(SERVER_WHEELHOUSE) -c $(SERVER_WHEELHOUSE)/constraints.txt \
-	  './$(SERVER_DIR)$(if $(filter 1,$(WITH_TORCH)),[torch])'
+	@# Exactly the locked files, each checked against its hash, and the server's own wheel.
+	@$(PY) -m pip wheel --quiet --require-hashes --wheel-dir $(SERVER_WHEELHOUSE) -r requirements/server.lock
+	@$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(SERVER_WHEELHOUSE) './$(SERVER_DIR)'
+	@if [ "$(WITH_TORCH)" = "1" ]; then \
+	  $(PY) -m pip wheel --quiet --wheel-dir $(SERVER_WHEELHOUSE) -c $(TORCH_CONSTRAINTS) 'torch==$(TORCH_VERSION)'; \
+	fi
 	@ls $(SERVER_WHEELHOUSE) | wc -l | xargs -I{} echo "    {} wheels"

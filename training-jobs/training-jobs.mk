@@ -5,7 +5,7 @@ TRAIN_CONFIGS := $(TRAIN_DIR)/configs
 TRAIN := $(VENV)/bin/mlkube-train
 TRAIN_MODEL ?= all
 TRAIN_ARGS ?=
-# Wheelhouse for the offline image build: python 3.11 manylinux x86_64 wheels, pinned to what .venv runs.
+# Wheelhouse for the offline image build: python 3.11 manylinux x86_64 wheels of requirements/training.lock.
 TRAINING_WHEELHOUSE := $(CACHE)/training-wheelhouse
 TRAINING_CONTEXT := $(CACHE)/training-image-context
 WITH_TORCH ?= false
@@ -54,17 +54,16 @@ train-digits: venv ## Train the digits CNN (CUDA when present) into MLFLOW_TRACK
 	@$(TRAIN) digits --config $(TRAIN_CONFIGS)/digits.yaml $(TRAIN_ARGS)
 
 .PHONY: training-wheelhouse
-training-wheelhouse: venv ## Wheels for the offline image build in .cache/training-wheelhouse (WITH_TORCH=true adds torch)
+training-wheelhouse: venv $(TORCH_CONSTRAINTS) ## Wheels for the offline image build in .cache/training-wheelhouse: requirements/training.lock (WITH_TORCH=true adds torch)
 	@echo "==> training wheelhouse ($(TRAINING_WHEELHOUSE), torch: $(WITH_TORCH))"
 	@mkdir -p $(TRAINING_WHEELHOUSE)
 	@rm -f $(TRAINING_WHEELHOUSE)/mlkube_train-*.whl
 	@$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(TRAINING_WHEELHOUSE) ./$(TRAIN_DIR) && rm -rf $(TRAIN_DIR)/build
-	@# Constraints: exactly what .venv runs (the tests passed with it), torch and CUDA libs aside.
-	@$(PY) -m pip list --format=freeze --exclude-editable | grep -v -i -E '^(torch|triton|nvidia-|cuda-|mlkube)' > $(TRAINING_WHEELHOUSE)/constraints.txt
-	@echo "mlflow==$(MLFLOW_VERSION)" >> $(TRAINING_WHEELHOUSE)/constraints.txt
-	@$(PY) -m pip download --quiet --dest $(TRAINING_WHEELHOUSE) $(WHEEL_PLATFORMS) \
-	  --constraint $(TRAINING_WHEELHOUSE)/constraints.txt \
-	  --find-links $(TRAINING_WHEELHOUSE) 'mlkube-train[server,onnx]' pip setuptools wheel
+	@# Exactly the locked files, each checked against its hash. The image installs within dev.lock's versions
+	@# (constraints.txt), so a wheel of another version left here by an earlier lock is never picked.
+	@$(PY) -m pip download --quiet --require-hashes --dest $(TRAINING_WHEELHOUSE) $(WHEEL_PLATFORMS) \
+	  -r requirements/training.lock
+	@cp $(TORCH_CONSTRAINTS) $(TRAINING_WHEELHOUSE)/constraints.txt
 	@# With TORCH_INDEX_URL, torch itself comes from that index (e.g. CPU-only wheels, whose +cpu local
 	@# version sorts above the default index's build) and its dependencies from the machine's pip index.
 	@if [ "$(WITH_TORCH)" = "true" ]; then \
@@ -73,7 +72,7 @@ training-wheelhouse: venv ## Wheels for the offline image build in .cache/traini
 	      --index-url "$(TORCH_INDEX_URL)" 'torch==$(TORCH_VERSION)'; \
 	  fi; \
 	  $(PY) -m pip download --quiet --dest $(TRAINING_WHEELHOUSE) $(WHEEL_PLATFORMS) --find-links $(TRAINING_WHEELHOUSE) \
-	    --constraint $(TRAINING_WHEELHOUSE)/constraints.txt 'torch==$(TORCH_VERSION)'; \
+	    --constraint $(TORCH_CONSTRAINTS) 'torch==$(TORCH_VERSION)'; \
 	fi
 	@ls $(TRAINING_WHEELHOUSE)/*.whl | wc -l | xargs printf "    %s wheels\n"
 

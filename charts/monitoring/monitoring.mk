@@ -5,13 +5,13 @@ MONITORING_SRC := $(MONITORING_DIR)/dashboards-src
 MONITORING_GEN := $(PY) -m mlkube_monitoring
 GRAFANA_SCHEMA_DIR := $(CACHE)/grafana-schema
 GRAFANA_SCHEMA_STAMP := $(GRAFANA_SCHEMA_DIR)/.stamp-$(GRAFANA_SCHEMA_VERSION)-$(TYPESCRIPT_VERSION)
-MONITORING_TOOLS_STAMP := $(CACHE)/monitoring-tools-$(subst !,-,$(GRAFANA_FOUNDATION_SDK_VERSION))-$(shell \
-  cat $(MONITORING_SRC)/pyproject.toml 2>/dev/null | sha256sum | cut -c1-12).stamp
+# The generators (dashboards-src) and the dashboard SDK come with `make venv` (requirements/dev.lock).
+MONITORING_TOOLS_STAMP := $(CACHE)/monitoring-tools-debian.stamp
 
 .PHONY: monitoring-tools
-monitoring-tools: $(MONITORING_TOOLS_STAMP) $(GRAFANA_SCHEMA_STAMP) ## Install promtool, prometheus, the Pushgateway (Debian) and the dashboard SDK
+monitoring-tools: $(MONITORING_TOOLS_STAMP) $(GRAFANA_SCHEMA_STAMP) ## Install promtool, prometheus, the Pushgateway (Debian) and Grafana's dashboard schema
 
-$(MONITORING_TOOLS_STAMP): versions.env $(MONITORING_SRC)/pyproject.toml
+$(MONITORING_TOOLS_STAMP):
 	@echo "==> monitoring tools"
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
 	    || ! command -v prometheus-pushgateway >/dev/null; then \
@@ -19,8 +19,7 @@ $(MONITORING_TOOLS_STAMP): versions.env $(MONITORING_SRC)/pyproject.toml
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    prometheus prometheus-pushgateway >/dev/null; \
 	fi
-	@$(PY) -m pip install --quiet -e '$(MONITORING_SRC)[test]' "grafana-foundation-sdk==$(GRAFANA_FOUNDATION_SDK_VERSION)"
-	@mkdir -p $(CACHE) && rm -f $(CACHE)/monitoring-tools-*.stamp && touch $@
+	@mkdir -p $(CACHE) && touch $@
 
 # Grafana's dashboard schema as published on npm, and tsc to check the dashboards against it.
 $(GRAFANA_SCHEMA_STAMP): versions.env

@@ -1,4 +1,4 @@
-##@ Lint (ruff, mypy, shellcheck)
+##@ Lint (ruff, mypy, shellcheck, the dependency locks)
 
 LINT_VENV := $(CACHE)/lint-venv
 LINT_STAMP := $(LINT_VENV)/.stamp-ruff-$(RUFF_VERSION)
@@ -20,12 +20,13 @@ shellcheck-tool: ## Install shellcheck (Debian's package, SHELLCHECK_VERSION) wh
 	fi
 
 .PHONY: test-lint
-test-lint: venv $(LINT_STAMP) shellcheck-tool ## ruff (lint, format check) and mypy on the Python code, shellcheck on every shell script
+test-lint: venv $(LINT_STAMP) shellcheck-tool ## ruff (lint, format check) and mypy on the Python code, shellcheck on every shell script, the requirements/*.lock checks
 	@$(LINT_VENV)/bin/ruff check .
 	@$(LINT_VENV)/bin/ruff format --check .
 	@$(PY) -m mypy
 	@shellcheck --external-sources --severity=warning $(SHELL_SCRIPTS)
 	@echo "ruff, mypy and shellcheck: clean ($(words $(SHELL_SCRIPTS)) shell scripts)"
+	@$(PYTEST) tests/lint -q
 
 .PHONY: lint-fix
 lint-fix: $(LINT_STAMP) ## Apply ruff's safe fixes and its formatting to every Python file
