@@ -2,7 +2,7 @@
 
 # Ansible runs from its own venv (ansible-core needs Python >= 3.12; the project's .venv is 3.11).
 ANSIBLE_VENV := $(CACHE)/ansible-venv
-ANSIBLE_STAMP := $(ANSIBLE_VENV)/.stamp-$(ANSIBLE_VERSION)-$(ANSIBLE_LINT_VERSION)
+ANSIBLE_STAMP := $(ANSIBLE_VENV)/.stamp-$(ANSIBLE_VERSION)-$(ANSIBLE_LINT_VERSION)-$(BOTO3_VERSION)-$(AWSCLI_VERSION)-$(MOTO_VERSION)
 # profile_tasks prints each task's start time and a timing summary at the end.
 ANSIBLE_ENV := ANSIBLE_CONFIG=$(ROOT)/ansible/ansible.cfg ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks \
   PROFILE_TASKS_TASK_OUTPUT_LIMIT=10 \
@@ -21,12 +21,13 @@ LOCAL_CLUSTER := ansible/roles/local_cluster/files/cluster.sh
 IMAGES_SCRIPT := ansible/roles/images/files/mlkube-images.sh
 
 .PHONY: ansible-venv
-ansible-venv: $(ANSIBLE_STAMP) ## Install ansible and ansible-lint (pinned) into .cache/ansible-venv
+ansible-venv: $(ANSIBLE_STAMP) ## Install ansible, ansible-lint, boto3, the AWS CLI and moto (pinned) into .cache/ansible-venv
 
 $(ANSIBLE_STAMP):
-	@echo "==> ansible $(ANSIBLE_VERSION), ansible-lint $(ANSIBLE_LINT_VERSION) (.cache/ansible-venv)"
+	@echo "==> ansible $(ANSIBLE_VERSION), ansible-lint $(ANSIBLE_LINT_VERSION), boto3 $(BOTO3_VERSION), awscli $(AWSCLI_VERSION), moto $(MOTO_VERSION) (.cache/ansible-venv)"
 	@python=$$(ansible/scripts/find-python.sh) && rm -rf $(ANSIBLE_VENV) && $$python -m venv $(ANSIBLE_VENV)
-	@$(ANSIBLE_VENV)/bin/pip install --quiet 'ansible==$(ANSIBLE_VERSION)' 'ansible-lint==$(ANSIBLE_LINT_VERSION)'
+	@$(ANSIBLE_VENV)/bin/pip install --quiet 'ansible==$(ANSIBLE_VERSION)' 'ansible-lint==$(ANSIBLE_LINT_VERSION)' \
+	  'boto3==$(BOTO3_VERSION)' 'awscli==$(AWSCLI_VERSION)' 'moto[server]==$(MOTO_VERSION)'
 	@touch $@
 
 .PHONY: cluster-up

@@ -46,7 +46,14 @@ class PlaybookRun:
         return matches[-1]
 
     def failure_messages(self) -> list[str]:
-        return [str(r.get("msg", "")) for r in self.results().values() if r.get("failed")]
+        """Each failed task's message; a failed loop adds its items' messages (the json callback leaves out their
+        `failed`: only a failed item has a `msg`)."""
+        messages = []
+        for result in self.results().values():
+            if result.get("failed"):
+                messages.append(str(result.get("msg", "")))
+                messages += [str(item["msg"]) for item in result.get("results", []) if "msg" in item]
+        return messages
 
     def explain(self) -> str:
         lines = [f"rc={self.rc}"]
