@@ -17,9 +17,12 @@ from starlette.responses import Response
 
 from . import __version__
 from .api import mlflow_scoring, repository, seed, v1, v2
+from .api.calls import request_info
 from .api.docs import install_openapi
+from .api.protocols import ProtocolTable
 from .batching import ArrivalGate
-from .context import AppState, request_info
+from .context import AppState
+from .dataplane import DataPlane
 from .errors import ApiError, FieldError, internal_error, invalid_input
 from .jsonio import FastJSONResponse, error_response
 from .metrics import ServerMetrics
@@ -76,10 +79,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         **_telemetry(settings),
     )
     app.state.mlkube = state
+    app.state.dataplane = DataPlane(state)
 
     def mlflow(request: Request) -> bool:
         """MLflow's /invocations answers its errors in MLflow's shape (ApiError.mlflow)."""
-        return request_info(request).protocol == "mlflow"
+        return request_info(request).protocol == mlflow_scoring.PROTOCOL
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
@@ -111,9 +115,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     # Routes are matched in order: the machine-to-machine protocols first, as they carry the most traffic.
-    for router in (v2.router, repository.router, v1.router, mlflow_scoring.router, seed.router):
-        app.include_router(router)
-    app.add_middleware(ServingMiddleware, state=state)
+    routers = (v2, repository, v1, mlflow_scoring, seed)
+    for module in routers:
+        app.include_router(module.router)
+    app.add_middleware(ServingMiddleware, state=state, protocol_of=ProtocolTable(routers))
     install_openapi(app)
     return app
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-from fastapi import Request
 
 from .batching import ArrivalGate, QueueBound
 from .metrics import ServerMetrics
@@ -43,14 +40,3 @@ class AppState:
 
     def ready(self) -> bool:
         return not self.shutting_down and self.repository.ready()
-
-
-def app_state(request: Request) -> AppState:
-    return request.app.state.mlkube
-
-
-def request_info(request: Request) -> RequestInfo:
-    info: Any = request.scope.get("state", {}).get("mlkube")
-    if info is None:  # requests that bypassed the middleware (never in production)
-        info = RequestInfo(request_id="-", protocol=None)
-    return info

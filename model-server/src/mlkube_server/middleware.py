@@ -7,9 +7,11 @@ import itertools
 import logging
 import os
 import time
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .api.mlflow_scoring import PROTOCOL as MLFLOW
 from .context import AppState, RequestInfo
 from .errors import ApiError, internal_error
 from .jsonio import error_response
@@ -23,24 +25,11 @@ _ID_COUNTER = itertools.count(1)
 UNCOUNTED = ("/v2/health/", "/metrics", "/docs", "/openapi.json", "/redoc")
 
 
-def protocol_of(path: str) -> str | None:
-    if path.startswith("/v2/health") or path in ("/metrics", "/health", "/ping", "/"):
-        return None
-    if path.startswith("/v2"):
-        return "v2"
-    if path.startswith("/v1"):
-        return "v1"
-    if path == "/invocations":
-        return "mlflow"
-    if path.startswith(("/predict", "/model")):
-        return "seed"
-    return None
-
-
 class ServingMiddleware:
-    def __init__(self, app: ASGIApp, state: AppState) -> None:
+    def __init__(self, app: ASGIApp, state: AppState, protocol_of: Callable[[str], str | None]) -> None:
         self.app = app
         self.state = state
+        self.protocol_of = protocol_of  # api.protocols.ProtocolTable: read from the routes
         revision = state.settings.revision
         # Tells the canary's answers from the stable's (and a shadow copy that came back to its sender).
         self.fixed_headers = [(b"x-mlkube-revision", revision.encode("latin-1", errors="replace"))] if revision else []
@@ -54,7 +43,7 @@ class ServingMiddleware:
         headers = dict(scope["headers"])
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
         request_id = request_id or f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
-        info = RequestInfo(request_id=request_id, protocol=protocol_of(scope["path"]))
+        info = RequestInfo(request_id=request_id, protocol=self.protocol_of(scope["path"]))
         scope.setdefault("state", {})["mlkube"] = info
         status = 500
         limit = state.settings.max_body_bytes
@@ -64,7 +53,7 @@ class ServingMiddleware:
             # Answered before the body is read: the connection closes rather than swallow the body.
             message = f"request body of {int(length)} bytes exceeds the limit of {limit} bytes"
             error = ApiError(413, message, headers={"Connection": "close"})
-            await error_response(error, request_id, mlflow=info.protocol == "mlflow")(scope, receive, send)
+            await error_response(error, request_id, mlflow=info.protocol == MLFLOW)(scope, receive, send)
             self._finish(info, scope, 413, started)
             return
 
@@ -102,7 +91,7 @@ class ServingMiddleware:
             # Answered here rather than by Starlette's ServerErrorMiddleware, which re-raises after its answer,
             # so that uvicorn would drop the keep-alive connection without a word.
             log.error("unhandled error", exc_info=exc, extra={"request_id": request_id, "path": scope["path"]})
-            answer = error_response(internal_error(request_id), request_id, mlflow=info.protocol == "mlflow")
+            answer = error_response(internal_error(request_id), request_id, mlflow=info.protocol == MLFLOW)
             await answer(scope, receive, send_with_headers)
         finally:
             info.arrived(state.gate)

@@ -21,12 +21,14 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from ..context import app_state
+from ..dataplane import Prediction, tabular
 from ..errors import bad_request, too_large
 from ..jsonio import FastJSONResponse, parse_json
 from ..models import ServedModel, TabularModel
-from ..service import Prediction, check_rows, predict_columns, predict_rows, predict_tensor, select_model, tabular
+from .calls import app_state, dataplane, serving
+from .protocols import PROBES
 
+PROTOCOL = "mlflow"
 router = APIRouter(tags=["MLflow scoring"])
 
 # mlflow.pyfunc.scoring_server's constants (3.17.2), word for word; tests/server/test_mlflow_conformance.py
@@ -90,6 +92,7 @@ REQUEST_SCHEMA = {
 
 @router.get(
     "/ping",
+    tags=[PROBES],
     summary="MLflow health check: 200 when every configured model is loaded, else 503",
     response_class=PlainTextResponse,
 )
@@ -132,7 +135,8 @@ def mlflow_version() -> str:
     },
 )
 async def invocations(request: Request, model: str | None = Query(None)) -> Response:
-    served = select_model(request, model)
+    plane, call = serving(request)
+    served = plane.select_model(call, model)
     kind, refusal = _content_type(request.headers.get("content-type"))
     if refusal is not None:
         return PlainTextResponse(refusal, status_code=415)
@@ -178,6 +182,7 @@ def _content_type(header: str | None) -> tuple[str, str | None]:
 
 
 async def _json(request: Request, model: ServedModel, payload: Any) -> Prediction:
+    plane, call = serving(request)
     if not isinstance(payload, dict):
         raise bad_request(
             f"The input must be a JSON dictionary with exactly one of the input fields {list(FORMATS)}. "
@@ -202,7 +207,7 @@ async def _json(request: Request, model: ServedModel, payload: Any) -> Predictio
             array = np.asarray(value, dtype=np.float32)
         except (TypeError, ValueError, OverflowError):
             raise bad_request("expected nested arrays of numbers within the FP32 range (a tensor)", loc) from None
-        return await predict_tensor(request, model, array, loc)
+        return await plane.predict_tensor(call, model, array, loc)
     known = set(model.schema.names)
     if key == "dataframe_split":
         if not isinstance(value, dict):
@@ -219,19 +224,19 @@ async def _json(request: Request, model: ServedModel, payload: Any) -> Predictio
             raise bad_request("expected a list of column names", (*loc, "columns"))
         if not isinstance(data, list):
             raise bad_request("expected a list of rows", (*loc, "data"))
-        check_rows(app_state(request), len(data), (*loc, "data"))
+        plane.check_rows(len(data), (*loc, "data"))
         rows = []
         for index, row in enumerate(data):
             if not isinstance(row, list) or len(row) != len(columns):
                 raise bad_request(f"expected a list of {len(columns)} values", (*loc, "data", index))
             rows.append({c: v for c, v in zip(columns, row, strict=True) if c in known})
-        return await predict_rows(request, model, rows, (*loc, "data"))
+        return await plane.predict_rows(call, model, rows, (*loc, "data"))
     if key == "inputs" and isinstance(value, dict):
         columns = {name: v if isinstance(v, list) else [v] for name, v in value.items() if name in known}
         if not columns:
             raise bad_request(f"none of the inputs is a column of the model's signature {model.schema.names}", loc)
-        return await predict_columns(request, model, columns, loc)
-    return await predict_rows(request, model, _signature_columns(value, known), loc)
+        return await plane.predict_columns(call, model, columns, loc)
+    return await plane.predict_rows(call, model, _signature_columns(value, known), loc)
 
 
 def _signature_columns(rows: Any, known: set[str]) -> Any:
@@ -277,6 +282,7 @@ def _can_read_parquet() -> bool:
 def _read_parquet(request: Request, raw: bytes) -> pd.DataFrame:
     """As MLflow's parse_parquet_input (pandas.read_parquet), after checking the file's own account of its rows
     and size: a few KB of compressed Parquet can declare gigabytes."""
+    plane = dataplane(request)
     import pyarrow.parquet as pq
 
     state = app_state(request)
@@ -286,7 +292,7 @@ def _read_parquet(request: Request, raw: bytes) -> pd.DataFrame:
         rows = meta.num_rows
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a file that is not Parquet
         raise bad_request(_parquet_failure(exc)) from None
-    check_rows(state, rows, ("body", "parquet"))
+    plane.check_rows(rows, ("body", "parquet"))
     if size > state.settings.max_body_bytes:
         limit = state.settings.max_body_bytes
         raise too_large(f"the Parquet data decompresses to {size} bytes, over the limit of {limit} bytes")
@@ -309,6 +315,7 @@ def _first_line(exc: Exception) -> str:
 
 
 async def _frame(request: Request, model: ServedModel, frame: pd.DataFrame, loc: tuple[str | int, ...]) -> Prediction:
+    plane, call = serving(request)
     model = tabular(model, loc)
     names = set(model.schema.names)
     known = [column for column in frame.columns if isinstance(column, str) and column in names]
@@ -316,7 +323,7 @@ async def _frame(request: Request, model: ServedModel, frame: pd.DataFrame, loc:
         {k: (None if _missing(v) else v) for k, v in record.items()}
         for record in frame[known].to_dict(orient="records")
     ]
-    return await predict_rows(request, model, rows, loc)
+    return await plane.predict_rows(call, model, rows, loc)
 
 
 def _missing(value: Any) -> bool:

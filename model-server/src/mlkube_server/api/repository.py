@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..auth import check_bearer
-from ..context import app_state, request_info
 from ..errors import bad_request
 from ..jsonio import FastJSONResponse, parse_json, require_json, require_object
+from .calls import app_state, request_info
 from .docs import body_doc
 
 _bearer = HTTPBearer(auto_error=False, description="the server's repository_api_token")
@@ -21,6 +21,7 @@ def _authorised(request: Request, credentials: HTTPAuthorizationCredentials | No
     check_bearer(credentials.credentials if credentials else None, app_state(request).settings.repository_api_token)
 
 
+PROTOCOL = "v2"
 router = APIRouter(
     prefix="/v2/repository", tags=["Open Inference Protocol V2: model repository"], dependencies=[Depends(_authorised)]
 )

@@ -9,14 +9,16 @@ from fastapi import APIRouter, FastAPI, Query, Request, UploadFile
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from .. import __version__
-from ..context import app_state, request_info
+from ..dataplane import Prediction, decode_image
 from ..errors import ApiError, bad_request
 from ..jsonio import FastJSONResponse, media_type, probabilities_by_class, read_json, require_object
 from ..repository import State
-from ..service import Prediction, decode_image, predict_rows, predict_tensor, select_model
 from . import mlflow_scoring, repository, v1, v2
+from .calls import app_state, request_info, serving
 from .docs import body_doc
+from .protocols import PROBES
 
+PROTOCOL = "seed"
 router = APIRouter(tags=["seed API"])
 
 SINGLE = {"$ref": "#/components/schemas/Features"}
@@ -81,7 +83,9 @@ def endpoints_by_protocol(app: FastAPI) -> dict[str, list[str]]:
     return grouped
 
 
-@router.get("/", summary="Liveness as KServe's V1 client checks it (status: alive), and where to go next")
+@router.get(
+    "/", tags=[PROBES], summary="Liveness as KServe's V1 client checks it (status: alive), and where to go next"
+)
 async def root(request: Request) -> FastJSONResponse:
     state = app_state(request)
     return FastJSONResponse(
@@ -97,7 +101,7 @@ async def root(request: Request) -> FastJSONResponse:
     )
 
 
-@router.get("/health", summary="Seed health check: 200 when every configured model is loaded, else 503")
+@router.get("/health", tags=[PROBES], summary="Seed health check: 200 when every configured model is loaded, else 503")
 async def health(request: Request) -> FastJSONResponse:
     state = app_state(request)
     entries = state.repository.entries.values()
@@ -126,11 +130,13 @@ async def models(request: Request) -> FastJSONResponse:
 
 @router.get("/model/info", summary="Metadata of one model (default unless ?model=)")
 async def model_info(request: Request, model: str | None = Query(None)) -> FastJSONResponse:
-    served = select_model(request, model)
+    plane, call = serving(request)
+    served = plane.select_model(call, model)
     return FastJSONResponse({**served.metadata(), "default": served.name == app_state(request).repository.default_name})
 
 
 async def _predict(request: Request, model_name: str | None) -> FastJSONResponse:
+    plane, call = serving(request)
     payload = require_object(await read_json(request), "one penguin, or {'records': [...]}")
     if "records" in payload:
         extra = set(payload) - {"records", "model"}
@@ -139,11 +145,11 @@ async def _predict(request: Request, model_name: str | None) -> FastJSONResponse
         body_model = payload.get("model")
         if body_model is not None and not isinstance(body_model, str):
             raise bad_request("must be a model name", ("body", "model"))
-        model = select_model(request, model_name or body_model)
-        prediction = await predict_rows(request, model, payload["records"], ("body", "records"))
+        model = plane.select_model(call, model_name or body_model)
+        prediction = await plane.predict_rows(call, model, payload["records"], ("body", "records"))
         return FastJSONResponse(_records(prediction))
-    model = select_model(request, model_name)
-    prediction = await predict_rows(request, model, [payload], ("body",), single=True)
+    model = plane.select_model(call, model_name)
+    prediction = await plane.predict_rows(call, model, [payload], ("body",), single=True)
     return FastJSONResponse(_single(prediction))
 
 
@@ -154,14 +160,15 @@ async def _predict(request: Request, model_name: str | None) -> FastJSONResponse
     openapi_extra=body_doc(BATCH, {"penguins": [EXAMPLE, {**EXAMPLE, "island": "Dream", "sex": "FEMALE"}]}),
 )
 async def predict_batch(request: Request, model: str | None = Query(None)) -> FastJSONResponse:
+    plane, call = serving(request)
     payload = require_object(await read_json(request), "{'penguins': [...]}")
     if "penguins" not in payload:
         raise bad_request("field required", ("body", "penguins"))
     extra = set(payload) - {"penguins"}
     if extra:
         raise bad_request(f"unexpected field(s) {sorted(extra)}", ("body", sorted(extra)[0]))
-    served = select_model(request, model)
-    prediction = await predict_rows(request, served, payload["penguins"], ("body", "penguins"))
+    served = plane.select_model(call, model)
+    prediction = await plane.predict_rows(call, served, payload["penguins"], ("body", "penguins"))
     classes = served.classes
     items = [
         {"species": label, "confidence": confidence, "probabilities": probabilities_by_class(classes, row)}
@@ -178,6 +185,7 @@ async def predict_batch(request: Request, model: str | None = Query(None)) -> Fa
     openapi_extra=body_doc(COMPARE, {"records": [EXAMPLE]}),
 )
 async def predict_compare(request: Request, models: list[str] | None = Query(None)) -> FastJSONResponse:
+    plane, call = serving(request)
     state = app_state(request)
     payload = require_object(await read_json(request), "one penguin, {'records': [...]} or {'penguins': [...]}")
     loc: tuple[str, ...]
@@ -200,7 +208,7 @@ async def predict_compare(request: Request, models: list[str] | None = Query(Non
     results: dict[str, Any] = {}
     for name in names:
         served = state.repository.get(name)[0]
-        results[name] = _records(await predict_rows(request, served, rows, loc, single=single))
+        results[name] = _records(await plane.predict_rows(call, served, rows, loc, single=single))
     info = request_info(request)
     info.model = "compare"
     info.version = ",".join(f"{n}:{results[n]['version']}" for n in names)
@@ -226,6 +234,7 @@ async def predict_compare(request: Request, models: list[str] | None = Query(Non
     },
 )
 async def predict_image(request: Request, model: str | None = Query(None)) -> FastJSONResponse:
+    plane, call = serving(request)
     state = app_state(request)
     if media_type(request) != "multipart/form-data":
         raise ApiError(415, "send the image as multipart/form-data with a 'file' field (curl -F file=@digit.png)")
@@ -235,7 +244,7 @@ async def predict_image(request: Request, model: str | None = Query(None)) -> Fa
         if not candidates:
             raise ApiError(404, f"no image model is configured; available models: {', '.join(state.repository.names)}")
         model = candidates[0]
-    served = select_model(request, model)
+    served = plane.select_model(call, model)
     try:
         form = await request.form()
     except ApiError:
@@ -246,7 +255,7 @@ async def predict_image(request: Request, model: str | None = Query(None)) -> Fa
     if not isinstance(upload, (UploadFile, StarletteUpload)):
         raise bad_request("field required: a file upload named 'file'", ("body", "file"))
     sample = decode_image(served, await upload.read())
-    prediction = await predict_tensor(request, served, sample, ("body", "file"))
+    prediction = await plane.predict_tensor(call, served, sample, ("body", "file"))
     label = prediction.labels[0]
     return FastJSONResponse(
         {

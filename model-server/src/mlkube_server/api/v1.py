@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, Request
 
-from ..context import app_state
 from ..errors import ApiError, bad_request
 from ..jsonio import FastJSONResponse, probabilities_by_class, read_json, require_object
 from ..models import TabularModel
-from ..service import predict_rows, predict_tensor, select_model
+from .calls import app_state, serving
 from .docs import body_doc
 
+PROTOCOL = "v1"
 router = APIRouter(prefix="/v1", tags=["KServe V1"])
 
 EXAMPLE = {
@@ -29,10 +29,11 @@ async def list_models(request: Request) -> FastJSONResponse:
 
 @router.get("/models/{name}", summary="Model readiness (503 while not loaded)")
 async def model_status(request: Request, name: str) -> FastJSONResponse:
+    plane, call = serving(request)
     if name.endswith(":predict"):  # this route matches /v1/models/{name}:predict too, with the suffix in name
         raise ApiError(405, f"method {request.method} not allowed; predict takes POST", headers={"Allow": "POST"})
     try:
-        model = select_model(request, name)
+        model = plane.select_model(call, name)
     except ApiError as exc:
         if exc.status == 503:
             return FastJSONResponse({"name": name, "ready": False, "error": exc.message}, status_code=503)
@@ -49,20 +50,21 @@ async def model_status(request: Request, name: str) -> FastJSONResponse:
     ),
 )
 async def predict(request: Request, name: str) -> FastJSONResponse:
-    model = select_model(request, name)
+    plane, call = serving(request)
+    model = plane.select_model(call, name)
     payload = require_object(await read_json(request), "{'instances': [...]}")
     if "instances" not in payload:
         raise bad_request("field required", ("body", "instances"))
     instances = payload["instances"]
     loc = ("body", "instances")
     if isinstance(model, TabularModel):
-        prediction = await predict_rows(request, model, instances, loc)
+        prediction = await plane.predict_rows(call, model, instances, loc)
     else:
         try:
             array = np.asarray(instances, dtype=np.float32)
         except (TypeError, ValueError, OverflowError):
             raise bad_request("instances must be nested arrays of numbers within the FP32 range", loc) from None
-        prediction = await predict_tensor(request, model, array, loc)
+        prediction = await plane.predict_tensor(call, model, array, loc)
     return FastJSONResponse(
         {
             "predictions": prediction.labels,

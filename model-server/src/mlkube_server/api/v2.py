@@ -16,14 +16,16 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from .. import __version__
-from ..context import app_state, request_info
+from ..dataplane import Prediction
 from ..errors import ApiError, FieldError, bad_request, invalid_input, shown
 from ..jsonio import FastJSONResponse, parse_json, require_json, require_object
 from ..models import ImageModel, ServedModel, TabularModel
-from ..service import Prediction, check_rows, predict_columns, predict_rows, predict_tensor, select_model
 from . import v2_binary
+from .calls import app_state, request_info, serving
 from .docs import body_doc
+from .protocols import PROBES
 
+PROTOCOL = "v2"
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol V2"])
 
 BINARY_HEADER = v2_binary.HEADER
@@ -87,12 +89,14 @@ async def server_metadata(request: Request) -> FastJSONResponse:
     return FastJSONResponse({"name": "mlkube-model-server", "version": __version__, "extensions": extensions})
 
 
-@router.get("/health/live", summary="Liveness: the process answers")
+@router.get("/health/live", tags=[PROBES], summary="Liveness: the process answers")
 async def live() -> FastJSONResponse:
     return FastJSONResponse({"live": True})
 
 
-@router.get("/health/ready", summary="Readiness: every configured model is loaded and no shutdown is under way")
+@router.get(
+    "/health/ready", tags=[PROBES], summary="Readiness: every configured model is loaded and no shutdown is under way"
+)
 async def ready(request: Request) -> FastJSONResponse:
     is_ready = app_state(request).ready()
     return FastJSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
@@ -104,7 +108,8 @@ async def list_models(request: Request) -> FastJSONResponse:
 
 
 def _versioned(request: Request, name: str, version: str | None) -> ServedModel:
-    model = select_model(request, name)
+    plane, call = serving(request)
+    model = plane.select_model(call, name)
     if version is not None and version != model.version:
         raise ApiError(404, f"model {name!r} version {version!r} is not loaded; the loaded version is {model.version}")
     return model
@@ -285,6 +290,7 @@ def _from_binary(chunk: bytes, datatype: str, size: int) -> list[Any]:
 
 
 async def _infer(request: Request, name: str, version: str | None) -> Response:
+    plane, call = serving(request)
     model = _versioned(request, name, version)
     payload, binary = await _read_infer_body(request)
     request_id, wanted = _request_id(payload), _requested_outputs(payload)
@@ -294,15 +300,15 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
         names = set(model.schema.names)
         if len(tensors) == 1 and tensors[0][0] not in names and len(tensors[0][1]) == 2:
             _, shape, _, data = tensors[0]
-            check_rows(app_state(request), shape[0], (*loc, 0, "shape"))
+            plane.check_rows(shape[0], (*loc, 0, "shape"))
             width = shape[1]
             rows = [data[i * width : (i + 1) * width] for i in range(shape[0])]
-            prediction = await predict_rows(request, model, rows, (*loc, 0, "data"))
+            prediction = await plane.predict_rows(call, model, rows, (*loc, 0, "data"))
         else:
             for index, (tensor_name, shape, _, _) in enumerate(tensors):
                 if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
                     raise bad_request(f"column input {shown(tensor_name)} must have shape [n] or [n, 1]", (*loc, index))
-            prediction = await predict_columns(request, model, {t[0]: t[3] for t in tensors}, loc)
+            prediction = await plane.predict_columns(call, model, {t[0]: t[3] for t in tensors}, loc)
     else:
         if len(tensors) != 1:
             raise bad_request(f"model {name!r} takes one image tensor, got {len(tensors)} inputs", loc)
@@ -313,7 +319,7 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
             array = np.asarray(data, dtype=np.float32).reshape(shape)
         except (TypeError, ValueError, OverflowError):
             raise bad_request("tensor data must be numbers within the FP32 range", (*loc, 0, "data")) from None
-        prediction = await predict_tensor(request, model, array, (*loc, 0))
+        prediction = await plane.predict_tensor(call, model, array, (*loc, 0))
     body = _infer_response(request_id or request_info(request).request_id, wanted, prediction)
     binary_names = v2_binary.binary_outputs(payload, [o["name"] for o in body["outputs"]])
     return v2_binary.response(body, binary_names) if binary_names else FastJSONResponse(body)
