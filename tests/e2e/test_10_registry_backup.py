@@ -56,12 +56,17 @@ def served_versions(server_url: str) -> dict[str, str]:
 @pytest.fixture
 def fresh_release(platform):
     """The umbrella chart again, release `mlkube` in its own namespace, without training Jobs: every version it
-    will know comes from the restore. One server replica and no monitoring: they have nothing to do with the
-    registry, and the suite's machine runs the platform besides."""
+    will know comes from the restore. One server replica, no monitoring and no HTTPRoute (the platform's route holds
+    the local Gateway's paths): none of them has to do with the registry, and the machine runs the platform too."""
     kubectl("create", "namespace", RESTORE_NAMESPACE, namespace=None, check=False)
     kubectl("label", "--overwrite", "namespace", RESTORE_NAMESPACE, "pod-security.kubernetes.io/enforce=restricted",
             "app.kubernetes.io/part-of=mlkube", namespace=None)  # fmt: skip
-    overrides = {"training-job.enabled": "false", "monitoring.enabled": "false", "model-server.replicaCount": "1"}
+    overrides = {
+        "training-job.enabled": "false",
+        "monitoring.enabled": "false",
+        "model-server.replicaCount": "1",
+        "model-server.gateway.enabled": "false",
+    }
     try:
         started = time.monotonic()
         # No --wait: the servers wait for @champion, which only the restore brings.
@@ -77,7 +82,7 @@ def fresh_release(platform):
         kubectl("delete", "namespace", RESTORE_NAMESPACE, "--wait=false", namespace=None, check=False)
 
 
-def test_a_restored_release_serves_the_backups_champions(platform, server_url, fresh_release, tmp_path: Path):
+def test_a_restored_release_serves_the_backups_champions(platform, fresh_release, tmp_path: Path):
     mlflow_url = service_url(f"{RELEASE}-mlflow")
     champions = {name: champion(mlflow_url, name, mlflow_auth()) for name in MODELS}
     backup = tmp_path / "registry"
