@@ -98,9 +98,10 @@ def test_restore_names_a_file_changed_since_the_backup(tmp_path: Path) -> None:
     assert any(damaged in m for m in run.failure_messages()), run.explain()
 
 
-def test_restore_of_an_intact_backup_goes_on_to_the_cluster(tmp_path: Path) -> None:
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check-mode"])
+def test_restore_of_an_intact_backup_goes_on_to_the_cluster(tmp_path: Path, check_mode: bool) -> None:
     folder = backup_folder(tmp_path / "backup", FILES)
-    run = registry(tmp_path, "restore", folder)
+    run = registry(tmp_path, "restore", folder, *(["--check"] if check_mode else []))
     assert run.rc != 0
     messages = run.failure_messages()
     assert not any("damaged" in m or "not a registry backup" in m for m in messages), run.explain()
