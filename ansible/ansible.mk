@@ -72,20 +72,20 @@ argo-rollouts-plugin: ## Build `kubectl argo rollouts` (and the controller, CRDs
 images-clean: ## Stop the dockerd that `make images` started (images and the base tarball stay cached)
 	@$(IMAGES_SCRIPT) dockerd-stop
 
-# Registry backups (MLflow's database, artifacts, auth and signing Secrets): a new folder per backup, under
+# Model-registry backups (MLflow's database, artifacts, auth and signing Secrets): a new folder per backup, under
 # backups/ unless BACKUP names one; BACKUP_ARGS adds -e overrides (registry_backup_namespace, _release, ...).
 BACKUP_ROOT := $(ROOT)/backups
-REGISTRY_PLAYBOOK = $(ANSIBLE_PLAYBOOK) -i $(INVENTORY) registry.yml
+MODEL_REGISTRY_PLAYBOOK = $(ANSIBLE_PLAYBOOK) -i $(INVENTORY) model-registry.yml
 
 .PHONY: backup
 backup: ansible-venv ## Back up the model registry of the platform into BACKUP (default backups/registry-<UTC time>; BACKUP_ARGS: -e overrides)
 	@folder='$(abspath $(or $(BACKUP),$(BACKUP_ROOT)/registry-$(shell date -u +%Y%m%dT%H%M%SZ)))'; \
-	 $(REGISTRY_PLAYBOOK) -e registry_backup_action=backup -e "registry_backup_dir=$$folder" $(BACKUP_ARGS)
+	 $(MODEL_REGISTRY_PLAYBOOK) -e registry_backup_action=backup -e "registry_backup_dir=$$folder" $(BACKUP_ARGS)
 
 .PHONY: restore
 restore: ansible-venv ## Restore the model registry from BACKUP=<folder> into the installed platform, then restart MLflow and the servers
 	@test -n '$(BACKUP)' || { echo "make restore needs BACKUP=<folder that make backup wrote>" >&2; exit 2; }
-	@$(REGISTRY_PLAYBOOK) -e registry_backup_action=restore -e "registry_backup_dir=$(abspath $(BACKUP))" $(BACKUP_ARGS)
+	@$(MODEL_REGISTRY_PLAYBOOK) -e registry_backup_action=restore -e "registry_backup_dir=$(abspath $(BACKUP))" $(BACKUP_ARGS)
 
 .PHONY: ansible-lint
 ansible-lint: ansible-venv ## Lint the playbook and roles (ansible-lint, production profile)

@@ -1,4 +1,4 @@
-"""registry.yml (roles/registry_backup) up to where it needs a cluster: the folder checks, the backup's manifest
+"""model-registry.yml (roles/registry_backup) up to where it needs a cluster: the folder checks, the backup's manifest
 and checksums, an unreachable cluster; the backup and restore themselves run in tests/e2e/test_10_registry_backup.py."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 
 from tests.ansible.playbook import INVENTORIES, PlaybookRun, run_playbook
 
+PLAYBOOK = "model-registry.yml"
 UNREACHABLE_KUBECONFIG = (
     "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
     "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
@@ -23,7 +24,7 @@ def registry(tmp_path: Path, action: str, folder: Path | str, *extra: str) -> Pl
     kubeconfig.write_text(UNREACHABLE_KUBECONFIG)
     args = ["-e", f"registry_backup_action={action}", "-e", f"registry_backup_dir={folder}"]
     args += ["-e", f"registry_backup_kubeconfig={kubeconfig}", *extra]
-    return run_playbook("local", *args, playbook="registry.yml", timeout=300, MLKUBE_CACHE=str(tmp_path / "cache"))
+    return run_playbook("local", *args, playbook=PLAYBOOK, timeout=300, MLKUBE_CACHE=str(tmp_path / "cache"))
 
 
 def backup_folder(folder: Path, files: dict[str, bytes]) -> Path:
@@ -49,7 +50,7 @@ FILES = {"mlflow.pgdump": b"PGDMP dump", "artifacts.tar": b"tar", "secrets.json"
 
 @pytest.mark.parametrize("inventory", INVENTORIES)
 def test_registry_playbook_syntax_check(inventory: str) -> None:
-    run = run_playbook(inventory, "--syntax-check", playbook="registry.yml")
+    run = run_playbook(inventory, "--syntax-check", playbook=PLAYBOOK)
     assert run.rc == 0, run.explain()
 
 
