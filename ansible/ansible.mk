@@ -2,7 +2,7 @@
 
 # Ansible runs from its own venv (ansible-core needs Python >= 3.12; the project's .venv is 3.11).
 ANSIBLE_VENV := $(CACHE)/ansible-venv
-ANSIBLE_STAMP := $(ANSIBLE_VENV)/.stamp-$(ANSIBLE_VERSION)-$(ANSIBLE_LINT_VERSION)-$(BOTO3_VERSION)-$(AWSCLI_VERSION)-$(MOTO_VERSION)
+ANSIBLE_STAMP := $(ANSIBLE_VENV)/.stamp-$(ANSIBLE_VERSION)-$(ANSIBLE_LINT_VERSION)-$(BOTO3_VERSION)-$(AWSCLI_VERSION)-$(MOTO_VERSION)-$(KUBERNETES_PYTHON_VERSION)
 # profile_tasks prints each task's start time and a timing summary at the end.
 ANSIBLE_ENV := ANSIBLE_CONFIG=$(ROOT)/ansible/ansible.cfg ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks \
   PROFILE_TASKS_TASK_OUTPUT_LIMIT=10 \
@@ -21,13 +21,14 @@ LOCAL_CLUSTER := ansible/roles/local_cluster/files/cluster.sh
 IMAGES_SCRIPT := ansible/roles/images/files/mlkube-images.sh
 
 .PHONY: ansible-venv
-ansible-venv: $(ANSIBLE_STAMP) ## Install ansible, ansible-lint, boto3, the AWS CLI and moto (pinned) into .cache/ansible-venv
+ansible-venv: $(ANSIBLE_STAMP) ## Install ansible, ansible-lint, boto3, the AWS CLI, moto and the kubernetes client (pinned) into .cache/ansible-venv
 
 $(ANSIBLE_STAMP):
-	@echo "==> ansible $(ANSIBLE_VERSION), ansible-lint $(ANSIBLE_LINT_VERSION), boto3 $(BOTO3_VERSION), awscli $(AWSCLI_VERSION), moto $(MOTO_VERSION) (.cache/ansible-venv)"
+	@echo "==> ansible $(ANSIBLE_VERSION), ansible-lint $(ANSIBLE_LINT_VERSION), boto3 $(BOTO3_VERSION), awscli $(AWSCLI_VERSION), moto $(MOTO_VERSION), kubernetes $(KUBERNETES_PYTHON_VERSION) (.cache/ansible-venv)"
 	@python=$$(ansible/scripts/find-python.sh) && rm -rf $(ANSIBLE_VENV) && $$python -m venv $(ANSIBLE_VENV)
 	@$(ANSIBLE_VENV)/bin/pip install --quiet 'ansible==$(ANSIBLE_VERSION)' 'ansible-lint==$(ANSIBLE_LINT_VERSION)' \
-	  'boto3==$(BOTO3_VERSION)' 'awscli==$(AWSCLI_VERSION)' 'moto[server]==$(MOTO_VERSION)'
+	  'boto3==$(BOTO3_VERSION)' 'awscli==$(AWSCLI_VERSION)' 'moto[server]==$(MOTO_VERSION)' \
+	  'kubernetes==$(KUBERNETES_PYTHON_VERSION)'
 	@touch $@
 
 .PHONY: cluster-up
@@ -103,6 +104,21 @@ argo-rollouts-plugin: ## Build `kubectl argo rollouts` (and the controller, CRDs
 .PHONY: images-clean
 images-clean: ## Stop the dockerd that `make images` started (images and the base tarball stay cached)
 	@$(IMAGES_SCRIPT) dockerd-stop
+
+# Model-registry backups (MLflow's database, artifacts, auth and signing Secrets): a new folder per backup, under
+# backups/ unless BACKUP names one; BACKUP_ARGS adds -e overrides (registry_backup_namespace, _release, ...).
+BACKUP_ROOT := $(ROOT)/backups
+MODEL_REGISTRY_PLAYBOOK = $(ANSIBLE_PLAYBOOK) -i $(INVENTORY) model-registry.yml
+
+.PHONY: backup
+backup: ansible-venv ## Back up the model registry of the platform into BACKUP (default backups/registry-<UTC time>; BACKUP_ARGS: -e overrides)
+	@folder='$(abspath $(or $(BACKUP),$(BACKUP_ROOT)/registry-$(shell date -u +%Y%m%dT%H%M%SZ)))'; \
+	 $(MODEL_REGISTRY_PLAYBOOK) -e registry_backup_action=backup -e "registry_backup_dir=$$folder" $(BACKUP_ARGS)
+
+.PHONY: restore
+restore: ansible-venv ## Restore the model registry from BACKUP=<folder> into the installed platform, then restart MLflow and the servers
+	@test -n '$(BACKUP)' || { echo "make restore needs BACKUP=<folder that make backup wrote>" >&2; exit 2; }
+	@$(MODEL_REGISTRY_PLAYBOOK) -e registry_backup_action=restore -e "registry_backup_dir=$(abspath $(BACKUP))" $(BACKUP_ARGS)
 
 .PHONY: ansible-lint
 ansible-lint: ansible-venv ## Lint the playbook and roles (ansible-lint, production profile)

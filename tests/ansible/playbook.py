@@ -80,9 +80,11 @@ def ansible_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_playbook(inventory: str, *args: str, timeout: float = 1800, **env: str) -> PlaybookRun:
+def run_playbook(
+    inventory: str, *args: str, timeout: float = 1800, playbook: str = "site.yml", **env: str
+) -> PlaybookRun:
     proc = subprocess.run(
-        ["ansible-playbook", "-i", f"inventories/{inventory}/hosts.yml", "site.yml", *args],
+        ["ansible-playbook", "-i", f"inventories/{inventory}/hosts.yml", playbook, *args],
         cwd=ANSIBLE_DIR,
         env=ansible_env(**env),
         capture_output=True,

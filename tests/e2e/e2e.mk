@@ -3,7 +3,7 @@
 E2E_TARGET := local
 
 .PHONY: test-e2e
-test-e2e: venv helm ## The whole platform on the local cluster: install, train, serve, observe, roll out (rolling, canary, blue-green), GPU scheduling
+test-e2e: venv helm ansible-venv ## The whole platform on the local cluster: install, train, serve, observe, roll out (rolling, canary, blue-green), GPU scheduling, registry backup and restore
 	@$(MAKE) cluster-up MLKUBE_TARGET=$(E2E_TARGET)
 	@$(MAKE) images MLKUBE_TARGET=$(E2E_TARGET)
 	@$(PYTEST) tests/e2e -v -s --durations=0
