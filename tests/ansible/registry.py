@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.ansible.playbook import ROOT
+from tests.support.processes import ManagedProcess, ProcessFailed, free_port, wait_for_http
 
 
 def crane() -> str:
@@ -25,39 +24,30 @@ def crane() -> str:
 
 
 class LoopbackRegistry:
-    """`with LoopbackRegistry(work_dir) as registry:` serves on 127.0.0.1 (a port the kernel picks), blobs on disk."""
+    """`with LoopbackRegistry(work_dir) as registry:` serves on a free loopback port, blobs on disk."""
 
     def __init__(self, work_dir: Path) -> None:
         self.work_dir = work_dir
         self.log_path = work_dir / "registry.log"
         self.address = ""
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: ManagedProcess | None = None
 
     def __enter__(self) -> LoopbackRegistry:
         (self.work_dir / "blobs").mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                [crane(), "registry", "serve", "--address", "127.0.0.1:0", "--disk", str(self.work_dir / "blobs")],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while not (port := re.search(r"serving on port (\d+)", self.log())):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.__exit__()
-                pytest.fail(f"crane registry serve did not start:\n{self.log()}", pytrace=False)
-            time.sleep(0.1)
-        self.address = f"127.0.0.1:{port.group(1)}"
+        self.address = f"127.0.0.1:{free_port()}"
+        argv = [crane(), "registry", "serve", "--address", self.address, "--disk", str(self.work_dir / "blobs")]
+        self._process = ManagedProcess("crane registry serve", argv, self.log_path)
+        try:
+            wait_for_http(f"http://{self.address}/v2/", timeout=30, process=self._process)
+        except ProcessFailed as exc:
+            self.__exit__()
+            pytest.fail(str(exc), pytrace=False)
         return self
 
     def __exit__(self, *_: object) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=10)
+        if self._process is not None:
+            self._process.stop(timeout=10)
+            self._process = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

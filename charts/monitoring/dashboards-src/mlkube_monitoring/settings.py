@@ -4,6 +4,7 @@ in at install time; these types check the values the promtool tests are written 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -15,11 +16,11 @@ CHART_DIR = SOURCE_DIR.parent
 CHARTS_DIR = CHART_DIR.parent
 VALUES_FILE = CHART_DIR / "values.yaml"
 KEYS = ("slo", "alerts")
-# A Prometheus duration, as the chart's values.schema.json accepts it.
-DURATION = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
-# A runbook URL, as the schema accepts it: no quote, space, brace, `#` or `@` (it is written into YAML strings, JSON
-# and Prometheus templates, and `#<alert>` is appended).
-RUNBOOK_URL = r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%!$&()*+,;=:/-]*)?$"
+_SCHEMA = json.loads((CHART_DIR / "values.schema.json").read_text())
+# A Prometheus duration and a runbook URL, as the chart's values.schema.json accepts them (read from it: written
+# once). The URL has no quote, space, brace, `#` or `@`: it goes into YAML strings, JSON and Prometheus templates.
+DURATION = _SCHEMA["definitions"]["duration"]["pattern"]
+RUNBOOK_URL = _SCHEMA["properties"]["alerts"]["properties"]["runbookBaseUrl"]["pattern"]
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
 
