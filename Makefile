@@ -88,8 +88,11 @@ up: ## The whole platform on a cluster (MLKUBE_TARGET=auto|kind|local|cloud): pr
 	 echo "==> make up took $$(( $$(date +%s) - t0 ))s"
 
 # The user's shell: the pinned kubectl, helm and kubectl-argo-rollouts (.cache/bin) first on PATH, and the
-# target's kubeconfig (the local cluster's own; kind and cloud merge theirs into ~/.kube/config).
-ENV_LINES = export PATH="$(BIN):$$PATH"$(if $(filter local,$(RESOLVED_TARGET)),; export KUBECONFIG="$(CACHE)/cluster/kubeconfig")
+# target's kubeconfig (the local cluster's own; kind and cloud merge theirs into ~/.kube/config). On cloud, the
+# kubeconfig's exec plugin (`aws eks get-token`) is the AWS CLI of the Ansible venv: its bin goes last on PATH, so
+# that its python and ansible never shadow the user's.
+ENV_PATH = $(BIN):$$PATH$(if $(filter cloud,$(RESOLVED_TARGET)),:$(ANSIBLE_VENV)/bin)
+ENV_LINES = export PATH="$(ENV_PATH)"$(if $(filter local,$(RESOLVED_TARGET)),; export KUBECONFIG="$(CACHE)/cluster/kubeconfig")
 
 .PHONY: env
 env: ## Print the shell lines for the pinned kubectl/helm and the cluster: eval "$$(make env)"

@@ -75,6 +75,24 @@ def test_an_unknown_target_says_which_ones_exist() -> None:
     assert "use auto, kind, local or cloud" in proc.stderr
 
 
+@pytest.mark.parametrize("target", ["kind", "local", "cloud"])
+def test_make_env_puts_the_pinned_tools_first_and_the_cloud_cli_last(target: str) -> None:
+    """`eval "$(make env)"`: the pinned kubectl/helm shadow the user's; on cloud the kubeconfig's `aws eks get-token`
+    finds the Ansible venv's AWS CLI, placed after the user's PATH so its python never shadows theirs."""
+    proc = subprocess.run(
+        ["make", "-s", "env", f"MLKUBE_TARGET={target}"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    path = next(line for line in proc.stdout.splitlines() if line.startswith("export PATH="))
+    entries = path.removeprefix("export PATH=").strip('"').split(":")
+    assert entries[0] == str(ROOT / ".cache" / "bin") and "$PATH" in entries, path
+    venv_bin = str(ROOT / ".cache" / "ansible-venv" / "bin")
+    if target == "cloud":
+        assert entries.index(venv_bin) > entries.index("$PATH"), path
+    else:
+        assert venv_bin not in entries, path
+    assert ("KUBECONFIG" in proc.stdout) == (target == "local"), proc.stdout
+
+
 def test_the_registry_pattern_is_the_one_of_the_charts_schemas() -> None:
     defaults = yaml.safe_load((ANSIBLE_DIR / "roles" / "images" / "defaults" / "main.yml").read_text())
     script = (ANSIBLE_DIR / "roles" / "images" / "files" / "mlkube-images.sh").read_text()

@@ -1,4 +1,4 @@
-"""Every command block of the README says whether the e2e suite runs it (tests/e2e/test_06_docs.py runs those)."""
+"""Every command block of the README says whether the e2e suite runs it (tests/e2e/test_03a_docs.py runs those)."""
 
 from tests.e2e.docs import commands, readme_blocks
 from tests.e2e.kube import ROOT
