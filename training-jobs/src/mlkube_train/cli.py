@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 
 from . import __version__
 from .errors import ConfigError, ExitCode, TrainError
+from .model_tags import ALIAS_CHAMPION
 from .settings import (
     ENV_PREFIX,
     BoostedSettings,
@@ -127,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         "promote", "Point an alias (e.g. champion) of a registered model at a version.", ConnectionSettings
     )
     promote.add_argument("--name", required=True, help="registered model, e.g. penguins-svm")
-    promote.add_argument("--alias", default="champion", help="alias to move (default: champion)")
+    promote.add_argument("--alias", default=ALIAS_CHAMPION, help=f"alias to move (default: {ALIAS_CHAMPION})")
     target = promote.add_mutually_exclusive_group(required=True)
     target.add_argument("--version", dest="target_version", help="version number to point the alias at")
     target.add_argument("--from-alias", help="point the alias where this other alias points (e.g. challenger)")
@@ -215,10 +216,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "promote":
         from mlflow import MlflowClient
 
-        from .registry import CHALLENGER, promote, wait_for_rollout
+        from .model_tags import ALIAS_CHALLENGER
+        from .registry import promote, wait_for_rollout
         from .tracking import transient_guard
 
-        alias = CHALLENGER if args.via_rollout else args.alias
+        alias = ALIAS_CHALLENGER if args.via_rollout else args.alias
         version, previous = transient_guard(
             "promoting", lambda: promote(MlflowClient(), args.name, alias, args.target_version, args.from_alias)
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import publish, registry
+from .. import model_tags, publish
 from ..errors import ConfigError
 from ..evaluation import classification_metrics, confusion_figure
 from ..jobrun import tracked_run
@@ -95,7 +95,13 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
     experiment_id = transient_guard(
         "creating the experiment", lambda: ensure_experiment(settings.experiment, tracking_uri)
     )
-    tags = {"trainer": TRAINER, "algorithm": ALGORITHM, "code_version": code_version(), "device": device_name}
+    version_code = code_version()
+    tags = {
+        model_tags.TAG_TRAINER: TRAINER,
+        model_tags.TAG_ALGORITHM: ALGORITHM,
+        model_tags.TAG_CODE_VERSION: version_code,
+        model_tags.TAG_DEVICE: device_name,
+    }
     with tracked_run(experiment_id, "digits-cnn", tags) as run_id:
         mlflow.log_params(
             {
@@ -190,14 +196,14 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
             model_uri=info.model_uri,
             run_id=run_id,
             metrics=metrics,
-            code_version=tags["code_version"],
+            code_version=version_code,
             data_sha256=data_sha256,
             class_share=class_share,
             tags={
-                registry.TAG_INPUT_FORMAT: INPUT_FORMAT,
-                registry.TAG_PYTORCH_MODEL_URI: eager.model_uri,
-                registry.TAG_ONNX_MAX_ABS_DIFF: f"{agreement.max_abs_diff:.3e}",
-                registry.TAG_CLASS_SHARE: json.dumps(class_share, sort_keys=True),
+                model_tags.TAG_INPUT_FORMAT: INPUT_FORMAT,
+                model_tags.TAG_PYTORCH_MODEL_URI: eager.model_uri,
+                model_tags.TAG_ONNX_MAX_ABS_DIFF: f"{agreement.max_abs_diff:.3e}",
+                model_tags.TAG_CLASS_SHARE: json.dumps(class_share, sort_keys=True),
             },
         )
         registered = publish.register(candidate, settings, settings.promotion_metric)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 
-from .. import publish, registry
+from .. import model_tags, publish
 from ..evaluation import classification_metrics, confusion_figure
 from ..jobrun import tracked_run
 from ..provenance import code_version, model_requirements
@@ -46,7 +46,11 @@ def _train(settings: BoostedSettings, tracking_uri: str) -> ModelResult:
         "creating the experiment", lambda: ensure_experiment(settings.experiment, tracking_uri)
     )
     version_code = code_version()
-    tags = {"trainer": TRAINER, "algorithm": ALGORITHM, "code_version": version_code}
+    tags = {
+        model_tags.TAG_TRAINER: TRAINER,
+        model_tags.TAG_ALGORITHM: ALGORITHM,
+        model_tags.TAG_CODE_VERSION: version_code,
+    }
     with tracked_run(experiment_id, f"penguins-{ALGORITHM}", tags) as run_id:
         params = {
             "n_estimators": settings.n_estimators,
@@ -83,9 +87,9 @@ def _train(settings: BoostedSettings, tracking_uri: str) -> ModelResult:
             data_sha256=dataset.sha256,
             class_share=profile["training_class_share"],
             tags={
-                registry.TAG_CLASSES: json.dumps(list(SPECIES)),
-                registry.TAG_FEATURE_RANGES: json.dumps(ranges, sort_keys=True),
-                registry.TAG_CLASS_SHARE: json.dumps(profile["training_class_share"], sort_keys=True),
+                model_tags.TAG_CLASSES: json.dumps(list(SPECIES)),
+                model_tags.TAG_FEATURE_RANGES: json.dumps(ranges, sort_keys=True),
+                model_tags.TAG_CLASS_SHARE: json.dumps(profile["training_class_share"], sort_keys=True),
             },
         )
         registered = publish.register(candidate, settings, settings.promotion_metric)

@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.utils._param_validation import InvalidParameterError
 
-from .. import publish, registry
+from .. import model_tags, publish
 from ..errors import ConfigError
 from ..evaluation import classification_metrics, confusion_figure
 from ..jobrun import tracked_run
@@ -65,7 +65,11 @@ def _train_one(
     name = REGISTERED_MODEL_NAMES[algorithm]
     version_code = code_version()
     profile = training_profile(dataset.x_train, dataset.y_train)
-    tags = {"trainer": TRAINER, "algorithm": algorithm.value, "code_version": version_code}
+    tags = {
+        model_tags.TAG_TRAINER: TRAINER,
+        model_tags.TAG_ALGORITHM: algorithm.value,
+        model_tags.TAG_CODE_VERSION: version_code,
+    }
     with tracked_run(experiment_id, f"penguins-{algorithm.value}", tags) as run_id:
         mlflow.log_params(
             {
@@ -132,9 +136,9 @@ def _train_one(
             data_sha256=dataset.sha256,
             class_share=profile["training_class_share"],
             tags={
-                registry.TAG_FEATURE_RANGES: json.dumps(profile["feature_ranges"], sort_keys=True),
-                registry.TAG_FEATURE_CATEGORIES: json.dumps(profile["feature_categories"], sort_keys=True),
-                registry.TAG_CLASS_SHARE: json.dumps(profile["training_class_share"], sort_keys=True),
+                model_tags.TAG_FEATURE_RANGES: json.dumps(profile["feature_ranges"], sort_keys=True),
+                model_tags.TAG_FEATURE_CATEGORIES: json.dumps(profile["feature_categories"], sort_keys=True),
+                model_tags.TAG_CLASS_SHARE: json.dumps(profile["training_class_share"], sort_keys=True),
             },
         )
         registered = publish.register(candidate, settings, settings.promotion_metric)
