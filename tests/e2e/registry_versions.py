@@ -9,9 +9,11 @@ import mlflow.sklearn
 from mlflow import MlflowClient
 from mlflow.models import Model
 
+from mlkube_train.model_tags import TAG_ARTIFACT_DIGEST, TAG_SIGNATURE
+
 # The Pipelines the trainer logs, and the extra types their skops files need (training-jobs).
 from mlkube_train.penguins.pipeline import CLASSIFIER_STEP, SKOPS_TRUSTED_TYPES
-from mlkube_train.signing import TAG_ARTIFACT_DIGEST, TAG_SIGNATURE, Signer
+from mlkube_train.signing import Signer
 
 # A signature covers one version's number and artifacts: copies are signed anew, as the trainer signs its own.
 NOT_COPIED = (TAG_SIGNATURE, TAG_ARTIFACT_DIGEST)

@@ -13,11 +13,13 @@ import shutil
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from . import kinds, signing
 from .kinds.base import Artifact, MlflowUnreachable, ModelLoadError, Resolved
 from .models import ServedModel
+from .retry import Backoff, GaveUp, is_transient, retry
 from .settings import ServerSettings
 
 __all__ = ["MlflowUnreachable", "ModelLoadError", "Resolved", "load_model", "resolve"]
@@ -43,20 +45,16 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
 def load_model(name: str, uri: str, settings: ServerSettings) -> ServedModel:
     """Load with retries while MLflow is unreachable; raise ModelLoadError otherwise."""
-    delay = settings.load_backoff_seconds
-    for attempt in range(1, settings.load_attempts + 1):
-        try:
-            return _load_once(name, uri, settings)
-        except MlflowUnreachable as exc:
-            if attempt == settings.load_attempts:
-                raise MlflowUnreachable(f"{exc}; gave up after {attempt} attempts") from None
-            log.warning(
-                "model %s: MLflow unreachable (attempt %d/%d): %s; retrying in %.1fs",
-                name, attempt, settings.load_attempts, exc, delay,
-            )  # fmt: skip
-            time.sleep(delay)
-            delay = min(max(delay * 2, 0.5), 30.0)
-    raise AssertionError("unreachable")
+    try:
+        return retry(
+            partial(_load_once, name, uri, settings),
+            Backoff(settings.load_attempts, settings.load_backoff_seconds),
+            f"model {name}: MLflow unreachable",
+            transient=lambda exc: isinstance(exc, MlflowUnreachable),
+            logger=log,
+        )
+    except GaveUp as exc:
+        raise MlflowUnreachable(f"{exc.last}; gave up after {exc.attempts} attempts") from None
 
 
 def _load_once(name: str, uri: str, settings: ServerSettings) -> ServedModel:
@@ -149,10 +147,7 @@ def _classify(name: str, uri: str, exc: Exception) -> ModelLoadError:
     text = f"{type(exc).__name__}: {exc}"
     first_line = text.strip().splitlines()[0][:300]
     code = getattr(exc, "error_code", "")
-    transient_words = ("Connection", "Max retries", "timed out", "Timeout", "503", "502", "temporarily")
-    if code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") and any(
-        word in text for word in transient_words
-    ):
+    if is_transient(exc):
         return MlflowUnreachable(f"model {name}: cannot reach MLflow for {uri} ({first_line})")
     if code == "RESOURCE_DOES_NOT_EXIST" or "not found" in text.lower():
         return ModelLoadError(f"model {name}: {uri} does not exist in the MLflow registry")

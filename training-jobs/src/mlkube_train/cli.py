@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import sys
-import time
 from enum import Enum
 from pathlib import Path
 from typing import Any, get_origin
@@ -16,6 +15,7 @@ from pydantic.fields import FieldInfo
 
 from . import __version__
 from .errors import ConfigError, ExitCode, TrainError
+from .model_tags import ALIAS_CHAMPION
 from .settings import (
     ENV_PREFIX,
     BoostedSettings,
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "promote", "Point an alias (e.g. champion) of a registered model at a version.", ConnectionSettings
     )
     promote.add_argument("--name", required=True, help="registered model, e.g. penguins-svm")
-    promote.add_argument("--alias", default="champion", help="alias to move (default: champion)")
+    promote.add_argument("--alias", default=ALIAS_CHAMPION, help=f"alias to move (default: {ALIAS_CHAMPION})")
     target = promote.add_mutually_exclusive_group(required=True)
     target.add_argument("--version", dest="target_version", help="version number to point the alias at")
     target.add_argument("--from-alias", help="point the alias where this other alias points (e.g. challenger)")
@@ -175,114 +175,16 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-def run(args: argparse.Namespace) -> int:
-    settings_cls = args.settings_cls
-    settings = load_settings(settings_cls, args.config, collect_overrides(args, settings_cls))
-    from .tracking import configure_tracking
-
-    started = time.monotonic()
-    # Checks that need no MLflow run first: a typo fails in a second, before anything is written.
-    if args.command == "digits":
-        from .digits.train import check_device
-
-        check_device(settings)
-    elif args.command == "penguins":
-        from .penguins.train import validate_grids
-
-        validate_grids(settings)
-    tracking_uri = configure_tracking(settings)
-    if args.command == "penguins":
-        from .penguins.train import train_penguins
-        from .results import write_summary
-
-        results = train_penguins(settings, tracking_uri)
-        write_summary(args.summary_file, "penguins", tracking_uri, results)
-        print(f"penguins: {len(results)} model(s) trained in {time.monotonic() - started:.1f}s ({tracking_uri})")
-    elif args.command == "digits":
-        from .digits.train import train_digits
-        from .results import write_summary
-
-        results = [train_digits(settings, tracking_uri)]
-        write_summary(args.summary_file, "digits", tracking_uri, results)
-        print(f"digits: trained in {time.monotonic() - started:.1f}s ({tracking_uri})")
-    elif args.command == "penguins-xgboost":
-        from .penguins.boosted import train_boosted
-        from .results import write_summary
-
-        results = [train_boosted(settings, tracking_uri)]
-        write_summary(args.summary_file, "penguins-xgboost", tracking_uri, results)
-        print(f"penguins-xgboost: trained in {time.monotonic() - started:.1f}s ({tracking_uri})")
-    elif args.command == "promote":
-        from mlflow import MlflowClient
-
-        from .registry import CHALLENGER, promote, wait_for_rollout
-        from .tracking import transient_guard
-
-        alias = CHALLENGER if args.via_rollout else args.alias
-        version, previous = transient_guard(
-            "promoting", lambda: promote(MlflowClient(), args.name, alias, args.target_version, args.from_alias)
-        )
-        print(f"{args.name}@{alias} -> version {version} (was {previous or 'unset'})")
-        summary = {"name": args.name, "alias": alias, "version": version, "previous": previous}
-        if args.via_rollout:
-            print(
-                "the rollout trigger starts the progressive rollout of this version; watch it with\n"
-                "  kubectl argo rollouts get rollout <release>-model-server --watch\n"
-                "the outcome lands on the version's rollout_outcome tag (mlkube-train list, or --wait SECONDS)"
-            )
-            if args.wait > 0:
-                outcome = transient_guard(
-                    "waiting", lambda: wait_for_rollout(MlflowClient(), args.name, version, args.wait)
-                )
-                print(f"{args.name} version {version}: {outcome or f'no outcome within {args.wait:.0f}s'}")
-                summary["rollout_outcome"] = outcome
-        _write_json(args.summary_file, summary)
-    elif args.command == "sign":
-        from mlflow import MlflowClient
-
-        from .errors import ConfigError
-        from .signing import Signer
-        from .tracking import transient_guard
-
-        if settings.signing_key is None:
-            raise ConfigError("set MLKUBE_TRAIN_SIGNING_KEY to the platform's signing key (PEM) to sign a version")
-        signer = Signer(settings.signing_key.get_secret_value())
-        digest = transient_guard("signing", lambda: signer.sign_version(MlflowClient(), args.name, args.target_version))
-        print(f"{args.name} version {args.target_version} signed (artifacts sha256 {digest})")
-        _write_json(args.summary_file, {"name": args.name, "version": args.target_version, "sha256": digest})
-    elif args.command == "score":
-        from .scoring import score_file
-        from .tracking import transient_guard
-
-        summary = transient_guard(
-            "scoring", lambda: score_file(args.model_uri, args.input, args.output, args.on_out_of_range)
-        )
-        print(
-            f"scored {summary['rows']} rows with {summary['model_name']} version {summary['model_version']} "
-            f"-> {args.output} ({summary['out_of_range_rows']} out of range)"
-        )
-        _write_json(args.summary_file, summary)
-    elif args.command == "list":
-        from .registry import list_models
-        from .tracking import transient_guard
-
-        for line in transient_guard("listing models", list_models):
-            print(line)
-    return ExitCode.OK
-
-
-def _write_json(path: Path | None, payload: dict) -> None:
-    if path is not None:
-        path.write_text(json.dumps(payload, indent=2, sort_keys=True))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # usage errors exit 2 (argparse)
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # images without git: no GitPython warning wall
     _setup_logging(args.verbose)
     try:
-        return int(run(args))
+        from .commands import run
+
+        settings_cls = args.settings_cls
+        return int(run(args, load_settings(settings_cls, args.config, collect_overrides(args, settings_cls))))
     except TrainError as exc:
         if args.verbose:
             log.exception("details")

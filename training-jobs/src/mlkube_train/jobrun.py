@@ -7,10 +7,11 @@ import logging
 from collections.abc import Iterator
 
 from .errors import TrainError, TransientError
-from .tracking import is_transient, transient_guard
+from .model_tags import RUN_TAG_FAILURE
+from .retry import is_transient
+from .tracking import transient_guard
 
 log = logging.getLogger(__name__)
-TAG_FAILURE = "mlkube.failure"  # one-line reason on a FAILED run
 
 
 @contextlib.contextmanager
@@ -29,7 +30,7 @@ def tracked_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> Iter
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if not is_transient(exc):
             with contextlib.suppress(Exception):
-                MlflowClient().set_tag(run_id, TAG_FAILURE, reason[:4000])
+                MlflowClient().set_tag(run_id, RUN_TAG_FAILURE, reason[:4000])
         with contextlib.suppress(Exception):
             mlflow.end_run(status="FAILED")
         if is_transient(exc) and not isinstance(exc, TrainError):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from . import registry
+from . import model_tags, registry
 from .pushgateway import push_failure, push_success
 from .registry import Promotion
 from .results import ModelResult
@@ -50,10 +50,10 @@ def register(candidate: Candidate, settings: JobSettings, metric: str) -> Regist
     client = MlflowClient()
     registry.ensure_registered_model(client, candidate.model_name, candidate.description)
     version_tags = {
-        registry.TAG_TRAINER: candidate.trainer,
-        registry.TAG_ALGORITHM: candidate.algorithm,
-        registry.TAG_CODE_VERSION: candidate.code_version,
-        registry.TAG_DATA_SHA256: candidate.data_sha256,
+        model_tags.TAG_TRAINER: candidate.trainer,
+        model_tags.TAG_ALGORITHM: candidate.algorithm,
+        model_tags.TAG_CODE_VERSION: candidate.code_version,
+        model_tags.TAG_DATA_SHA256: candidate.data_sha256,
         **candidate.tags,
     }
     by_trainer = settings.champion_by == registry.CHAMPION_BY_TRAINER

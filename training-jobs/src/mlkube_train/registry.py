@@ -9,38 +9,27 @@ import logging
 from dataclasses import asdict, dataclass
 
 from .errors import ConfigError
+from .model_tags import (
+    ALIAS_CHALLENGER,
+    ALIAS_CHAMPION,
+    DECISION_CHALLENGER,
+    DECISION_FIRST_CHAMPION,
+    DECISION_KEPT_CHAMPION,
+    DECISION_PROMOTED,
+    TAG_CHALLENGER_SCORE,
+    TAG_CHAMPION_SCORE,
+    TAG_CHAMPION_VERSION,
+    TAG_MANUAL_ALIASES,
+    TAG_PROMOTION_DECISION,
+    TAG_PROMOTION_METRIC,
+    TAG_ROLLOUT_OUTCOME,
+    TAG_ROLLOUT_REASON,
+)
 
-CHALLENGER = "challenger"
-CHAMPION = "champion"
-
-# Model-version tags written at registration (the model server and the dashboards read them).
-TAG_ALGORITHM = "algorithm"
-TAG_TRAINER = "trainer"
-TAG_CODE_VERSION = "code_version"
-TAG_DATA_SHA256 = "data_sha256"
-TAG_PYTORCH_MODEL_URI = "pytorch_model_uri"  # a network version is its ONNX export; the eager model lives here
-TAG_ONNX_MAX_ABS_DIFF = "onnx_max_abs_diff"  # checked agreement of the export with PyTorch (probabilities)
-# The training profile (JSON): the model server validates inputs against the feature ranges/categories, and the
-# class-mix alert compares live traffic with the training class shares.
-TAG_FEATURE_RANGES = "feature_ranges"
-TAG_FEATURE_CATEGORIES = "feature_categories"
-TAG_CLASS_SHARE = "training_class_share"
-TAG_CLASSES = "classes"  # JSON list: the class name of each label index a model answers (where it has no names)
-TAG_INPUT_FORMAT = "input_format"  # a tensor model's input, in words
-TAG_PROMOTION_DECISION = "promotion_decision"  # first_champion | promoted | kept_champion | challenger
 # Who moves @champion after the first version: the trainer (by test score) or the rollout trigger (by a judged
 # live rollout of @challenger; mlkube_server.trigger).
 CHAMPION_BY_TRAINER = "trainer"
 CHAMPION_BY_ROLLOUT = "rollout"
-TAG_PROMOTION_METRIC = "promotion_metric"
-TAG_CHALLENGER_SCORE = "promotion_challenger_score"
-TAG_CHAMPION_SCORE = "promotion_champion_score"  # "none" when there was no champion
-TAG_CHAMPION_VERSION = "promotion_previous_champion_version"
-TAG_MANUAL_ALIASES = "manually_set_aliases"  # comma list of aliases `promote` pointed at this version
-# Written by mlkube-rollout-trigger. model-server/src/mlkube_server/model_tags.py holds the same strings as these and
-# the profile tags above (tests/server/test_model_tags.py compares them).
-TAG_ROLLOUT_OUTCOME = "rollout_outcome"  # promoted | aborted
-TAG_ROLLOUT_REASON = "rollout_reason"
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +44,7 @@ class Promotion:
 
     @property
     def promoted(self) -> bool:
-        return self.decision in ("first_champion", "promoted")
+        return self.decision in (DECISION_FIRST_CHAMPION, DECISION_PROMOTED)
 
     def as_dict(self) -> dict:
         return asdict(self) | {"promoted": self.promoted}
@@ -100,7 +89,7 @@ def register_version(
             digest = signer.sign_version(client, name, str(version.version))
             log.info("%s version %s signed (artifacts sha256 %s)", name, version.version, digest[:16])
         if challenger:
-            client.set_registered_model_alias(name, CHALLENGER, version.version)
+            client.set_registered_model_alias(name, ALIAS_CHALLENGER, version.version)
     except BaseException:
         delete_version_quietly(client, name, version.version)
         raise
@@ -126,16 +115,16 @@ def decide_champion(
     The current champion's score is read from its run, so a manually promoted version competes too.
     The decision and both scores become tags of the new version.
     """
-    champion = _alias_version(client, name, CHAMPION)
+    champion = _alias_version(client, name, ALIAS_CHAMPION)
     champion_score: float | None = None
     if champion is not None and champion.run_id:
         champion_score = client.get_run(champion.run_id).data.metrics.get(metric)
     if champion is None:
-        decision = "first_champion"
+        decision = DECISION_FIRST_CHAMPION
     elif champion_score is None or score > champion_score:
-        decision = "promoted" if champion_by == CHAMPION_BY_TRAINER else "challenger"
+        decision = DECISION_PROMOTED if champion_by == CHAMPION_BY_TRAINER else DECISION_CHALLENGER
     else:
-        decision = "kept_champion"
+        decision = DECISION_KEPT_CHAMPION
     promotion = Promotion(
         decision=decision,
         metric=metric,
@@ -153,9 +142,9 @@ def decide_champion(
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     if promotion.promoted:
-        client.set_registered_model_alias(name, CHAMPION, version)
-    elif decision == "challenger":
-        client.set_registered_model_alias(name, CHALLENGER, version)
+        client.set_registered_model_alias(name, ALIAS_CHAMPION, version)
+    elif decision == DECISION_CHALLENGER:
+        client.set_registered_model_alias(name, ALIAS_CHALLENGER, version)
     return promotion
 
 

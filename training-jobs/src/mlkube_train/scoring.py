@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, DataError
+from .model_tags import TAG_FEATURE_CATEGORIES, TAG_FEATURE_RANGES
 
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 DIGIT_PIXELS = 64
@@ -119,8 +120,8 @@ def _score_sklearn(model_uri: str, frame: pd.DataFrame, tags: dict) -> tuple[pd.
     if missing:
         raise DataError(f"input lacks column(s) {', '.join(missing)} that the model needs ({', '.join(required)})")
     features = frame[required].copy()
-    ranges = json.loads(tags.get("feature_ranges", "{}"))
-    categories = json.loads(tags.get("feature_categories", "{}"))
+    ranges = json.loads(tags.get(TAG_FEATURE_RANGES, "{}"))
+    categories = json.loads(tags.get(TAG_FEATURE_CATEGORIES, "{}"))
     for column in ranges:
         features[column] = pd.to_numeric(features[column], errors="coerce").astype("float64")
     if "sex" in features.columns:

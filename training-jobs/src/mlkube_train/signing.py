@@ -17,8 +17,8 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-TAG_SIGNATURE = "mlkube.signature"  # base64 Ed25519 signature of signed_message(...)
-TAG_ARTIFACT_DIGEST = "mlkube.artifact_sha256"  # the digest that was signed, for people and the server's message
+from .model_tags import TAG_ARTIFACT_DIGEST, TAG_SIGNATURE
+
 MESSAGE_PREFIX = b"mlkube-model-version-signature-v1"
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from .errors import TransientError
+from .retry import Backoff, GaveUp, is_transient, retry
 from .settings import JobSettings
 
 LOCAL_DIR = Path(".mlkube")
@@ -54,53 +56,38 @@ def configure_tracking(settings: JobSettings) -> str:
     return uri
 
 
+class _NoHealthyAnswer(Exception):
+    """The server's /health did not answer 200 (the reason: HTTP status or connection error)."""
+
+
+def _check_health(url: str, timeout: float) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+            if response.status == 200:
+                return
+            reason = f"HTTP {response.status}"
+    except urllib.error.HTTPError as exc:
+        reason = f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        reason = str(getattr(exc, "reason", exc))
+    raise _NoHealthyAnswer(reason)
+
+
 def wait_for_server(uri: str, settings: JobSettings) -> None:
-    health = uri.rstrip("/") + "/health"
-    attempts = settings.mlflow_retries + 1
-    delay = settings.mlflow_retry_backoff_s
-    last = ""
-    for attempt in range(1, attempts + 1):
-        try:
-            with urllib.request.urlopen(health, timeout=settings.mlflow_timeout_s) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-                last = f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            last = str(getattr(exc, "reason", exc))
-        if attempt < attempts:
-            log.warning(
-                "MLflow at %s not reachable (%s), retry %d/%d in %.1fs", uri, last, attempt, attempts - 1, delay
-            )
-            time.sleep(delay)
-            delay *= 2
-    raise TransientError(
-        f"MLflow tracking server {uri} unreachable after {attempts} attempts ({last}); "
-        "check MLFLOW_TRACKING_URI and that the server is up, then retry"
-    )
-
-
-_TRANSIENT_MARKERS = (
-    "Max retries exceeded",
-    "Connection refused",
-    "ConnectionError",
-    "Read timed out",
-    "Temporary failure in name resolution",
-    "503",
-    "502",
-    "504",
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for errors that mean "the tracking server did not answer" rather than "you asked wrongly"."""
-    import requests
-
-    if isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
-        return True
-    text = str(exc)
-    return any(marker in text for marker in _TRANSIENT_MARKERS) and ("API request" in text or "HTTP" in text)
+    backoff = Backoff(settings.mlflow_retries + 1, settings.mlflow_retry_backoff_s, max_delay=math.inf)
+    try:
+        retry(
+            partial(_check_health, uri.rstrip("/") + "/health", settings.mlflow_timeout_s),
+            backoff,
+            f"MLflow at {uri} not reachable",
+            transient=lambda exc: isinstance(exc, _NoHealthyAnswer),
+            logger=log,
+        )
+    except GaveUp as exc:
+        raise TransientError(
+            f"MLflow tracking server {uri} unreachable after {exc.attempts} attempts ({exc.last}); "
+            "check MLFLOW_TRACKING_URI and that the server is up, then retry"
+        ) from None
 
 
 def transient_guard(action: str, fn: Callable[[], T]) -> T:

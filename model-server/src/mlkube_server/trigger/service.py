@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from ..model_tags import ALIAS_CHALLENGER
+from ..retry import Backoff, retry_async
 from . import plan
 from .errors import KubeError, TriggerError
 from .events import AliasSet
@@ -146,15 +146,12 @@ class Trigger:
             await asyncio.sleep(every)
 
     async def register_webhook_forever(self, name: str, url: str, secret: str) -> None:
-        delay = 1.0
-        started = time.monotonic()
-        while True:
-            try:
-                result = await self._io(self.registry.ensure_webhook, name, url, secret)
-                log.info("MLflow webhook %s %s (%s, model_version_alias.created)", name, result, url)
-                return
-            except Exception as exc:  # noqa: BLE001 - MLflow not up yet: retry with backoff
-                log.warning("MLflow webhook %s not registered yet (%.0fs): %s", name, time.monotonic() - started,
-                            str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)  # fmt: skip
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+        """Create or update MLflow's webhook, retrying any failure (MLflow not up yet) until it is registered."""
+        result = await retry_async(
+            lambda: self._io(self.registry.ensure_webhook, name, url, secret),
+            Backoff(attempts=None, first_delay=1.0),
+            f"MLflow webhook {name} not registered yet",
+            transient=lambda exc: True,
+            logger=log,
+        )
+        log.info("MLflow webhook %s %s (%s, model_version_alias.created)", name, result, url)

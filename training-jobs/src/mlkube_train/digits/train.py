@@ -7,25 +7,23 @@ The registered version is the ONNX graph (MLflow's onnx flavor), checked against
 
 from __future__ import annotations
 
-import json
 import tempfile
-import time
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .. import publish, registry
+from .. import model_tags
 from ..errors import ConfigError
-from ..evaluation import classification_metrics, confusion_figure
-from ..jobrun import tracked_run
-from ..provenance import code_version, model_requirements, models_code_path
+from ..provenance import model_requirements, models_code_path
 from ..results import ModelResult
 from ..settings import Device, DigitsSettings
-from ..tracking import ensure_experiment, transient_guard
+from ..tracking import transient_guard
+from ..trainer import Evaluation, LoggedModel, ModelSpec, PreparedData, Trainer
 from . import onnx_export
+from .epochs import EpochPlan, train_epochs
 
-TRAINER = "digits"
 ALGORITHM = "cnn"
 REGISTERED_MODEL_NAME = "digits-cnn"
 LABELS = tuple(range(10))
@@ -69,105 +67,85 @@ def load_digits_split(test_size: float, seed: int):
 
 
 def train_digits(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
-    with publish.failures_reported(settings, TRAINER, [ALGORITHM]):
-        return _train(settings, tracking_uri)
+    [result] = DigitsTrainer(settings, tracking_uri).run()
+    return result
 
 
-def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
-    import mlflow
-    from mlflow.models import ModelSignature
-    from mlflow.types import Schema, TensorSpec
+class DigitsTrainer(Trainer[DigitsSettings]):
+    name = "digits"
+    device_name: str
+    split: tuple[np.ndarray, ...]  # x_train, x_test, y_train, y_test
+    data: PreparedData
+    epoch_times: list[float]
 
-    from mlkube_models.digits_cnn import DigitsCNN
+    def models(self) -> list[ModelSpec]:
+        return [ModelSpec(ALGORITHM, REGISTERED_MODEL_NAME, "Handwritten digits 0-9, small CNN on 8x8 images")]
 
-    torch = _torch()
-    started = time.monotonic()
-    device_name = check_device(settings)
-    device = torch.device(device_name)
-    if settings.num_threads:
-        torch.set_num_threads(settings.num_threads)
-    torch.manual_seed(settings.seed)
-    np.random.seed(settings.seed)
-    x_train, x_test, y_train, y_test = load_digits_split(settings.test_size, settings.seed)
-    data_sha256 = _sha256(x_train, y_train, x_test, y_test)
-    print(f"digits data: train {len(x_train)}, test {len(x_test)}; device {device_name}", flush=True)
+    def prepare(self) -> PreparedData:
+        settings, torch = self.settings, _torch()
+        self.device_name = check_device(settings)
+        if settings.num_threads:
+            torch.set_num_threads(settings.num_threads)
+        torch.manual_seed(settings.seed)
+        np.random.seed(settings.seed)
+        self.split = x_train, x_test, y_train, _ = load_digits_split(settings.test_size, settings.seed)
+        print(f"digits data: train {len(x_train)}, test {len(x_test)}; device {self.device_name}", flush=True)
+        labels, counts = np.unique(y_train, return_counts=True)
+        share = {str(label): round(float(count / counts.sum()), 6) for label, count in zip(labels, counts, strict=True)}
+        self.data = PreparedData(_sha256(*self.split), share)
+        return self.data
 
-    experiment_id = transient_guard(
-        "creating the experiment", lambda: ensure_experiment(settings.experiment, tracking_uri)
-    )
-    tags = {"trainer": TRAINER, "algorithm": ALGORITHM, "code_version": code_version(), "device": device_name}
-    with tracked_run(experiment_id, "digits-cnn", tags) as run_id:
-        mlflow.log_params(
-            {
-                "epochs": settings.epochs,
-                "batch_size": settings.batch_size,
-                "learning_rate": settings.learning_rate,
-                "channels": settings.channels,
-                "hidden": settings.hidden,
-                "seed": settings.seed,
-                "device": device_name,
-                "torch_version": torch.__version__,
-                "train_rows": len(x_train),
-                "test_rows": len(x_test),
-                "data_sha256": data_sha256,
-            }
-        )
+    def run_tags(self) -> dict[str, str]:
+        return {model_tags.TAG_DEVICE: self.device_name}
+
+    def params(self, spec: ModelSpec) -> dict[str, Any]:
+        settings, (x_train, x_test, _, _) = self.settings, self.split
+        return {
+            "epochs": settings.epochs,
+            "batch_size": settings.batch_size,
+            "learning_rate": settings.learning_rate,
+            "channels": settings.channels,
+            "hidden": settings.hidden,
+            "seed": settings.seed,
+            "device": self.device_name,
+            "torch_version": _torch().__version__,
+            "train_rows": len(x_train),
+            "test_rows": len(x_test),
+            "data_sha256": self.data.sha256,
+        }
+
+    def fit(self, spec: ModelSpec) -> Any:
+        import mlflow
+
+        from mlkube_models.digits_cnn import DigitsCNN
+
+        settings, device = self.settings, _torch().device(self.device_name)
         model = DigitsCNN(channels=settings.channels, hidden=settings.hidden).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-        loss_fn = torch.nn.CrossEntropyLoss()
-        train_x, train_y = torch.from_numpy(x_train).to(device), torch.from_numpy(y_train).to(device)
-        test_x, test_y = torch.from_numpy(x_test).to(device), torch.from_numpy(y_test).to(device)
-        generator = torch.Generator().manual_seed(settings.seed)
-        epoch_times = []
-        for epoch in range(1, settings.epochs + 1):
-            epoch_started = time.perf_counter()
-            model.train()
-            order = torch.randperm(len(train_x), generator=generator).to(device)
-            total_loss, correct = 0.0, 0
-            for start in range(0, len(order), settings.batch_size):
-                batch = order[start : start + settings.batch_size]
-                optimizer.zero_grad()
-                logits = model(train_x[batch])
-                loss = loss_fn(logits, train_y[batch])
-                loss.backward()
-                optimizer.step()
-                total_loss += loss.item() * len(batch)
-                correct += int((logits.argmax(dim=1) == train_y[batch]).sum())
-            model.eval()
-            with torch.no_grad():
-                test_logits = model(test_x)
-                val_loss = float(loss_fn(test_logits, test_y))
-                val_acc = float((test_logits.argmax(dim=1) == test_y).float().mean())
-            if device_name == "cuda":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - epoch_started
-            epoch_times.append(seconds)
-            epoch_metrics = {
-                "train_loss": total_loss / len(train_x),
-                "train_accuracy": correct / len(train_x),
-                "val_loss": val_loss,
-                "val_accuracy": val_acc,
-                "epoch_seconds": seconds,
-            }
-            transient_guard("logging epoch metrics", partial(mlflow.log_metrics, epoch_metrics, step=epoch))
-            print(
-                f"epoch {epoch}/{settings.epochs} train_loss={epoch_metrics['train_loss']:.4f} "
-                f"train_acc={epoch_metrics['train_accuracy']:.4f} val_loss={val_loss:.4f} val_acc={val_acc:.4f} "
-                f"({seconds:.2f}s on {device_name})",
-                flush=True,
-            )
+        plan = EpochPlan(settings.epochs, settings.batch_size, settings.learning_rate, settings.seed)
+
+        def log_epoch(metrics: dict, epoch: int) -> None:
+            transient_guard("logging epoch metrics", partial(mlflow.log_metrics, metrics, step=epoch))
+
+        self.epoch_times = train_epochs(model, self.split, device, plan, log_epoch)
+        return model
+
+    def evaluate(self, spec: ModelSpec, model: Any) -> Evaluation:
+        torch = _torch()
+        _, x_test, _, y_test = self.split
         model.eval()
         with torch.no_grad():
+            test_x = torch.from_numpy(x_test).to(torch.device(self.device_name))
             predictions = model(test_x).argmax(dim=1).cpu().numpy()
-        metrics = classification_metrics(y_test, predictions, LABELS)
-        metrics["epoch_seconds_mean"] = float(np.mean(epoch_times))
-        mlflow.log_metrics(metrics)
-        mlflow.log_figure(confusion_figure(y_test, predictions, LABELS, "digits cnn"), "confusion_matrix.png")
-        class_share = {str(k): round(float(v), 6) for k, v in zip(*np.unique(y_train, return_counts=True), strict=True)}
-        total = sum(class_share.values())
-        class_share = {k: round(v / total, 6) for k, v in class_share.items()}
-        mlflow.log_dict({"training_class_share": class_share, "input_format": INPUT_FORMAT}, "training_profile.json")
+        return Evaluation(y_test, predictions, LABELS, {"epoch_seconds_mean": float(np.mean(self.epoch_times))})
 
+    def log_model(self, spec: ModelSpec, model: Any, metrics: dict[str, float]) -> LoggedModel:
+        import mlflow
+        from mlflow.models import ModelSignature
+        from mlflow.types import Schema, TensorSpec
+
+        x_test = self.split[1]
+        profile = {"training_class_share": self.data.class_share, "input_format": INPUT_FORMAT}
+        mlflow.log_dict(profile, "training_profile.json")
         model = model.to("cpu").eval()  # the registered model loads anywhere
         signature = ModelSignature(
             inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, 8, 8))]),
@@ -181,27 +159,13 @@ def _train(settings: DigitsSettings, tracking_uri: str) -> ModelResult:
             code_paths=[models_code_path()],
             pip_requirements=model_requirements("torch", "numpy"),
         )
-        info, agreement = _log_onnx(model, x_test, signature, settings.onnx_tolerance)
-        candidate = publish.Candidate(
-            trainer=TRAINER,
-            algorithm=ALGORITHM,
-            model_name=REGISTERED_MODEL_NAME,
-            description="Handwritten digits 0-9, small CNN on 8x8 images",
-            model_uri=info.model_uri,
-            run_id=run_id,
-            metrics=metrics,
-            code_version=tags["code_version"],
-            data_sha256=data_sha256,
-            class_share=class_share,
-            tags={
-                registry.TAG_INPUT_FORMAT: INPUT_FORMAT,
-                registry.TAG_PYTORCH_MODEL_URI: eager.model_uri,
-                registry.TAG_ONNX_MAX_ABS_DIFF: f"{agreement.max_abs_diff:.3e}",
-                registry.TAG_CLASS_SHARE: json.dumps(class_share, sort_keys=True),
-            },
-        )
-        registered = publish.register(candidate, settings, settings.promotion_metric)
-    return publish.report(candidate, registered, settings, settings.promotion_metric, started)
+        info, agreement = _log_onnx(model, x_test, signature, self.settings.onnx_tolerance)
+        tags = {
+            model_tags.TAG_INPUT_FORMAT: INPUT_FORMAT,
+            model_tags.TAG_PYTORCH_MODEL_URI: eager.model_uri,
+            model_tags.TAG_ONNX_MAX_ABS_DIFF: f"{agreement.max_abs_diff:.3e}",
+        }
+        return LoggedModel(info.model_uri, tags)
 
 
 def _log_onnx(model, x_test: np.ndarray, signature, tolerance: float):

@@ -8,60 +8,72 @@ label-encoded 0..2 for XGBoost and the version's ``classes`` tag names them for 
 from __future__ import annotations
 
 import json
-import time
+from typing import Any
 
-from .. import publish, registry
-from ..evaluation import classification_metrics, confusion_figure
-from ..jobrun import tracked_run
-from ..provenance import code_version, model_requirements
+import numpy as np
+
+from .. import model_tags
+from ..provenance import model_requirements
 from ..results import ModelResult
 from ..settings import BoostedSettings
-from ..tracking import ensure_experiment, transient_guard
-from .data import NUMERIC_FEATURES, SPECIES, load_dataset, training_profile
+from ..trainer import Evaluation, LoggedModel, ModelSpec, PreparedData, Trainer
+from .data import NUMERIC_FEATURES, SPECIES, Dataset, load_dataset, training_profile
 
-TRAINER = "penguins"
 ALGORITHM = "xgboost"
 REGISTERED_MODEL_NAME = "penguins-xgboost"
+FEATURES = list(NUMERIC_FEATURES)
 
 
 def train_boosted(settings: BoostedSettings, tracking_uri: str) -> ModelResult:
-    with publish.failures_reported(settings, TRAINER, [ALGORITHM]):
-        return _train(settings, tracking_uri)
+    [result] = BoostedTrainer(settings, tracking_uri).run()
+    return result
 
 
-def _train(settings: BoostedSettings, tracking_uri: str) -> ModelResult:
-    import mlflow
-    import numpy as np
-    from mlflow.models import infer_signature
-    from xgboost import XGBClassifier
+class BoostedTrainer(Trainer[BoostedSettings]):
+    name = "penguins"
+    dataset: Dataset
+    profile: dict
 
-    started = time.monotonic()
-    dataset = load_dataset(settings.data_path, settings.test_size, settings.seed, min_per_class=2)
-    features = list(NUMERIC_FEATURES)
-    x_train, x_test = dataset.x_train[features], dataset.x_test[features]
-    index = {species: i for i, species in enumerate(SPECIES)}
-    y_train = dataset.y_train.map(index).to_numpy()
-    profile = training_profile(dataset.x_train, dataset.y_train)
-    experiment_id = transient_guard(
-        "creating the experiment", lambda: ensure_experiment(settings.experiment, tracking_uri)
-    )
-    version_code = code_version()
-    tags = {"trainer": TRAINER, "algorithm": ALGORITHM, "code_version": version_code}
-    with tracked_run(experiment_id, f"penguins-{ALGORITHM}", tags) as run_id:
-        params = {
+    def models(self) -> list[ModelSpec]:
+        description = "Palmer penguins species classifier (XGBoost, body measurements only)"
+        return [ModelSpec(ALGORITHM, REGISTERED_MODEL_NAME, description)]
+
+    def prepare(self) -> PreparedData:
+        self.dataset = load_dataset(
+            self.settings.data_path, self.settings.test_size, self.settings.seed, min_per_class=2
+        )
+        self.profile = training_profile(self.dataset.x_train, self.dataset.y_train)
+        return PreparedData(self.dataset.sha256, self.profile["training_class_share"])
+
+    def _model_params(self) -> dict[str, Any]:
+        settings = self.settings
+        return {
             "n_estimators": settings.n_estimators,
             "max_depth": settings.max_depth,
             "learning_rate": settings.learning_rate,
         }
-        mlflow.log_params({**params, "seed": settings.seed, "features": ",".join(features),
-                           "data_sha256": dataset.sha256, "train_rows": len(x_train)})  # fmt: skip
-        model = XGBClassifier(**params, random_state=settings.seed, n_jobs=1, tree_method="hist")
-        model.fit(x_train, y_train)
-        predictions = np.asarray(SPECIES)[model.predict(x_test)]
-        metrics = classification_metrics(dataset.y_test, predictions, SPECIES)
-        mlflow.log_metrics(metrics)
-        mlflow.log_figure(confusion_figure(dataset.y_test, predictions, SPECIES, "penguins xgboost"),
-                          "confusion_matrix.png")  # fmt: skip
+
+    def params(self, spec: ModelSpec) -> dict[str, Any]:
+        return {**self._model_params(), "seed": self.settings.seed, "features": ",".join(FEATURES),
+                "data_sha256": self.dataset.sha256, "train_rows": len(self.dataset.x_train)}  # fmt: skip
+
+    def fit(self, spec: ModelSpec) -> Any:
+        from xgboost import XGBClassifier
+
+        model = XGBClassifier(**self._model_params(), random_state=self.settings.seed, n_jobs=1, tree_method="hist")
+        index = {species: i for i, species in enumerate(SPECIES)}
+        model.fit(self.dataset.x_train[FEATURES], self.dataset.y_train.map(index).to_numpy())
+        return model
+
+    def evaluate(self, spec: ModelSpec, model: Any) -> Evaluation:
+        predictions = np.asarray(SPECIES)[model.predict(self.dataset.x_test[FEATURES])]
+        return Evaluation(self.dataset.y_test, predictions, SPECIES)
+
+    def log_model(self, spec: ModelSpec, model: Any, metrics: dict[str, float]) -> LoggedModel:
+        import mlflow
+        from mlflow.models import infer_signature
+
+        x_train = self.dataset.x_train[FEATURES]
         info = mlflow.xgboost.log_model(
             model,
             name="model",
@@ -70,23 +82,9 @@ def _train(settings: BoostedSettings, tracking_uri: str) -> ModelResult:
             model_format="ubj",
             pip_requirements=model_requirements("xgboost-cpu", "pandas", "numpy"),
         )
-        ranges = {k: v for k, v in profile["feature_ranges"].items() if k in features}
-        candidate = publish.Candidate(
-            trainer=TRAINER,
-            algorithm=ALGORITHM,
-            model_name=REGISTERED_MODEL_NAME,
-            description="Palmer penguins species classifier (XGBoost, body measurements only)",
-            model_uri=info.model_uri,
-            run_id=run_id,
-            metrics=metrics,
-            code_version=version_code,
-            data_sha256=dataset.sha256,
-            class_share=profile["training_class_share"],
-            tags={
-                registry.TAG_CLASSES: json.dumps(list(SPECIES)),
-                registry.TAG_FEATURE_RANGES: json.dumps(ranges, sort_keys=True),
-                registry.TAG_CLASS_SHARE: json.dumps(profile["training_class_share"], sort_keys=True),
-            },
-        )
-        registered = publish.register(candidate, settings, settings.promotion_metric)
-    return publish.report(candidate, registered, settings, settings.promotion_metric, started)
+        ranges = {k: v for k, v in self.profile["feature_ranges"].items() if k in FEATURES}
+        tags = {
+            model_tags.TAG_CLASSES: json.dumps(list(SPECIES)),
+            model_tags.TAG_FEATURE_RANGES: json.dumps(ranges, sort_keys=True),
+        }
+        return LoggedModel(info.model_uri, tags)

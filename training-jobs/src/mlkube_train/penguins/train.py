@@ -1,32 +1,26 @@
-"""Train, evaluate, log and register one penguins classifier per requested algorithm."""
+"""Train, evaluate, log and register one penguins classifier per requested algorithm (scikit-learn grid search)."""
 
 from __future__ import annotations
 
 import json
-import logging
-import time
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.utils._param_validation import InvalidParameterError
 
-from .. import publish, registry
+from .. import model_tags
 from ..errors import ConfigError
-from ..evaluation import classification_metrics, confusion_figure
-from ..jobrun import tracked_run
-from ..provenance import code_version, model_requirements, models_code_path
+from ..provenance import model_requirements, models_code_path
 from ..results import ModelResult
 from ..settings import Algorithm, PenguinsSettings
-from ..tracking import ensure_experiment, transient_guard
+from ..trainer import Evaluation, LoggedModel, ModelSpec, PreparedData, Trainer
 from .data import SPECIES, Dataset, load_dataset, training_profile
 from .pipeline import REGISTERED_MODEL_NAMES, SKOPS_TRUSTED_TYPES, grid_param_name, make_pipeline, param_grid
 
-TRAINER = "penguins"
-PROFILE_ARTIFACT = "training_profile.json"  # the same three, as a run artifact next to the model
-
-log = logging.getLogger(__name__)
+PROFILE_ARTIFACT = "training_profile.json"  # the version's profile tags, as a run artifact next to the model
 
 
 def validate_grids(settings: PenguinsSettings) -> dict[Algorithm, dict]:
@@ -35,56 +29,62 @@ def validate_grids(settings: PenguinsSettings) -> dict[Algorithm, dict]:
 
 
 def train_penguins(settings: PenguinsSettings, tracking_uri: str) -> list[ModelResult]:
-    grids = validate_grids(settings)
-    with publish.failures_reported(settings, TRAINER, [a.value for a in settings.model]):
-        dataset = load_dataset(
+    return PenguinsTrainer(settings, tracking_uri).run()
+
+
+class PenguinsTrainer(Trainer[PenguinsSettings]):
+    name = "penguins"
+    dataset: Dataset
+    profile: dict
+
+    def __init__(self, settings: PenguinsSettings, tracking_uri: str) -> None:
+        super().__init__(settings, tracking_uri)
+        self.grids = {a.value: grid for a, grid in validate_grids(settings).items()}
+        self.searches: dict[str, GridSearchCV] = {}
+
+    def models(self) -> list[ModelSpec]:
+        return [
+            ModelSpec(a.value, REGISTERED_MODEL_NAMES[a], f"Palmer penguins species classifier ({a.value})")
+            for a in self.settings.model
+        ]
+
+    def prepare(self) -> PreparedData:
+        settings = self.settings
+        self.dataset = load_dataset(
             settings.data_path, settings.test_size, settings.seed, min_per_class=settings.cv_folds + 1
         )
+        dataset = self.dataset
         print(
             f"penguins data: {dataset.rows_total} rows ({dataset.rows_dropped} dropped), train {len(dataset.x_train)}, "
             f"test {len(dataset.x_test)}, sha256 {dataset.sha256[:12]}",
             flush=True,
         )
-        experiment_id = transient_guard(
-            "creating the experiment", lambda: ensure_experiment(settings.experiment, tracking_uri)
-        )
-    results = []
-    for algorithm in settings.model:
-        with publish.failures_reported(settings, TRAINER, [algorithm.value]):
-            results.append(_train_one(settings, algorithm, grids[algorithm], dataset, experiment_id))
-    return results
+        self.profile = training_profile(dataset.x_train, dataset.y_train)
+        return PreparedData(dataset.sha256, self.profile["training_class_share"])
 
+    def params(self, spec: ModelSpec) -> dict[str, Any]:
+        algorithm, dataset = Algorithm(spec.algorithm), self.dataset
+        return {
+            "algorithm": spec.algorithm,
+            "seed": self.settings.seed,
+            "test_size": self.settings.test_size,
+            "cv_folds": self.settings.cv_folds,
+            "grid": json.dumps({grid_param_name(algorithm, k): v for k, v in self.grids[spec.algorithm].items()}),
+            "data_source": dataset.source,
+            "data_sha256": dataset.sha256,
+            "data_rows": dataset.rows_total,
+            "data_rows_dropped": dataset.rows_dropped,
+            "train_rows": len(dataset.x_train),
+            "test_rows": len(dataset.x_test),
+        }
 
-def _train_one(
-    settings: PenguinsSettings, algorithm: Algorithm, grid: dict, dataset: Dataset, experiment_id: str
-) -> ModelResult:
-    import mlflow
-    from mlflow.models import infer_signature
+    def fit(self, spec: ModelSpec) -> Any:
+        import mlflow
 
-    started = time.monotonic()
-    name = REGISTERED_MODEL_NAMES[algorithm]
-    version_code = code_version()
-    profile = training_profile(dataset.x_train, dataset.y_train)
-    tags = {"trainer": TRAINER, "algorithm": algorithm.value, "code_version": version_code}
-    with tracked_run(experiment_id, f"penguins-{algorithm.value}", tags) as run_id:
-        mlflow.log_params(
-            {
-                "algorithm": algorithm.value,
-                "seed": settings.seed,
-                "test_size": settings.test_size,
-                "cv_folds": settings.cv_folds,
-                "grid": json.dumps({grid_param_name(algorithm, k): v for k, v in grid.items()}),
-                "data_source": dataset.source,
-                "data_sha256": dataset.sha256,
-                "data_rows": dataset.rows_total,
-                "data_rows_dropped": dataset.rows_dropped,
-                "train_rows": len(dataset.x_train),
-                "test_rows": len(dataset.x_test),
-            }
-        )
+        algorithm, settings = Algorithm(spec.algorithm), self.settings
         search = GridSearchCV(
             make_pipeline(algorithm, settings.seed),
-            grid,
+            self.grids[spec.algorithm],
             cv=StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=settings.seed),
             scoring="accuracy",
             n_jobs=settings.n_jobs,
@@ -93,49 +93,39 @@ def _train_one(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                search.fit(dataset.x_train, dataset.y_train)
+                search.fit(self.dataset.x_train, self.dataset.y_train)
         except InvalidParameterError as exc:
-            raise ConfigError(f"invalid setting grids.{algorithm.value}: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(f"invalid setting grids.{spec.algorithm}: {str(exc).splitlines()[0]}") from None
         mlflow.log_params({f"best_{grid_param_name(algorithm, k)}": v for k, v in search.best_params_.items()})
-        model = search.best_estimator_
-        predictions = model.predict(dataset.x_test)
-        metrics = classification_metrics(dataset.y_test, predictions, SPECIES)
-        metrics["cv_best_score"] = float(search.best_score_)
-        metrics["cv_fit_seconds_mean"] = float(np.mean(search.cv_results_["mean_fit_time"]))
-        mlflow.log_metrics(metrics)
-        mlflow.log_figure(
-            confusion_figure(dataset.y_test, predictions, SPECIES, f"penguins {algorithm.value}"),
-            "confusion_matrix.png",
-        )
-        mlflow.log_dict(profile, PROFILE_ARTIFACT)
-        example = dataset.x_train.dropna().head(3)
-        signature = infer_signature(dataset.x_train, model.predict(dataset.x_train))
+        self.searches[spec.algorithm] = search
+        return search.best_estimator_
+
+    def evaluate(self, spec: ModelSpec, model: Any) -> Evaluation:
+        search = self.searches[spec.algorithm]
+        extra = {
+            "cv_best_score": float(search.best_score_),
+            "cv_fit_seconds_mean": float(np.mean(search.cv_results_["mean_fit_time"])),
+        }
+        return Evaluation(self.dataset.y_test, model.predict(self.dataset.x_test), SPECIES, extra)
+
+    def log_model(self, spec: ModelSpec, model: Any, metrics: dict[str, float]) -> LoggedModel:
+        import mlflow
+        from mlflow.models import infer_signature
+
+        x_train = self.dataset.x_train
+        mlflow.log_dict(self.profile, PROFILE_ARTIFACT)
         info = mlflow.sklearn.log_model(
             model,
             name="model",
-            signature=signature,
-            input_example=example,
+            signature=infer_signature(x_train, model.predict(x_train)),
+            input_example=x_train.dropna().head(3),
             code_paths=[models_code_path()],
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
             skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
             pip_requirements=model_requirements("scikit-learn", "pandas", "numpy", "skops"),
         )
-        candidate = publish.Candidate(
-            trainer=TRAINER,
-            algorithm=algorithm.value,
-            model_name=name,
-            description=f"Palmer penguins species classifier ({algorithm.value})",
-            model_uri=info.model_uri,
-            run_id=run_id,
-            metrics=metrics,
-            code_version=version_code,
-            data_sha256=dataset.sha256,
-            class_share=profile["training_class_share"],
-            tags={
-                registry.TAG_FEATURE_RANGES: json.dumps(profile["feature_ranges"], sort_keys=True),
-                registry.TAG_FEATURE_CATEGORIES: json.dumps(profile["feature_categories"], sort_keys=True),
-                registry.TAG_CLASS_SHARE: json.dumps(profile["training_class_share"], sort_keys=True),
-            },
-        )
-        registered = publish.register(candidate, settings, settings.promotion_metric)
-    return publish.report(candidate, registered, settings, settings.promotion_metric, started)
+        tags = {
+            model_tags.TAG_FEATURE_RANGES: json.dumps(self.profile["feature_ranges"], sort_keys=True),
+            model_tags.TAG_FEATURE_CATEGORIES: json.dumps(self.profile["feature_categories"], sort_keys=True),
+        }
+        return LoggedModel(info.model_uri, tags)
