@@ -1,4 +1,4 @@
-"""Start-up: skops imports without PyTorch."""
+"""Start-up: configured models load at the same time, skops imports without PyTorch."""
 
 from __future__ import annotations
 
@@ -6,6 +6,27 @@ import importlib.util
 import json
 import subprocess
 import sys
+from urllib.parse import parse_qs, urlsplit
+
+from .conftest import DIGITS, LR, RF, session_models, start_server
+from .delaying_proxy import delaying_proxy
+
+
+def test_configured_models_load_at_the_same_time(tmp_path, trained, mlflow_server):
+    """Behind an MLflow that answers every request a second late, the three models' registry lookups (each names
+    its model) are all in flight at once: no model waits for another to finish loading before it starts."""
+    with delaying_proxy(mlflow_server.url, delay=1.0) as slow:
+        with start_server(tmp_path, session_models(trained), slow.url) as srv:
+            assert srv.client.get("/v2/health/ready").status_code == 200
+    first_lookup: dict[str, tuple[float, float]] = {}
+    for request in sorted(slow.passed, key=lambda r: r.arrived):
+        name = parse_qs(urlsplit(request.path).query).get("name", [""])[0]
+        if name and name not in first_lookup:
+            first_lookup[name] = (request.arrived, request.answered)
+    assert set(first_lookup) == {RF, LR, DIGITS}, [r.path for r in slow.passed]
+    last_arrived = max(arrived for arrived, _ in first_lookup.values())
+    first_answered = min(answered for _, answered in first_lookup.values())
+    assert last_arrived < first_answered, first_lookup
 
 
 def _skops_in_a_fresh_interpreter(import_statement: str) -> dict:

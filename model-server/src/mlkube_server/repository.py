@@ -19,6 +19,9 @@ from .models import ServedModel
 from .settings import ServerSettings
 
 log = logging.getLogger("mlkube_server.repository")
+# Models load on this many threads at once: their requests to MLflow overlap, and so do their imports and
+# deserialisation with those requests' waits.
+PARALLEL_LOADS = 4
 
 
 class State(str, Enum):
@@ -59,7 +62,7 @@ class ModelRepository:
         self.configured = frozenset(settings.models)
         self.default_name = settings.default_model_name
         self.predict_executor = ThreadPoolExecutor(settings.predict_threads, thread_name_prefix="predict")
-        self._load_executor = ThreadPoolExecutor(2, thread_name_prefix="load")
+        self._load_executor = ThreadPoolExecutor(PARALLEL_LOADS, thread_name_prefix="load")
         self._locks: dict[str, asyncio.Lock] = {}
         metrics.track_pending(lambda: self.pending_count)
 
