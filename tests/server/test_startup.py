@@ -1,11 +1,14 @@
-"""Start-up: configured models load at the same time, skops imports without PyTorch."""
+"""Start-up: configured models load at the same time, skops imports without PyTorch, the collector comes back."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import importlib.util
 import json
 import subprocess
 import sys
+import time
 from urllib.parse import parse_qs, urlsplit
 
 from .conftest import DIGITS, LR, RF, session_models, start_server
@@ -51,3 +54,29 @@ def test_skops_trusts_the_same_types_when_imported_without_pytorch():
     assert not ours["torch"] and not ours["adapter"]  # the placeholder is gone: the adapter imports later if asked
     if importlib.util.find_spec("torch") is not None:
         assert plain["torch"]  # what the server no longer pays for: plain skops imports PyTorch here
+
+
+def test_the_collector_is_back_on_and_the_start_up_frozen_once_every_model_has_settled(tmp_path):
+    from mlkube_server.app import create_app
+    from mlkube_server.settings import ServerSettings
+
+    app = create_app(ServerSettings(models={"nowhere": str(tmp_path / "no-model")}, retry_failed_seconds=0))
+    repository = app.state.mlkube.repository
+
+    async def start_and_wait() -> tuple[str, bool, int]:
+        async with app.router.lifespan_context(app):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (repository.pending_count == 0 and gc.isenabled()):
+                await asyncio.sleep(0.05)
+            return repository.entries["nowhere"].state.value, gc.isenabled(), gc.get_freeze_count()
+
+    was_enabled = gc.isenabled()
+    gc.disable()  # as mlkube-serve starts
+    try:
+        state, enabled, frozen = asyncio.run(start_and_wait())
+    finally:
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+    assert state == "failed"
+    assert enabled and frozen > 0

@@ -126,13 +126,12 @@ class ModelRepository:
     async def load_all(self) -> None:
         await asyncio.gather(*(self._load_configured(name) for name in list(self.entries)), return_exceptions=True)
 
-    async def keep_loading(self) -> None:
-        """Loads every model, then retries the configured ones that failed until they load.
+    async def retry_failed(self) -> None:
+        """After ``load_all``: retries the configured models that failed until they load.
 
         Readiness stays false meanwhile, so a pod started before its model was registered becomes
         Ready on its own once the model exists, instead of waiting for its startup probe to kill it.
         """
-        await self.load_all()
         interval = self.settings.retry_failed_seconds
         while interval > 0:
             failed = [e.name for e in self.entries.values() if e.state is State.FAILED and e.name in self.configured]
