@@ -49,7 +49,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def load_models() -> None:
         # What the start-up imports and builds (MLflow, scikit-learn, skops, the models: hundreds of thousands
         # of objects) lives as long as the process. The cyclic collector would rescan it over and over while it
-        # grows, a fifth of the start-up's CPU time: it stays off (mlkube-serve turns it off first thing) until
+        # grows, a fifth of the imports' CPU time: it stays off (mlkube-serve turns it off first thing) until
         # every model has loaded or failed once; then all of it is frozen out of the collector's scans, which
         # keeps them out of request latencies too. (The little garbage of the imports is frozen with it.)
         gc.disable()
