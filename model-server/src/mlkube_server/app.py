@@ -46,17 +46,27 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     shadow = Shadow(settings, metrics) if settings.shadow_enabled else None
     state = AppState(settings, metrics, ModelRepository(settings, metrics, gate), gate, shadow)
 
+    async def load_models() -> None:
+        # What the start-up imports and builds (MLflow, scikit-learn, skops, the models: hundreds of thousands
+        # of objects) lives as long as the process. The cyclic collector would rescan it over and over while it
+        # grows, a fifth of the imports' CPU time: it stays off (mlkube-serve turns it off first thing) until
+        # every model has loaded or failed once; then all of it is frozen out of the collector's scans, which
+        # keeps them out of request latencies too. (The little garbage of the imports is frozen with it.)
+        gc.disable()
+        try:
+            await state.repository.load_all()
+        finally:
+            gc.freeze()
+            gc.enable()
+        await state.repository.retry_failed()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.models:
             log.warning("no model configured: set MLKUBE_SERVER_MODELS or pass --model; readiness stays false")
-        # Everything imported so far (MLflow, scikit-learn, pandas: millions of objects) lives as long as the
-        # process: frozen, the cyclic collector stops rescanning it during requests.
-        gc.collect()
-        gc.freeze()
         if bool(settings.shadow_url) != (settings.shadow_fraction > 0):
             log.warning("shadow traffic is off: it needs both shadow_url and a shadow_fraction above 0")
-        loading = asyncio.create_task(state.repository.keep_loading())  # liveness answers while models load
+        loading = asyncio.create_task(load_models())  # liveness answers while models load
         if shadow is not None:
             await shadow.start()
         try:

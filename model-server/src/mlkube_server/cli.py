@@ -10,6 +10,7 @@ in-flight requests get up to ``graceful_timeout_seconds`` to finish, then the pr
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -90,6 +91,7 @@ def build_settings(args: argparse.Namespace) -> ServerSettings:
 
 
 def main(argv: list[str] | None = None) -> int:
+    gc.disable()  # until the models have loaded: the app turns it back on (app.py, load_models)
     from .logging_setup import configure_logging
 
     args = parse_args(argv)

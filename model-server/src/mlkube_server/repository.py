@@ -19,6 +19,9 @@ from .models import ServedModel
 from .settings import ServerSettings
 
 log = logging.getLogger("mlkube_server.repository")
+# Models load on this many threads at once: their requests to MLflow overlap, and so do their imports and
+# deserialisation with those requests' waits.
+PARALLEL_LOADS = 4
 
 
 class State(str, Enum):
@@ -59,7 +62,7 @@ class ModelRepository:
         self.configured = frozenset(settings.models)
         self.default_name = settings.default_model_name
         self.predict_executor = ThreadPoolExecutor(settings.predict_threads, thread_name_prefix="predict")
-        self._load_executor = ThreadPoolExecutor(2, thread_name_prefix="load")
+        self._load_executor = ThreadPoolExecutor(PARALLEL_LOADS, thread_name_prefix="load")
         self._locks: dict[str, asyncio.Lock] = {}
         metrics.track_pending(lambda: self.pending_count)
 
@@ -123,13 +126,12 @@ class ModelRepository:
     async def load_all(self) -> None:
         await asyncio.gather(*(self._load_configured(name) for name in list(self.entries)), return_exceptions=True)
 
-    async def keep_loading(self) -> None:
-        """Loads every model, then retries the configured ones that failed until they load.
+    async def retry_failed(self) -> None:
+        """After ``load_all``: retries the configured models that failed until they load.
 
         Readiness stays false meanwhile, so a pod started before its model was registered becomes
         Ready on its own once the model exists, instead of waiting for its startup probe to kill it.
         """
-        await self.load_all()
         interval = self.settings.retry_failed_seconds
         while interval > 0:
             failed = [e.name for e in self.entries.values() if e.state is State.FAILED and e.name in self.configured]

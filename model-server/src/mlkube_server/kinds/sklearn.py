@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,9 @@ from ..trees import accelerate
 from .base import Artifact, column_schema, training_categories
 
 FLAVOR = "sklearn"
+# scikit-learn's array-API adapter for PyTorch: importing it imports PyTorch, where PyTorch is installed.
+TORCH_ARRAY_API = "sklearn.externals.array_api_compat.torch"
+_SKOPS_IMPORT = threading.Lock()
 
 
 class SklearnModel(TabularModel):
@@ -44,9 +49,33 @@ class SklearnModel(TabularModel):
         return meta
 
 
+def import_skops() -> None:
+    """Import skops.io (the trainers' model format) without importing PyTorch.
+
+    At import, skops builds its table of trusted scikit-learn types with ``sklearn.utils.all_estimators()``. That
+    walk imports every scikit-learn package it passes, the PyTorch array-API adapter too, although it leaves
+    ``sklearn.externals`` out of the table: where PyTorch is installed, two of the import's three seconds. While
+    skops imports, the adapter reads as missing, which the walk skips; the table is the same (test_startup.py).
+    """
+    modules: dict[str, Any] = sys.modules  # None there: importing that name raises ModuleNotFoundError
+    with _SKOPS_IMPORT:
+        if "skops.io" in modules:
+            return
+        placeholder = TORCH_ARRAY_API not in modules
+        if placeholder:
+            modules[TORCH_ARRAY_API] = None
+        try:
+            import skops.io  # noqa: F401
+        finally:
+            if placeholder and modules.get(TORCH_ARRAY_API, ...) is None:
+                del modules[TORCH_ARRAY_API]
+
+
 def build(artifact: Artifact, settings: ServerSettings) -> SklearnModel:
     import mlflow.sklearn
 
+    if artifact.flavor_conf(FLAVOR).get("serialization_format") == "skops":
+        import_skops()
     try:
         estimator = mlflow.sklearn.load_model(str(artifact.local))
     except Exception as exc:  # noqa: BLE001
