@@ -442,7 +442,8 @@ def test_request_schemas_refuse_what_the_server_refuses(server):
     operations = _operations(spec)
 
     def schema(key: str) -> dict:
-        return operations[key]["requestBody"]["content"]["application/json"]["schema"]
+        found = operations[key]["requestBody"]["content"]["application/json"]["schema"]
+        return spec["components"]["schemas"][found["$ref"].rsplit("/", 1)[1]] if "$ref" in found else found
 
     batch = schema("POST /predict/batch")
     assert batch["additionalProperties"] is False and batch["properties"]["penguins"]["minItems"] == 1

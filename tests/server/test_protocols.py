@@ -46,6 +46,17 @@ def test_v1_list_status_and_predict(server, trained):
     assert as_lists.json()["predictions"] == ["Adelie"]
 
 
+def test_v1_takes_the_rows_under_inputs_too_but_not_under_both(server):
+    response = server.client.post(f"/v1/models/{LR}:predict", json={"inputs": [PENGUIN, GENTOO]})
+    assert response.status_code == 200 and response.json()["predictions"] == ["Adelie", "Gentoo"]
+    bad_row = server.client.post(f"/v1/models/{LR}:predict", json={"inputs": [{**PENGUIN, "island": "Atlantis"}]})
+    assert bad_row.status_code == 422 and bad_row.json()["details"][0]["loc"] == ["body", "inputs", 0, "island"]
+    both = server.client.post(f"/v1/models/{LR}:predict", json={"instances": [PENGUIN], "inputs": [PENGUIN]})
+    assert both.status_code == 422 and "not both" in both.json()["error"]
+    neither = server.client.post(f"/v1/models/{LR}:predict", json={"rows": [PENGUIN]})
+    assert neither.status_code == 422 and neither.json()["details"][0]["loc"] == ["body", "instances"]
+
+
 # -- Open Inference Protocol V2 ---------------------------------------------------------------------
 
 
@@ -90,6 +101,28 @@ def test_v2_infer_by_columns_rows_and_versions(server, trained):
     assert server.client.post(f"/v2/models/{RF}/infer", json=rows).json()["outputs"][0]["data"] == ["Adelie"]
     stale = server.client.post(f"/v2/models/{RF}/versions/999/infer", json={"inputs": _v2_inputs([PENGUIN])})
     assert stale.status_code == 404
+
+
+def test_v2_answers_hold_to_the_documented_response_model(server):
+    from mlkube_server.api.bodies import InferenceResponse
+
+    spec = server.client.get("/openapi.json").json()
+    infer = spec["paths"]["/v2/models/{name}/infer"]["post"]
+    assert infer["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/InferenceRequest")
+    assert infer["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/InferenceResponse")
+    schemas = spec["components"]["schemas"]
+    assert {"InferenceRequest", "RequestInput", "RequestOutput", "InferenceResponse", "ResponseOutput"} <= set(schemas)
+    assert schemas["RequestInput"]["required"] == ["name", "shape", "datatype"]
+    for request in ({"inputs": _v2_inputs([PENGUIN, GENTOO])},
+                    {"id": "x", "inputs": _v2_inputs([PENGUIN]), "outputs": [{"name": "predict_proba"}]}):  # fmt: skip
+        answer = InferenceResponse.model_validate(server.client.post(f"/v2/models/{RF}/infer", json=request).json())
+        assert answer.outputs and all(output.data is not None for output in answer.outputs)
+    binary = server.client.post(
+        f"/v2/models/{RF}/infer", json={"inputs": _v2_inputs([PENGUIN]), "parameters": {"binary_data_output": True}}
+    )
+    header = binary.content[: int(binary.headers["inference-header-content-length"])]
+    answer = InferenceResponse.model_validate_json(header)
+    assert all(output.data is None and output.parameters for output in answer.outputs)
 
 
 def test_v2_binary_tensor_extension(server):

@@ -1,5 +1,6 @@
-"""OpenAPI: bodies the handlers parse themselves, every status each operation answers (with the media type it
-answers it in), and the Features schema taken from the default model."""
+"""OpenAPI: bodies the handlers parse themselves (the V1/V2 ones from their pydantic models in bodies.py), every
+status each operation answers (with the media type it answers it in), and the Features schema taken from the
+default model."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 
 JSON = "application/json"
 PLAIN_TEXT = "text/plain; charset=utf-8"  # what PlainTextResponse sends
@@ -107,13 +110,35 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def body_doc(schema: dict[str, Any], example: Any, required: bool = True) -> dict[str, Any]:
+# The pydantic models the operations refer to, by name, with the mode their schema is written in (a request is
+# validated, an answer serialised); install_openapi puts them and the models they use in components/schemas.
+REFERENCED: dict[str, tuple[type[BaseModel], JsonSchemaMode]] = {}
+REF = "#/components/schemas/{model}"
+
+
+def model_ref(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+    REFERENCED[model.__name__] = (model, mode)
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def body_doc(schema: dict[str, Any] | type[BaseModel], example: Any, required: bool = True) -> dict[str, Any]:
+    if isinstance(schema, type):
+        schema = model_ref(schema, "validation")
     return {
         "requestBody": {
             "required": required,
             "content": {JSON: {"schema": schema, "example": example}},
         }
     }
+
+
+def response_doc(model: type[BaseModel], binary_media: str) -> dict[str, Any]:
+    """The 200 answer: the model as JSON, or the JSON then the raw tensors when the request asks for binary outputs."""
+    content = {
+        JSON: {"schema": model_ref(model, "serialization")},
+        binary_media: {"schema": {"type": "string", "format": "binary"}},
+    }
+    return {"responses": {"200": {"description": "Successful Response", "content": content}}}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -134,6 +159,10 @@ def install_openapi(app: FastAPI) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components["Features"] = features
         components.update(SCHEMAS)
+        for name, (model, mode) in REFERENCED.items():
+            written = model.model_json_schema(ref_template=REF, mode=mode)
+            components.update(written.pop("$defs", {}))
+            components[name] = written
         for path, item in schema["paths"].items():
             for method, operation in item.items():
                 _document_responses(f"{method.upper()} {path}", operation)

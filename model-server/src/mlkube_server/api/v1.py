@@ -1,4 +1,4 @@
-"""KServe V1: /v1/models, /v1/models/{name}, /v1/models/{name}:predict with {"instances": [...]}."""
+"""KServe V1: /v1/models, /v1/models/{name}, /v1/models/{name}:predict with {"instances": [...]} (or "inputs")."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from ..errors import ApiError, bad_request
 from ..jsonio import FastJSONResponse, probabilities_by_class, read_json, require_object
 from ..models import TabularModel
+from .bodies import V1Request, validated
 from .calls import app_state, serving
 from .docs import body_doc
 
@@ -44,26 +45,25 @@ async def model_status(request: Request, name: str) -> FastJSONResponse:
 @router.post(
     "/models/{name}:predict",
     summary="Predict: rows as objects, or as lists in signature order; image models take nested arrays",
-    openapi_extra=body_doc(
-        {"type": "object", "properties": {"instances": {"type": "array", "minItems": 1}}, "required": ["instances"]},
-        EXAMPLE,
-    ),
+    openapi_extra=body_doc(V1Request, EXAMPLE),
 )
 async def predict(request: Request, name: str) -> FastJSONResponse:
     plane, call = serving(request)
     model = plane.select_model(call, name)
-    payload = require_object(await read_json(request), "{'instances': [...]}")
-    if "instances" not in payload:
-        raise bad_request("field required", ("body", "instances"))
-    instances = payload["instances"]
-    loc = ("body", "instances")
+    body = validated(V1Request, require_object(await read_json(request), "{'instances': [...]}"))
+    if body.instances is not None and body.inputs is not None:
+        raise bad_request("send the rows as instances or as inputs, not both", ("body",))
+    field, instances = ("inputs", body.inputs) if body.inputs is not None else ("instances", body.instances)
+    if instances is None:
+        raise bad_request("field required: instances (or inputs)", ("body", "instances"))
+    loc = ("body", field)
     if isinstance(model, TabularModel):
         prediction = await plane.predict_rows(call, model, instances, loc)
     else:
         try:
             array = np.asarray(instances, dtype=np.float32)
         except (TypeError, ValueError, OverflowError):
-            raise bad_request("instances must be nested arrays of numbers within the FP32 range", loc) from None
+            raise bad_request(f"{field} must be nested arrays of numbers within the FP32 range", loc) from None
         prediction = await plane.predict_tensor(call, model, array, loc)
     return FastJSONResponse(
         {

@@ -11,22 +11,23 @@ import numpy as np
 import orjson
 from fastapi import Response
 
+from .bodies import InferenceRequest
+
 HEADER = "inference-header-content-length"
+MEDIA_TYPE = "application/octet-stream"
 LITTLE_ENDIAN = {"FP64": "<f8", "FP32": "<f4", "INT64": "<i8", "INT32": "<i4", "BOOL": "?"}
 
 
-def binary_outputs(payload: dict[str, Any], names: list[str]) -> set[str]:
+def binary_outputs(request: InferenceRequest, names: list[str]) -> set[str]:
     """The outputs to send as binary: each one whose ``parameters.binary_data`` is true, or every output
     when the request's ``parameters.binary_data_output`` is true."""
-    params = payload.get("parameters")
-    if isinstance(params, dict) and params.get("binary_data_output") is True:
+    if request.parameters is not None and request.parameters.binary_data_output:
         return set(names)
-    chosen = set()
-    for item in payload.get("outputs") or []:
-        item_params = item.get("parameters") if isinstance(item, dict) else None
-        if isinstance(item_params, dict) and item_params.get("binary_data") is True:
-            chosen.add(item.get("name"))
-    return chosen
+    return {
+        output.name
+        for output in request.outputs or ()
+        if output.parameters is not None and output.parameters.binary_data
+    }
 
 
 def response(body: dict[str, Any], binary: set[str]) -> Response:
@@ -38,9 +39,7 @@ def response(body: dict[str, Any], binary: set[str]) -> Response:
         output["parameters"] = {**output.get("parameters", {}), "binary_data_size": len(chunk)}
         chunks.append(chunk)
     header = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
-    return Response(
-        header + b"".join(chunks), media_type="application/octet-stream", headers={HEADER: str(len(header))}
-    )
+    return Response(header + b"".join(chunks), media_type=MEDIA_TYPE, headers={HEADER: str(len(header))})
 
 
 def tensor_bytes(datatype: str, data: Any) -> bytes:
