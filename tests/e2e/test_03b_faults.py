@@ -74,8 +74,9 @@ class Fault:
 
 def test_a_server_pod_force_deleted(load, rows, mlflow_url):
     with Fault("server pod force-deleted", load, rows, mlflow_url) as fault:
-        victim = faults.serving_pods()[0]["metadata"]["name"]
-        faults.force_delete(faults.serving_pods()[0])
+        pod = faults.serving_pods()[0]
+        victim = pod["metadata"]["name"]
+        faults.force_delete(pod)
         wait_for("a replacement server pod to be Ready",
                  lambda: faults.all_servers_ready(REPLICAS)
                  and victim not in {p["metadata"]["name"] for p in faults.serving_pods()},
