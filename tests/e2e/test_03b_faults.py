@@ -99,20 +99,23 @@ def test_the_server_process_killed_by_the_node(load, rows, mlflow_url):
 
 def test_mlflow_down_serving_goes_on_and_a_new_server_waits(load, rows, mlflow_url):
     mlflow_replicas = int(kubectl_json("get", faults.MLFLOW)["spec"]["replicas"])
-    with Fault(f"MLflow down {MLFLOW_DOWN_S:.0f} s, a server starting", load, rows, mlflow_url) as fault:
-        faults.scale(faults.MLFLOW, 0)
-        down = time.monotonic()
-        faults.scale(f"deployment/{SERVER}", REPLICAS + 1)
-        time.sleep(max(0.0, MLFLOW_DOWN_S - (time.monotonic() - down)))
-        waiting = [p for p in faults.serving_pods() if not ready(p)]
+    try:
+        with Fault(f"MLflow down {MLFLOW_DOWN_S:.0f} s, a server starting", load, rows, mlflow_url) as fault:
+            faults.scale(faults.MLFLOW, 0)
+            down = time.monotonic()
+            faults.scale(f"deployment/{SERVER}", REPLICAS + 1)
+            time.sleep(max(0.0, MLFLOW_DOWN_S - (time.monotonic() - down)))
+            waiting = [p for p in faults.serving_pods() if not ready(p)]
+            faults.scale(faults.MLFLOW, mlflow_replicas)
+            faults.rollout_done(faults.MLFLOW)
+            wait_for("the new server pod to load its models once MLflow is back",
+                     lambda: faults.all_servers_ready(REPLICAS + 1), timeout=600, interval=3)  # fmt: skip
+            fault.note = f"{len(waiting)} new server pod(s) not ready while MLflow was down"
+    finally:  # the suites after this one need the platform as it was, whatever failed here
         faults.scale(faults.MLFLOW, mlflow_replicas)
-        faults.rollout_done(faults.MLFLOW)
-        wait_for("the new server pod to load its models once MLflow is back",
-                 lambda: faults.all_servers_ready(REPLICAS + 1), timeout=600, interval=3)  # fmt: skip
-        fault.note = f"{len(waiting)} new server pod(s) not ready while MLflow was down"
-    faults.scale(f"deployment/{SERVER}", REPLICAS)
-    wait_for("the servers to be back at their replica count",
-             lambda: faults.all_servers_ready(REPLICAS), timeout=300, interval=3)  # fmt: skip
+        faults.scale(f"deployment/{SERVER}", REPLICAS)
+        wait_for("the servers to be back at their replica count",
+                 lambda: faults.all_servers_ready(REPLICAS), timeout=300, interval=3)  # fmt: skip
     assert len(waiting) == 1, "the server pod started while MLflow was down reported Ready without its models"
     assert fault.row.lost == [], fault.row
     assert fault.row.failed == 0, (fault.row, load.errors[fault.name])
