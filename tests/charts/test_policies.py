@@ -152,6 +152,10 @@ def test_services_select_pods_that_have_their_ports(scenario: Scenario) -> None:
                 )
     for route in find(objects, "HTTPRoute"):
         for rule in route["spec"]["rules"]:
+            for extension in [f["extensionRef"] for f in rule.get("filters", []) if f["type"] == "ExtensionRef"]:
+                assert extension["group"] == "traefik.io" and find(objects, extension["kind"], extension["name"]), (
+                    f"HTTPRoute {route['metadata']['name']} filter {extension} is not in the render"
+                )
             for ref in rule["backendRefs"]:
                 refs = [ref]
                 if ref.get("kind") == "TraefikService":
@@ -255,6 +259,22 @@ def test_canary_by_replicas_shares_one_service() -> None:
     config = find(objects, "ConfigMap", "mlkube-model-server-canary-config")[0]["data"]
     assert "@challenger" in config["MLKUBE_SERVER_MODELS"]
     assert not find(objects, "HTTPRoute")
+
+
+def test_the_local_gateway_resends_what_a_dead_pod_never_answered() -> None:
+    objects = render(scenario("mlkube", "profiles/local.yaml"))
+    (route,) = find(objects, "HTTPRoute")
+    (middleware,) = find(objects, "Middleware", "mlkube-model-server-retry")
+    assert middleware["spec"] == {"retry": {"attempts": 3, "initialInterval": "50ms"}}
+    assert route["spec"]["rules"][0]["filters"] == [
+        {
+            "type": "ExtensionRef",
+            "extensionRef": {"group": "traefik.io", "kind": "Middleware", "name": "mlkube-model-server-retry"},
+        }
+    ]
+    # Off by default: the Middleware kind exists only where Traefik is the Gateway.
+    defaults = render(scenario("model-server", "ci/canary-gateway-values.yaml"))
+    assert not find(defaults, "Middleware") and "filters" not in find(defaults, "HTTPRoute")[0]["spec"]["rules"][0]
 
 
 def test_canary_by_gateway_weights() -> None:

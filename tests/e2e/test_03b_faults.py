@@ -1,0 +1,131 @@
+"""3b. Faults under constant load through the Gateway (issue 14.6, the part that runs here so far): a server pod
+force-deleted, the server's process killed by the node's runtime, MLflow down for a minute while a new server pod
+starts, PostgreSQL killed. Each row of the printed table (also .cache/e2e/faults.txt) counts the requests that
+failed during the fault and the registry's runs, versions and aliases lost by it.
+
+A SIGKILL cannot answer the requests its process holds at that instant: the kill rows allow as many failures as
+the load has requests in flight (its threads); everything else — the seconds until the endpoints drop the dead pod,
+the restart, the replacement — must cost nothing, which the Gateway's retry Middleware (`gateway.retry`) makes so.
+`make test-faults` runs this file alone against the local cluster.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from . import faults
+from .kube import kubectl_json, pods, ready, service_url, wait_for
+from .load import LoadGenerator
+from .platform import RELEASE
+from .rollout import SERVER
+
+THREADS = 2
+MLFLOW_DOWN_S = 60.0
+REPLICAS = 2  # the local profile's model-server.replicaCount
+
+
+@pytest.fixture(scope="module")
+def rows():
+    collected: list[faults.FaultRow] = []
+    yield collected
+    report = faults.table(collected)
+    faults.REPORT.parent.mkdir(parents=True, exist_ok=True)
+    faults.REPORT.write_text(report + "\n")
+    print(f"\nfaults under load (failed requests, registry entries lost)\n{report}")
+
+
+@pytest.fixture(scope="module")
+def load(platform, gateway):
+    wait_for("both server pods to be Ready", lambda: faults.all_servers_ready(REPLICAS), timeout=600, interval=3)
+    generator = LoadGenerator(f"{gateway}/predict", threads=THREADS, max_seconds=1500)
+    with generator:
+        yield generator
+
+
+@pytest.fixture(scope="module")
+def mlflow_url(platform) -> str:
+    return service_url(f"{RELEASE}-mlflow")
+
+
+class Fault:
+    """One row: the load's phase while it lasts, the registry before and after."""
+
+    def __init__(self, name: str, load: LoadGenerator, rows: list[faults.FaultRow], mlflow_url: str):
+        self.name, self.load, self.rows, self.mlflow_url = name, load, rows, mlflow_url
+        self.note = ""
+
+    def __enter__(self) -> Fault:
+        self.before = faults.registry_state(self.mlflow_url)
+        self.started = time.monotonic()
+        self.load.phase(self.name)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.load.phase(f"after {self.name}")
+        faults.wait_mlflow_answers(self.mlflow_url)
+        lost = faults.registry_state(self.mlflow_url).lost_since(self.before)
+        errors = ", ".join(self.load.errors.get(self.name, []))
+        self.row = faults.FaultRow(self.name, self.load.ok[self.name], self.load.failed[self.name], lost,
+                                   time.monotonic() - self.started, self.note or errors)  # fmt: skip
+        self.rows.append(self.row)
+
+
+def test_a_server_pod_force_deleted(load, rows, mlflow_url):
+    with Fault("server pod force-deleted", load, rows, mlflow_url) as fault:
+        pod = faults.serving_pods()[0]
+        victim = pod["metadata"]["name"]
+        faults.force_delete(pod)
+        wait_for("a replacement server pod to be Ready",
+                 lambda: faults.all_servers_ready(REPLICAS)
+                 and victim not in {p["metadata"]["name"] for p in faults.serving_pods()},
+                 timeout=600, interval=2)  # fmt: skip
+    assert fault.row.lost == [], fault.row
+    assert fault.row.failed <= THREADS, (fault.row, load.errors[fault.name])
+    assert fault.row.ok > 0, fault.row
+
+
+def test_the_server_process_killed_by_the_node(load, rows, mlflow_url):
+    with Fault("server process SIGKILLed on the node", load, rows, mlflow_url) as fault:
+        victim = faults.serving_pods()[0]
+        restarts = faults.kill_on_the_node(victim)
+        name = victim["metadata"]["name"]
+        wait_for("the killed server container to restart and be Ready",
+                 lambda: faults.restarted(name, restarts), timeout=600, interval=2)  # fmt: skip
+    assert fault.row.lost == [], fault.row
+    assert fault.row.failed <= THREADS, (fault.row, load.errors[fault.name])
+
+
+def test_mlflow_down_serving_goes_on_and_a_new_server_waits(load, rows, mlflow_url):
+    mlflow_replicas = int(kubectl_json("get", faults.MLFLOW)["spec"]["replicas"])
+    try:
+        with Fault(f"MLflow down {MLFLOW_DOWN_S:.0f} s, a server starting", load, rows, mlflow_url) as fault:
+            faults.scale(faults.MLFLOW, 0)
+            down = time.monotonic()
+            faults.scale(f"deployment/{SERVER}", REPLICAS + 1)
+            time.sleep(max(0.0, MLFLOW_DOWN_S - (time.monotonic() - down)))
+            waiting = [p for p in faults.serving_pods() if not ready(p)]
+            faults.scale(faults.MLFLOW, mlflow_replicas)
+            faults.rollout_done(faults.MLFLOW)
+            wait_for("the new server pod to load its models once MLflow is back",
+                     lambda: faults.all_servers_ready(REPLICAS + 1), timeout=600, interval=3)  # fmt: skip
+            fault.note = f"{len(waiting)} new server pod(s) not ready while MLflow was down"
+    finally:  # the suites after this one need the platform as it was, whatever failed here
+        faults.scale(faults.MLFLOW, mlflow_replicas)
+        faults.scale(f"deployment/{SERVER}", REPLICAS)
+        wait_for("the servers to be back at their replica count",
+                 lambda: faults.all_servers_ready(REPLICAS), timeout=300, interval=3)  # fmt: skip
+    assert len(waiting) == 1, "the server pod started while MLflow was down reported Ready without its models"
+    assert fault.row.lost == [], fault.row
+    assert fault.row.failed == 0, (fault.row, load.errors[fault.name])
+
+
+def test_postgres_killed_and_restarted(load, rows, mlflow_url):
+    with Fault("PostgreSQL pod force-deleted", load, rows, mlflow_url) as fault:
+        database = pods(f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=database")
+        assert database, "no PostgreSQL pod: the local profile runs MLflow on its own PostgreSQL"
+        faults.force_delete(database[0])
+        faults.rollout_done(faults.POSTGRES)
+    assert fault.row.lost == [], fault.row
+    assert fault.row.failed == 0, (fault.row, load.errors[fault.name])
