@@ -1,5 +1,5 @@
 """model-registry.yml (roles/registry_backup) up to where it needs a cluster: the folder checks, the backup's manifest
-and checksums, an unreachable cluster; a backup and restore on a cluster are not yet proven."""
+and checksums, an unreachable cluster; the backup and restore themselves run in tests/e2e/test_10_registry_backup.py."""
 
 from __future__ import annotations
 
