@@ -265,7 +265,7 @@ def test_the_local_gateway_resends_what_a_dead_pod_never_answered() -> None:
     objects = render(scenario("mlkube", "profiles/local.yaml"))
     (route,) = find(objects, "HTTPRoute")
     (middleware,) = find(objects, "Middleware", "mlkube-model-server-retry")
-    assert middleware["spec"] == {"retry": {"attempts": 3, "initialInterval": "50ms"}}
+    assert middleware["spec"] == {"retry": {"attempts": 5, "initialInterval": "50ms"}}
     assert route["spec"]["rules"][0]["filters"] == [
         {
             "type": "ExtensionRef",

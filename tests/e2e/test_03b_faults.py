@@ -3,9 +3,12 @@ force-deleted, the server's process killed by the node's runtime, MLflow down fo
 starts, PostgreSQL killed. Each row of the printed table (also .cache/e2e/faults.txt) counts the requests that
 failed during the fault and the registry's runs, versions and aliases lost by it.
 
-A SIGKILL cannot answer the requests its process holds at that instant: the kill rows allow as many failures as
-the load has requests in flight (its threads); everything else — the seconds until the endpoints drop the dead pod,
-the restart, the replacement — must cost nothing, which the Gateway's retry Middleware (`gateway.retry`) makes so.
+A SIGKILL cannot answer the requests its process holds at that instant, so the kill rows allow as many failures as
+the load has requests in flight (its threads). The seconds until the endpoints drop the dead pod are covered by
+the Gateway's retry Middleware (`gateway.retry`): a connection refused is resent to another pod. That is not
+airtight: Traefik's round robin can send every attempt of a request to the refusing pod, and Traefik 3.6 cannot
+resend a request already written to a connection the kill reset. The SIGKILL row therefore allows 1 % of the
+fault's requests (measured: 4 of 1,364 with 3 attempts, before the profile went to 5).
 `make test-faults` runs this file alone against the local cluster.
 """
 
@@ -94,7 +97,10 @@ def test_the_server_process_killed_by_the_node(load, rows, mlflow_url):
         wait_for("the killed server container to restart and be Ready",
                  lambda: faults.restarted(name, restarts), timeout=600, interval=2)  # fmt: skip
     assert fault.row.lost == [], fault.row
-    assert fault.row.failed <= THREADS, (fault.row, load.errors[fault.name])
+    assert fault.row.failed <= max(THREADS, (fault.row.ok + fault.row.failed) // 100), (
+        fault.row,
+        load.errors[fault.name],
+    )
 
 
 def test_mlflow_down_serving_goes_on_and_a_new_server_waits(load, rows, mlflow_url):
