@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -46,6 +47,7 @@ def start(base: Path, password: str, port: int, run: int) -> ManagedProcess:
         "POSTGRES_USER": USER,
         "POSTGRES_DB": DATABASE,
         "POSTGRES_PASSWORD": password,
+        "POSTGRES_SOCKET_DIR": str(base / "run"),
     }
     argv = [
         "bash",
@@ -119,3 +121,36 @@ def test_a_new_password_is_applied_to_an_initialised_database(workdir: Path) -> 
     log = second.log_tail(100_000)
     assert f"applied the password of {USER}" in log
     assert SECOND not in log and FIRST not in first.log_tail(100_000)
+
+
+def test_a_server_killed_outright_starts_again_with_its_data(workdir: Path) -> None:
+    """A pod force-deleted (the fault suite does it on the cluster) leaves postmaster.pid behind; in the new
+    container the PID it names is alive but is no postgres (here: PID 1), which PostgreSQL alone refuses to start on."""
+    port = free_port()
+    first = start(workdir, FIRST, port, 1)
+    try:
+        wait_until_it_answers(first, port, FIRST)
+        with connect(port, FIRST) as conn, conn.cursor() as cursor:
+            cursor.execute("CREATE TABLE kept (id int); INSERT INTO kept VALUES (1)")
+    finally:
+        lock = workdir / "data" / "postmaster.pid"
+        postmaster = int(lock.read_text().splitlines()[0])
+        os.killpg(first.pid, signal.SIGKILL)  # the postmaster and its backends at once, as a kill of the pod does
+        os.kill(postmaster, signal.SIGKILL)
+        first.stop(timeout=30)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{postmaster}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert lock.exists(), "a killed server should leave its lock file"
+    lines = lock.read_text().splitlines()
+    lock.write_text("\n".join(["1", *lines[1:]]) + "\n")
+
+    second = start(workdir, FIRST, port, 2)
+    try:
+        wait_until_it_answers(second, port, FIRST)
+        with connect(port, FIRST) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT id FROM kept")
+            assert cursor.fetchall() == [(1,)]
+    finally:
+        stop(workdir, second)
+    assert "removed postmaster.pid of a server that was killed (pid 1)" in second.log_tail(100_000)

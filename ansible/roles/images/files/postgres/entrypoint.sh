@@ -30,7 +30,26 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     postgres --single -D "$PGDATA" -c listen_addresses='' postgres >/dev/null <<< "CREATE DATABASE \"$POSTGRES_DB\" OWNER \"$POSTGRES_USER\";"
   fi
   echo "mlkube-postgres: initialised $PGDATA (database $POSTGRES_DB, user $POSTGRES_USER)"
-elif [ -n "${POSTGRES_PASSWORD:-}" ]; then
+  initialised=1
+fi
+
+# A server killed outright (pod force-deleted, container killed, node restarted) leaves its lock files behind: in
+# PGDATA and, for a restarted container, in the socket directory (an emptyDir that outlives the container).
+# PostgreSQL takes a lock file as a live server whenever its PID is alive, and in a new container that PID usually
+# is: this script, or another process of ours. Nothing else in this container runs on PGDATA, and the StatefulSet
+# gives the volume to one pod, so a lock file is stale unless the process it names is a postgres here (Bitnami's
+# image removes them likewise).
+for lock in "$PGDATA/postmaster.pid" "${POSTGRES_SOCKET_DIR:-/var/run/postgresql}"/.s.PGSQL.*.lock; do
+  [ -f "$lock" ] || continue
+  pid=$(head -n 1 "$lock")
+  if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "postgres" ]; then
+    fail "PostgreSQL (pid $pid) already holds $lock"
+  fi
+  rm -f "$lock"
+  echo "mlkube-postgres: removed $(basename "$lock") of a server that was killed (pid $pid)"
+done
+
+if [ "${initialised:-0}" -eq 0 ] && [ -n "${POSTGRES_PASSWORD:-}" ]; then
   # Single-user mode: no socket is open yet. Errors name the statement only above PANIC, and the output is
   # shown with the password masked, so the password never reaches the log.
   sql_password=${POSTGRES_PASSWORD//"'"/"''"}
