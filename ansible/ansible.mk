@@ -17,8 +17,6 @@ IMAGE_REGISTRY ?=
 export IMAGE_REGISTRY
 RESOLVED_TARGET = $(shell MLKUBE_TARGET=$(MLKUBE_TARGET) ansible/scripts/select-target.sh)
 INVENTORY = inventories/$(RESOLVED_TARGET)/hosts.yml
-LOCAL_CLUSTER := ansible/roles/local_cluster/files/cluster.sh
-IMAGES_SCRIPT := ansible/roles/images/files/mlkube-images.sh
 
 .PHONY: ansible-venv
 ansible-venv: $(ANSIBLE_STAMP) ## Install ansible, ansible-lint, boto3, the AWS CLI, moto and the kubernetes client (pinned) into .cache/ansible-venv
@@ -39,7 +37,6 @@ cluster-up: ansible-venv helm ## Provision the cluster of MLKUBE_TARGET (auto|ki
 .PHONY: cluster-down
 cluster-down: ansible-venv ## Remove the cluster of MLKUBE_TARGET (leaves nothing running)
 	@$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) site.yml --tags cluster -e mlkube_action=down
-	@if [ "$(RESOLVED_TARGET)" = local ]; then $(IMAGES_SCRIPT) dockerd-stop >/dev/null; fi
 
 .PHONY: cluster-status
 cluster-status: ansible-venv ## Show the cluster of MLKUBE_TARGET: components, nodes, system pods
@@ -66,15 +63,9 @@ image-registry-check:
 	 fi
 
 .PHONY: images
-images: image-registry-check image-wheelhouses ## Build the images (debootstrap base, server, training, postgres, prometheus), load them into the cluster, push them to IMAGE_REGISTRY if set
-	@target=$(RESOLVED_TARGET); \
-	 if [ "$$target" = cloud ]; then target=none; fi; \
-	 if [ "$$target" = local ] && ! $(LOCAL_CLUSTER) status >/dev/null 2>&1; then \
-	   echo "==> the local cluster is not running: building only (run 'make cluster-up', then 'make images' to import)"; \
-	   target=none; \
-	 fi; \
-	 $(IMAGES_SCRIPT) all $$target
-	@if [ -n "$(IMAGE_REGISTRY)" ]; then $(MAKE) images-push IMAGES_PUSH_ARGS="-e images_build=false"; fi
+images: image-registry-check image-wheelhouses ansible-venv ## Build the images (debootstrap base, server, training, postgres, prometheus), load them into the cluster, push them to IMAGE_REGISTRY if set
+	@echo "==> images: target $(RESOLVED_TARGET)"
+	@$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) site.yml --tags images
 
 # The images role (roles/images/tasks/push.yml) through the playbook: the registry is checked before anything runs.
 .PHONY: images-push
@@ -94,16 +85,16 @@ $(CRANE_STAMP):
 	@cd "$${TMPDIR:-/tmp}" && GOBIN=$(@D) GOFLAGS=-mod=mod go install github.com/google/go-containerregistry/cmd/crane@v$(CRANE_VERSION)
 	@ln -sf $@ $(BIN)/crane && $(BIN)/crane version
 
-# The plugin comes with the argo-rollouts image (`make images`); this builds only the binaries (cached by version).
+# The plugin is built with the controller for the argo-rollouts image (cached by version in .cache/argo-rollouts).
 .PHONY: argo-rollouts-plugin
-argo-rollouts-plugin: ## Build `kubectl argo rollouts` (and the controller, CRDs) from Go modules into .cache/bin
-	@ARGO_ROLLOUTS_VERSION=$(ARGO_ROLLOUTS_VERSION) ansible/roles/images/files/argo-rollouts/build-argo-rollouts.sh \
-	  $(CACHE)/argo-rollouts $(CACHE)/bin
+argo-rollouts-plugin: ansible-venv ## Build `kubectl argo rollouts` (with the controller's image and CRDs) from Go modules into .cache/bin
+	@$(ANSIBLE_PLAYBOOK) -i inventories/local/hosts.yml site.yml --tags images -e images_target=none \
+	  -e images_registry= -e 'images_only=$(ARGO_ROLLOUTS_IMAGE)'
 	@echo "==> $(CACHE)/bin/kubectl-argo-rollouts: put $(CACHE)/bin on PATH for 'kubectl argo rollouts'"
 
 .PHONY: images-clean
-images-clean: ## Stop the dockerd that `make images` started (images and the base tarball stay cached)
-	@$(IMAGES_SCRIPT) dockerd-stop
+images-clean: ansible-venv ## Stop the dockerd that `make images` started (images and the base tarball stay cached)
+	@$(ANSIBLE_PLAYBOOK) -i inventories/local/hosts.yml site.yml --tags images -e images_action=stop
 
 # Model-registry backups (MLflow's database, artifacts, auth and signing Secrets): a new folder per backup, under
 # backups/ unless BACKUP names one; BACKUP_ARGS adds -e overrides (registry_backup_namespace, _release, ...).

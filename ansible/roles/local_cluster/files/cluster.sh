@@ -2,7 +2,6 @@
 # mlkube local cluster: a single-node Kubernetes built from Kubernetes' own Go modules, running as
 # plain background processes on this machine (no systemd, no container registry).
 #
-#   cluster.sh deps                 install the Debian packages the node needs (containerd, runc, CNI plugins...)
 #   cluster.sh build                build the binaries into the version-keyed cache (skips what exists)
 #   cluster.sh up                   start everything; idempotent, prints each step with its timing
 #   cluster.sh down [--purge]       stop everything and clean the host; --purge also deletes the state
@@ -12,7 +11,8 @@
 #   cluster.sh kubeconfig           print the admin kubeconfig path
 #   cluster.sh kubectl ARGS...      kubectl with the admin kubeconfig
 #
-# Settings come from the environment (defaults below); versions from versions.env.
+# Settings come from the environment (defaults below); versions from versions.env. The node's Debian packages
+# are installed by the role (ansible/roles/local_cluster: make local-cluster-deps); this script only checks them.
 set -euo pipefail
 # Components inherit this: a stricter umask would leave containerd's image snapshots unreadable
 # to the non-root users pods run as.
@@ -63,7 +63,7 @@ export KWOK_HEALTHZ_PORT=${CLUSTER_KWOK_HEALTHZ_PORT:-10247}
 export PAUSE_IMAGE=$IMAGE_PREFIX/pause:$IMAGE_TAG
 export COREDNS_IMAGE=$IMAGE_PREFIX/coredns:$COREDNS_VERSION
 
-for lib in build pki network processes components images addons teardown deps; do
+for lib in build pki network processes components images addons teardown; do
   # shellcheck source=/dev/null
   . "$FILES_DIR/lib/$lib.sh"
 done
@@ -84,8 +84,20 @@ preflight() {
   [ "$(id -u)" = 0 ] || die "the local cluster needs root (iptables, mounts, cgroups); run as root"
   all_present "$(k8s_dir)" "${K8S_BINARIES[@]}" && all_present "$(etcd_dir)" etcd &&
     all_present "$(coredns_dir)" coredns && all_present "$(kwok_dir)" kwok ||
-    die "cluster binaries missing under $BIN_CACHE: run '$0 build' (or make cluster-build) first"
-  deps_missing >/dev/null || die "host packages missing ($(deps_missing)): run '$0 deps' first"
+    die "cluster binaries missing under $BIN_CACHE: run 'make local-cluster-build' first"
+  local missing
+  missing=$(host_tools_missing) || die "host tools missing ($missing): run 'make local-cluster-deps' first"
+}
+
+# What the role's Debian packages (local_cluster_packages) bring that this script runs.
+host_tools_missing() {
+  local tool missing=()
+  for tool in containerd runc iptables conntrack ip openssl curl gcc dig; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+  done
+  [ -x "$CNI_BIN_DIR/bridge" ] || missing+=("$CNI_BIN_DIR/bridge")
+  echo "${missing[*]}"
+  [ "${#missing[@]}" -eq 0 ]
 }
 
 cmd_up() {
@@ -164,9 +176,8 @@ take_lock() {
 
 main() {
   local cmd="${1:-}"; shift || true
-  case "$cmd" in deps|build|up|down) take_lock ;; esac
+  case "$cmd" in build|up|down) take_lock ;; esac
   case "$cmd" in
-    deps) deps_install ;;
     build) cmd_build ;;
     up) cmd_up ;;
     down) cluster_down "${1:-}"; step "cluster down" ;;

@@ -67,3 +67,12 @@ network_down() {
   done
   rm -rf "$STATE_DIR/cni/networks"
 }
+
+# Where Debian's containernetworking-plugins put the CNI plugins (older releases: /opt/cni/bin).
+cni_bin_dir() {
+  local dir
+  for dir in /usr/lib/cni /opt/cni/bin; do
+    [ -x "$dir/bridge" ] && { echo "$dir"; return; }
+  done
+  echo /usr/lib/cni
+}
