@@ -12,6 +12,9 @@ ARGO_ROLLOUTS_CRDS := rollout analysis-template
 TRAEFIK_CRDS := docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml
 SCHEMA_STAMP := $(SCHEMA_DIR)/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(KSERVE_VERSION)-$(ARGO_ROLLOUTS_VERSION)-$(TRAEFIK_VERSION)-$(shell (sha256sum charts/tools/build_schemas.py; echo $(GATEWAY_API_CRDS) $(ARGO_ROLLOUTS_CRDS)) 2>/dev/null | sha256sum | cut -c1-8)
 KUBECONFORM_STAMP := $(CHART_TOOLS)/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
+HELM_DOCS_STAMP := $(CHART_TOOLS)/helm-docs-$(HELM_DOCS_VERSION)/helm-docs
+# Every chart's README.md from its values.yaml (`# --` comments) through the one template charts/README.md.gotmpl.
+HELM_DOCS = $(BIN)/helm-docs --chart-search-root charts --template-files ./README.md.gotmpl --skip-version-footer --log-level warning
 # Run outside any go.mod of the checkout, so the download never touches one.
 GO_DOWNLOAD = cd "$${TMPDIR:-/tmp}" && GOWORK=off GOFLAGS=-mod=mod go mod download -json $(1) | $(PY) -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["Error"]) if "Error" in d else print(d["Dir"])'
 # A module's zip: Go downloads it even where it refuses to extract it (a module that needs a newer Go).
@@ -35,6 +38,15 @@ $(KUBECONFORM_STAMP):
 	@mkdir -p $(@D) $(BIN)
 	@GOBIN=$(@D) GOFLAGS=-mod=mod go install github.com/yannh/kubeconform/cmd/kubeconform@v$(KUBECONFORM_VERSION)
 	@ln -sf $@ $(BIN)/kubeconform && $(BIN)/kubeconform -v
+
+.PHONY: helm-docs
+helm-docs: $(HELM_DOCS_STAMP) ## Build helm-docs (go install, pinned) into .cache/bin: the charts' READMEs
+
+$(HELM_DOCS_STAMP):
+	@echo "==> helm-docs v$(HELM_DOCS_VERSION)"
+	@mkdir -p $(@D) $(BIN)
+	@cd "$${TMPDIR:-/tmp}" && GOBIN=$(@D) GOWORK=off GOFLAGS=-mod=mod go install github.com/norwoodj/helm-docs/cmd/helm-docs@v$(HELM_DOCS_VERSION)
+	@ln -sf $@ $(BIN)/helm-docs
 
 .PHONY: chart-promtool
 chart-promtool: ## Install promtool (Debian's prometheus package) to check the self-contained Prometheus config
@@ -70,16 +82,16 @@ chart-deps: helm ## Package the sub-charts into the umbrella chart (helm depende
 	@$(BIN)/helm dependency update --skip-refresh charts/mlkube >/dev/null
 
 .PHONY: chart-docs
-chart-docs: venv ## Bump the versions of changed charts (charts/versions.lock) and regenerate every README.md
+chart-docs: venv helm-docs ## Bump the versions of changed charts (charts/versions.lock) and regenerate every README.md (helm-docs)
 	@$(PY) charts/tools/chart_versions.py
-	@$(PY) charts/tools/chart_readme.py $(addprefix charts/,$(CHARTS))
+	@$(HELM_DOCS)
 
 .PHONY: chart-render
 chart-render: chart-deps ## Print the umbrella chart rendered with the kind profile (what `helm install` would create)
 	@$(BIN)/helm template mlkube charts/mlkube --namespace $(NAMESPACE) -f charts/mlkube/profiles/kind.yaml $(CHART_IMAGE_ARGS)
 
 .PHONY: test-charts
-test-charts: venv helm kubeconform chart-schemas chart-deps chart-promtool ## Chart tests: lint, render every scenario, schemas, policies
+test-charts: venv helm kubeconform helm-docs chart-schemas chart-deps chart-promtool ## Chart tests: lint, render every scenario, schemas, policies
 	@MLKUBE_SCHEMA_DIR=$(SCHEMA_DIR) $(PYTEST) tests/charts -q -m "not cluster"
 
 TEST_SUITES += test-charts
