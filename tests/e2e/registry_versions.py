@@ -13,6 +13,7 @@ from mlkube_train.model_tags import TAG_ARTIFACT_DIGEST, TAG_SIGNATURE
 
 # The Pipelines the trainer logs, and the extra types their skops files need (training-jobs).
 from mlkube_train.penguins.pipeline import CLASSIFIER_STEP, SKOPS_TRUSTED_TYPES
+from mlkube_train.provenance import models_code_path
 from mlkube_train.signing import Signer
 
 # A signature covers one version's number and artifacts: copies are signed anew, as the trainer signs its own.
@@ -97,6 +98,10 @@ def _with_classifier(mlflow_url: str, model: str, version: str, make, run_name: 
             serialization_format="skops",
             signature=signature,
             skops_trusted_types=[*SKOPS_TRUSTED_TYPES, *trusted],
+            # As the trainer logs it: the Pipeline's feature steps live in mlkube_models. Without the code, a
+            # server loads this version only if another model has put mlkube_models on its path first: models
+            # load in parallel, and both live canaries of one CI run failed it (models-loaded 0.667: aborted unseen).
+            code_paths=[models_code_path()],
             registered_model_name=model,
         )
     registered = str(info.registered_model_version)
