@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
 
 from .kube import CACHE, kubectl, kubectl_json, pods, ready, run, wait_for
 from .platform import RELEASE
@@ -13,6 +15,7 @@ SERVER_PODS = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=mode
 MLFLOW = f"deployment/{RELEASE}-mlflow"
 POSTGRES = f"statefulset/{RELEASE}-mlflow-postgres"
 REPORT = CACHE / "e2e" / "faults.txt"
+TRAINING_JOBS = "app.kubernetes.io/name=training-job"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +90,55 @@ def _answers(mlflow_url: str) -> bool:
     except Exception:  # noqa: BLE001 - any failure means "not yet": connection refused, 503, database down
         return False
     return True
+
+
+def start_copy_of_training_job(trainer: str, suffix: str) -> str:
+    """A new Job with the spec of the release's `trainer` Job, without retries: a pod that fails fails the Job.
+    Returns its name."""
+    names = {j["metadata"]["name"]: j for j in kubectl_json("get", "jobs", "-l", TRAINING_JOBS)["items"]}
+    (job,) = [j for name, j in names.items() if f"-{trainer}-" in name and not name.endswith(f"-{suffix}")]
+    name = f"{job['metadata']['name'][:50]}-{suffix}"
+    spec = copy.deepcopy(job["spec"])
+    for generated in ("selector", "manualSelector", "podFailurePolicy"):
+        spec.pop(generated, None)
+    labels = spec["template"]["metadata"].get("labels", {})
+    for key in [k for k in labels if k.startswith(("batch.kubernetes.io/", "controller-uid", "job-name"))]:
+        del labels[key]
+    spec["backoffLimit"] = 0
+    keep = {
+        k: v
+        for k, v in job["metadata"].get("labels", {}).items()
+        if not k.startswith(("batch.", "controller-uid", "job-name"))
+    }
+    manifest = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "labels": keep}, "spec": spec}
+    kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    return name
+
+
+def running_run_since(mlflow_url: str, since: float) -> str | None:
+    """The id of a tracked run that started after `since` (Unix seconds) and is still running, if any."""
+    registry = client(mlflow_url)
+    experiments = [e.experiment_id for e in registry.search_experiments()]
+    runs = registry.search_runs(experiments, "attributes.status = 'RUNNING'", max_results=50)
+    return next((r.info.run_id for r in runs if r.info.start_time >= since * 1000), None)
+
+
+def runs_since(mlflow_url: str, since: float) -> dict[str, str]:
+    registry = client(mlflow_url)
+    experiments = [e.experiment_id for e in registry.search_experiments()]
+    runs = registry.search_runs(experiments, max_results=5000)
+    return {r.info.run_id: r.info.status for r in runs if r.info.start_time >= since * 1000}
+
+
+def job_failed(name: str) -> bool:
+    conditions = kubectl_json("get", "job", name)["status"].get("conditions", [])
+    return any(c["type"] == "Failed" and c["status"] == "True" for c in conditions)
+
+
+def prometheus_value(prometheus_url: str, query: str) -> list[dict]:
+    import httpx
+
+    return httpx.get(f"{prometheus_url}/api/v1/query", params={"query": query}, timeout=10).json()["data"]["result"]
 
 
 @dataclasses.dataclass

@@ -1,7 +1,8 @@
 """3b. Faults under constant load through the Gateway (issue 14.6, the part that runs here so far): a server pod
 force-deleted, the server's process killed by the node's runtime, MLflow down for a minute while a new server pod
-starts, PostgreSQL killed. Each row of the printed table (also .cache/e2e/faults.txt) counts the requests that
-failed during the fault and the registry's runs, versions and aliases lost by it.
+starts, PostgreSQL killed, a training Job's pod deleted mid-run. Each row of the printed table (also
+.cache/e2e/faults.txt) counts the requests that failed during the fault and the registry's runs, versions and
+aliases lost by it.
 
 A SIGKILL cannot answer the requests its process holds at that instant, so the kill rows allow as many failures as
 the load has requests in flight (its threads). The seconds until the endpoints drop the dead pod are covered by
@@ -18,8 +19,10 @@ import time
 
 import pytest
 
+from mlkube_train import metric_names as training_metrics
+
 from . import faults
-from .kube import kubectl_json, pods, ready, service_url, wait_for
+from .kube import kubectl, kubectl_json, pods, ready, service_url, wait_for
 from .load import LoadGenerator
 from .platform import RELEASE
 from .rollout import SERVER
@@ -135,3 +138,34 @@ def test_postgres_killed_and_restarted(load, rows, mlflow_url):
         faults.rollout_done(faults.POSTGRES)
     assert fault.row.lost == [], fault.row
     assert fault.row.failed == 0, (fault.row, load.errors[fault.name])
+
+
+def test_a_training_job_killed_mid_run(load, rows, mlflow_url):
+    """The kubelet's SIGTERM reaches the trainer (PID 1): its run ends FAILED, no version of it is registered, the
+    failure reaches the Pushgateway and the training alert, and the Job (a copy without retries) fails."""
+    prometheus = service_url(f"{RELEASE}-monitoring-prometheus")
+    since = time.time()
+    job = faults.start_copy_of_training_job("penguins", "killed")
+    try:
+        with Fault("training Job's pod deleted mid-run", load, rows, mlflow_url) as fault:
+            run_id = wait_for("the copied penguins Job to start a tracked run",
+                              lambda: faults.running_run_since(mlflow_url, since), timeout=600, interval=1)  # fmt: skip
+            kubectl("delete", "pod", "-l", f"job-name={job}", "--wait=true", timeout=120)
+            wait_for(f"Job {job} to be Failed", lambda: faults.job_failed(job), timeout=120)
+            runs = faults.runs_since(mlflow_url, since)
+            fault.note = f"run {run_id[:8]} {runs[run_id]}; Job failed"
+        assert fault.row.lost == [], fault.row
+        assert fault.row.failed == 0, (fault.row, load.errors[fault.name])
+        assert runs[run_id] == "FAILED", runs
+        versions = faults.registry_state(mlflow_url).versions
+        assert not [v for v in versions if v[2] in runs and runs[v[2]] != "FINISHED"], (runs, versions)
+
+        pushed = f'{training_metrics.LAST_FAILURE_TIMESTAMP}{{job="{training_metrics.PUSH_JOB_PREFIX}/penguins"}}'
+        wait_for("Prometheus to scrape the pushed failure",
+                 lambda: any(float(s["value"][1]) >= since for s in faults.prometheus_value(prometheus, pushed)),
+                 timeout=120, interval=5)  # fmt: skip
+        alert = 'ALERTS{alertname="MlkubeTrainingJobFailed"}'
+        wait_for("MlkubeTrainingJobFailed to be pending or firing",
+                 lambda: faults.prometheus_value(prometheus, alert), timeout=180, interval=5)  # fmt: skip
+    finally:
+        kubectl("delete", "job", job, "--ignore-not-found", "--wait=false")

@@ -120,3 +120,33 @@ def test_models_pending_counts_the_loads_that_have_not_settled():
     repository.entries["b"].state = State.FAILED
     repository.entries["c"].state = State.UNLOADED
     assert pending() == 0
+    repository.entries["b"].retrying = True  # failed on an unreachable MLflow: its retry is still to come
+    assert pending() == 1
+
+
+def test_a_load_that_failed_on_an_unreachable_mlflow_stays_unsettled_until_its_retry_loads_it(monkeypatch):
+    """A canary pod whose load lost a race with an MLflow restart must not count as one that cannot load the
+    version (models-loaded below 1 aborts the rollout); a version that does not exist settles at once."""
+    import asyncio
+
+    from prometheus_client import CollectorRegistry
+
+    from mlkube_server import repository as repo
+    from mlkube_server.batching import ArrivalGate
+    from mlkube_server.metrics import ServerMetrics
+    from mlkube_server.settings import ServerSettings
+
+    outcomes = {"down": [repo.MlflowUnreachable("model down: cannot reach MLflow")], "gone": [repo.ModelLoadError("x")]}
+
+    async def build(self, name, uri):  # the loader's outcome per model, without MLflow
+        raise outcomes[name].pop(0)
+
+    monkeypatch.setattr(repo.ModelRepository, "_build", build)
+    settings = ServerSettings(models={"down": "models:/down@champion", "gone": "models:/gone/9"})
+    repository = repo.ModelRepository(settings, ServerMetrics("canary", "abc123", CollectorRegistry()), ArrivalGate())
+    asyncio.run(repository.load_all())
+    assert {n: (e.state, e.settled) for n, e in repository.entries.items()} == {
+        "down": (repo.State.FAILED, False),
+        "gone": (repo.State.FAILED, True),
+    }
+    assert repository.pending_count == 1

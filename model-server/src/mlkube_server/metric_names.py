@@ -45,9 +45,10 @@ PREDICTIONS_TOTAL = "mlkube_predictions_total"
 BATCH_SIZE = "mlkube_batch_size"
 # Gauge: 1 while a model version is loaded and serving, by model, version and alias.
 MODEL_LOADED = "mlkube_model_loaded"
-# Gauge: configured models whose load has not settled yet (pending or loading), by revision; read from the
-# repository at each scrape. The rollout analysis counts a canary pod's loaded models only once this is 0, so a
-# pod that has loaded 2 of its 3 models (they load in parallel) is not judged as one that failed to load one.
+# Gauge: configured models whose load has not settled yet (pending, loading, or failed on an unreachable MLflow
+# and waiting for a retry), by revision; read from the repository at each scrape. The rollout analysis counts a
+# canary pod's loaded models only once this is 0, so a pod that has loaded 2 of its 3 models (they load in
+# parallel), or lost a race with an MLflow restart, is not judged as one that cannot load a version.
 MODELS_PENDING = "mlkube_models_pending"
 # Gauge: seconds the last load of a model version took, by model and version.
 MODEL_LOAD_DURATION_SECONDS = "mlkube_model_load_duration_seconds"

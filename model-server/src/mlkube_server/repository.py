@@ -43,6 +43,13 @@ class Entry:
     reason: str | None = None
     model: ServedModel | None = None
     batcher: MicroBatcher | None = None
+    # Failed only because MLflow could not be reached, and retried: not settled (a canary pod that loses its
+    # race with an MLflow restart is not a version that cannot load).
+    retrying: bool = False
+
+    @property
+    def settled(self) -> bool:
+        return self.state not in UNSETTLED and not (self.state is State.FAILED and self.retrying)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "uri": self.uri, "state": self.state.value}
@@ -74,8 +81,9 @@ class ModelRepository:
 
     @property
     def pending_count(self) -> int:
-        """Configured models whose load has not settled (neither loaded nor failed) yet."""
-        return sum(e.state in UNSETTLED for e in self.entries.values())
+        """Configured models whose load has not settled yet: pending, loading, or failed on an unreachable
+        MLflow and waiting for their retry."""
+        return sum(not e.settled for e in self.entries.values())
 
     def ready(self) -> bool:
         """True only when every configured model is loaded (and at least one is configured)."""
@@ -152,6 +160,7 @@ class ModelRepository:
                 model = await self._build(name, entry.uri)
             except ModelLoadError as exc:
                 entry.state, entry.reason = State.FAILED, str(exc)
+                entry.retrying = isinstance(exc, MlflowUnreachable) and self.settings.retry_failed_seconds > 0
                 return
             await self._install(entry, model, entry.uri)
 
@@ -201,6 +210,7 @@ class ModelRepository:
         old_model, old_batcher = entry.model, entry.batcher
         # One step, with no await in it: every request from here on gets the new version.
         entry.model, entry.batcher, entry.uri, entry.state, entry.reason = model, batcher, uri, State.READY, None
+        entry.retrying = False
         if old_model is not None:
             self.metrics.unloaded(entry.name, old_model.version, old_model.identity.alias)
         ident = model.identity

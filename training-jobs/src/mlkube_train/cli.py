@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, get_origin
 from pydantic.fields import FieldInfo
 
 from . import __version__
-from .errors import ConfigError, ExitCode, TrainError
+from .errors import ConfigError, ExitCode, Terminated, TrainError
 from .model_tags import ALIAS_CHAMPION
 from .settings import (
     ENV_PREFIX,
@@ -38,6 +39,8 @@ exit codes:
   2  configuration or usage error: unknown/invalid setting, GPU asked for but absent, out-of-range or
      malformed input data, unknown model/alias. Retrying cannot help (Kubernetes podFailurePolicy: FailJob).
   3  transient: MLflow unreachable after the configured retries. Retrying later can help.
+  143  terminated (SIGTERM: the pod was deleted or evicted): the run in progress is marked FAILED, its
+     failure pushed, and a model version it was registering is deleted again.
 """
 
 log = logging.getLogger("mlkube_train")
@@ -175,9 +178,17 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
+def _raise_terminated(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # usage errors exit 2 (argparse)
+    # As PID 1 of a container the trainer would ignore SIGTERM (no default action there) and die by SIGKILL
+    # at the end of the grace period, with nothing reported: turn it into an exception that unwinds.
+    signal.signal(signal.SIGTERM, _raise_terminated)
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # images without git: no GitPython warning wall
     _setup_logging(args.verbose)
     try:
@@ -193,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mlkube-train {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(
+            f"mlkube-train {args.command}: terminated by SIGTERM: the run in progress is marked failed and a "
+            "model version it was registering is deleted again",
+            file=sys.stderr,
+        )
+        return int(ExitCode.TERMINATED)
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, traceback with --verbose
         if args.verbose:
             log.exception("unexpected failure")

@@ -10,6 +10,16 @@ class ExitCode(IntEnum):
     FAILURE = 1  # a bug or an unexpected failure: read the message, re-run with --verbose
     CONFIG = 2  # configuration, usage or input data: retrying cannot help (podFailurePolicy: FailJob)
     TRANSIENT = 3  # MLflow unreachable after retries: retrying later can help (podFailurePolicy: retry)
+    TERMINATED = 143  # SIGTERM (a deleted pod, a drained node): 128 + 15, as a shell reports it
+
+
+class Terminated(SystemExit):
+    """Raised in the main thread by the SIGTERM handler. A BaseException, as KeyboardInterrupt is, so that
+    every ``except BaseException`` clean-up runs: the failure is pushed for the training alerts, the MLflow run
+    ends FAILED, and a version being registered is deleted again (registry.register_version)."""
+
+    def __init__(self) -> None:
+        super().__init__(ExitCode.TERMINATED)
 
 
 class TrainError(Exception):
