@@ -11,7 +11,7 @@ MLSERVER_STAMP := $(BENCH_DIR)/mlserver-venv/.stamp-$(MLSERVER_VERSION)-$(MLSERV
 SERVER_WHEELHOUSE := $(CACHE)/server-wheelhouse
 
 .PHONY: test-server
-test-server: venv $(KSERVE_STAMP) ## Model server tests (and the rollout trigger): real uvicorn, MLflow server, trainer and KServe SDK client
+test-server: venv $(KSERVE_STAMP) prometheus-tools ## Model server tests (and the rollout trigger): real uvicorn, MLflow server, trainer, KServe SDK client and Prometheus
 	@$(PYTEST) tests/server tests/trigger -q -m "not cluster"
 
 TEST_SUITES += test-server

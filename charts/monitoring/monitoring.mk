@@ -11,6 +11,9 @@ MONITORING_TOOLS_STAMP := $(CACHE)/monitoring-tools-debian.stamp
 .PHONY: monitoring-tools
 monitoring-tools: $(MONITORING_TOOLS_STAMP) $(GRAFANA_SCHEMA_STAMP) ## Install promtool, prometheus, the Pushgateway (Debian) and Grafana's dashboard schema
 
+.PHONY: prometheus-tools
+prometheus-tools: $(MONITORING_TOOLS_STAMP) ## Install prometheus, promtool and the Pushgateway (Debian's packages)
+
 $(MONITORING_TOOLS_STAMP):
 	@echo "==> monitoring tools"
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \

@@ -150,6 +150,8 @@ def test_analysis_queries_are_the_generated_ones_with_argo_placeholders_intact(s
     for template in find(objects, "AnalysisTemplate"):
         declared = {a["name"]: a for a in template["spec"]["args"]}
         for metric in template["spec"]["metrics"]:
+            if "web" in metric["provider"]:
+                continue  # prometheus-reachable: asks the rollout trigger (the tests below)
             query = metric["provider"]["prometheus"]["query"]
             # Helm must leave Argo's `{{args.*}}` alone: the query is the generated text, byte for byte.
             assert query.strip() == GENERATED["metrics"][metric["name"]]["query"].strip()
@@ -246,3 +248,55 @@ def test_rollout_renders_for_the_umbrella_chart(helm: str) -> None:
         ]
     )
     assert "kind: Rollout" in result.stdout and PLATFORM["ENV_REVISION"] in result.stdout
+
+
+@pytest.mark.parametrize("strategy", ["progressiveCanary", "progressiveBlueGreen"])
+def test_with_the_trigger_every_analysis_asks_it_whether_prometheus_answers(strategy: str) -> None:
+    """An unreachable Prometheus must pause the rollout (Inconclusive), not abort it: the PromQL metrics could only
+    err, so each template also reads the trigger's answer, which meets neither condition when Prometheus is down."""
+    objects = render(
+        with_sets(f"strategy={strategy}", "rolloutTrigger.enabled=true", "progressive.prometheus.unreachableLimit=3")
+    )
+    trigger = f"{FULL}-rollout-trigger"
+    [service] = find(objects, "Service", trigger)
+    [deployment] = find(objects, "Deployment", trigger)
+    env = env_of(deployment)
+    assert (
+        env["MLKUBE_TRIGGER_PROMETHEUS_URL"]
+        == (find(objects, "AnalysisTemplate")[0]["spec"]["metrics"][0]["provider"]["prometheus"]["address"])
+    )
+    assert templates(objects)
+    for template in templates(objects).values():
+        [reachable] = [m for m in template["spec"]["metrics"] if m["name"] == "prometheus-reachable"]
+        assert reachable["provider"]["web"]["url"] == (
+            f"http://{trigger}.{NAMESPACE}.svc:{service['spec']['ports'][0]['port']}/analysis/prometheus"
+        )
+        assert reachable["provider"]["web"]["jsonPath"] == "{$}"
+        # Argo: neither condition true is Inconclusive; "false" never fails the rollout on this metric.
+        assert (reachable["successCondition"], reachable["failureCondition"]) == ("result.reachable == true", "false")
+        assert reachable["inconclusiveLimit"] == 3
+        others = [m for m in template["spec"]["metrics"] if m is not reachable]
+        assert all(reachable["consecutiveErrorLimit"] == m["consecutiveErrorLimit"] for m in others)
+        assert all(m["interval"] == reachable["interval"] for m in others)
+        assert ("count" in reachable) == all("count" in m for m in others)
+
+
+def test_the_trigger_admits_the_argo_controller_and_without_it_no_analysis_asks() -> None:
+    objects = render(with_sets("strategy=progressiveCanary", "rolloutTrigger.enabled=true"))
+    [policy] = find(objects, "NetworkPolicy", f"{FULL}-rollout-trigger")
+    peers = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    namespace = {"kubernetes.io/metadata.name": PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]}
+    argo = {
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "argo-rollouts"}},
+        "namespaceSelector": {"matchLabels": namespace},
+    }
+    assert argo in peers
+    without = render(with_sets("strategy=progressiveCanary"))
+    assert not [m for t in templates(without).values() for m in t["spec"]["metrics"] if "web" in m["provider"]]
+
+
+def test_gate_count_below_the_unreachable_limit_fails_with_one_line(helm: str) -> None:
+    sets = ["strategy=progressiveCanary", "rolloutTrigger.enabled=true", "progressive.prometheus.unreachableLimit=30"]
+    args = [a for s in sets for a in ("--set", s)]
+    result = run([helm, "template", RELEASE, str(CHARTS / "model-server"), *args], check=False)
+    assert result.returncode != 0 and "prometheus.unreachableLimit" in result.stderr

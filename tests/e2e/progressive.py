@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from mlkube_server.trigger.plan import ANNOTATION_CHALLENGER
 
+from . import kube
 from .kube import kubectl_json
 from .load import LoadGenerator
 from .rollout import upgrade
@@ -89,6 +90,15 @@ def promoted(status: dict) -> bool:
 
 def aborted(status: dict) -> bool:
     return bool(status.get("abort"))
+
+
+def paused_inconclusive(status: dict) -> bool:
+    return any(c.get("reason") == "InconclusiveAnalysis" for c in status.get("pauseConditions") or [])
+
+
+def promote(name: str) -> None:
+    """What a person does once the cause of an inconclusive pause is gone."""
+    kube.run("kubectl", "argo", "rollouts", "promote", name, "--namespace", kube.NAMESPACE)
 
 
 def traefik_weights(name: str) -> dict[str, int]:
@@ -168,20 +178,18 @@ def table(transitions: list[Transition], interval_s: float, failure_limit: int) 
     return "\n".join(lines)
 
 
-def measurement_errors(rollout_name: str) -> list[str]:
-    """Messages of the erred measurements of the Rollout's running AnalysisRuns (Prometheus unreachable...)."""
-    messages = []
+def inconclusive_metrics(rollout_name: str) -> list[str]:
+    """`<metric>: <last measurement's value>` of every Inconclusive metric of the Rollout's AnalysisRuns."""
+    said = []
     for run in kubectl_json("get", "analysisrun.argoproj.io").get("items", []):
         owners = {o.get("name") for o in run["metadata"].get("ownerReferences", [])}
         if rollout_name not in owners and not any(o and o.startswith(rollout_name) for o in owners):
             continue
         for metric in run.get("status", {}).get("metricResults", []):
-            messages += [
-                f"{metric['name']}: {m.get('message', '')[:160]}"
-                for m in metric.get("measurements", [])
-                if m.get("phase") == "Error"
-            ]
-    return messages
+            if metric.get("phase") == "Inconclusive":
+                last = (metric.get("measurements") or [{}])[-1]
+                said.append(f"{metric['name']}: {str(last.get('value', ''))[:200]}")
+    return said
 
 
 def report(path, title: str, scenario: Scenario, interval_s: float, failure_limit: int) -> None:

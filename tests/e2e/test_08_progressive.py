@@ -10,8 +10,9 @@ registered version of the random forest out with `strategy: progressiveCanary`:
 - the same bad challenger without shadow: its class mix diverges on live traffic, the rollout aborts, and the
   time from its first live answer to its last one is printed (issue 12's target: 30 s);
 - a challenger that answers well but an order of magnitude slower: its p99 against the stable's aborts it, as fast;
-- Prometheus unreachable during a gate: the measurements err, the rollout holds its weight (nothing promoted)
-  and goes on once Prometheus is back.
+- Prometheus unreachable during a gate: the analysis asks the rollout trigger, which answers "unreachable"; that
+  is Inconclusive, the rollout pauses at its weight and says why (nothing promoted, nothing aborted), and goes on
+  when a person promotes it once Prometheus is back.
 The table of every transition is printed at the end (and written to .cache/e2e/progressive.txt), with the
 AnalysisRuns' measurements of each aborted one.
 """
@@ -35,7 +36,10 @@ REPORT = CACHE / "e2e" / "progressive.txt"
 INTERVAL_S, FAILURE_LIMIT = 5.0, 1  # the chart's defaults (progressive.analysis)
 ROLLBACK_TARGET_S = 30.0
 PROMETHEUS = f"deployment/{RELEASE}-monitoring-prometheus"
-PROMETHEUS_DOWN_S = 45.0  # under the chart's consecutiveErrorLimit x interval (24 x 5 s): the rollout holds
+# The chart's prometheus.unreachableLimit (2) x interval: the third "unreachable" answer pauses the rollout, long
+# before the queries' errors (consecutiveErrorLimit 24 x 5 s) would abort it.
+PAUSE_WITHIN_S = 60.0
+PAUSED_HOLD_S = 20.0
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +143,7 @@ def test_a_slow_challenger_on_live_traffic_is_rolled_back_by_itself(canary, on_a
     _rolled_back_by_itself(canary, "slow challenger, live canary", on_argo["slow"], on_argo["good"])
 
 
-def test_prometheus_unreachable_holds_the_rollout_until_it_returns(canary, on_argo):
+def test_prometheus_unreachable_pauses_the_rollout_as_inconclusive(canary, on_argo):
     good = on_argo["good-2"]
     transition, started = canary.start("Prometheus down at the 10 % gate", good, shadow=False)
     pd.wait_rollout(SERVER, lambda s: s.get("currentStepIndex") == 1, "the first analysis gate", timeout=180)
@@ -155,18 +159,30 @@ def test_prometheus_unreachable_holds_the_rollout_until_it_returns(canary, on_ar
             timeout=60,
         )
         down_since = time.monotonic()
-        while time.monotonic() - down_since < PROMETHEUS_DOWN_S:
+        status, paused_at = pd.wait_rollout(
+            SERVER,
+            lambda s: pd.paused_inconclusive(s) or pd.aborted(s) or pd.promoted(s),
+            "the rollout to pause as inconclusive",
+            timeout=PAUSE_WITHIN_S,
+        )
+        assert pd.paused_inconclusive(status) and not pd.aborted(status), pd._brief(status)
+        said = pd.inconclusive_metrics(SERVER)
+        assert any(m.startswith("prometheus-reachable") and '"reachable":false' in m.replace(" ", "") for m in said), (
+            said
+        )
+        transition.notes.append(f"paused {paused_at - down_since:.0f}s into the outage: {said[:1]}")
+        while time.monotonic() - paused_at < PAUSED_HOLD_S:  # a pause waits for a person: nothing moves
             status = pd.rollout(SERVER)["status"]
-            assert not pd.promoted(status) and not pd.aborted(status), pd._brief(status)
-            assert status.get("currentStepIndex") == 1, pd._brief(status)
+            assert pd.paused_inconclusive(status) and not pd.promoted(status) and not pd.aborted(status), pd._brief(
+                status
+            )
             assert pd.traefik_weights(SERVER)[f"{SERVER}-canary"] == 10
             time.sleep(2)
-        errors = pd.measurement_errors(SERVER)
-        transition.notes.append(f"held {PROMETHEUS_DOWN_S:.0f}s at 10 %; the analysis said: {errors[:1]}")
-        assert errors, "no analysis measurement recorded Prometheus as unreachable"
     finally:
         kubectl("scale", PROMETHEUS, "--replicas=1")
         kubectl("rollout", "status", PROMETHEUS, "--timeout=120s", timeout=130)
+    assert pd.paused_inconclusive(pd.rollout(SERVER)["status"]), "Prometheus back: still paused until a person says"
+    pd.promote(SERVER)  # the person, once Prometheus answers again
     status = _verdict(canary, transition, started, timeout=420)
     canary.finish(transition, good, started)
     assert transition.outcome == "promoted", status.get("message")

@@ -49,4 +49,25 @@ spec:
           query: |
             {{- $m.query | trim | nindent 12 }}
     {{- end }}
+    {{- if $v.rolloutTrigger.enabled }}
+    {{- /* Whether Prometheus answers, asked of the rollout trigger, which always answers: "no" meets neither
+    condition (Inconclusive: the rollout pauses after unreachableLimit of them) where the queries above would
+    only err, and errors abort. trigger/prometheus_probe.py says why. */}}
+    - name: prometheus-reachable
+      interval: {{ $a.interval }}
+      {{- if $.gate }}
+      count: {{ $a.gate.count }}
+      consecutiveSuccessLimit: {{ $a.gate.consecutiveSuccesses }}
+      {{- end }}
+      failureLimit: {{ $a.failureLimit }}
+      inconclusiveLimit: {{ $v.progressive.prometheus.unreachableLimit }}
+      consecutiveErrorLimit: {{ $a.consecutiveErrorLimit }}
+      successCondition: "result.reachable == true"
+      failureCondition: "false"
+      provider:
+        web:
+          url: {{ printf "http://%s-rollout-trigger.%s.svc:%v/analysis/prometheus" (include "model-server.fullname" .root) .root.Release.Namespace $v.rolloutTrigger.port | quote }}
+          timeoutSeconds: {{ $v.progressive.prometheus.timeoutSeconds }}
+          jsonPath: "{$}"
+    {{- end }}
 {{- end }}

@@ -1,4 +1,5 @@
-"""HTTP layer: ``POST /webhook`` for MLflow's deliveries, ``GET /healthz``. Every error is one JSON line."""
+"""HTTP layer: ``POST /webhook`` for MLflow's deliveries, ``GET /analysis/prometheus`` for Argo's analysis,
+``GET /healthz``. Every error is one JSON line."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from . import events, signature
+from . import events, prometheus_probe, signature
 from .errors import BadPayload, SignatureError
 from .service import Trigger
 from .settings import TriggerSettings
@@ -24,6 +26,7 @@ MAX_BODY = 64 * 1024  # MLflow's alias payloads are a few hundred bytes
 
 def create_app(settings: TriggerSettings, trigger: Trigger) -> Starlette:
     secret = settings.webhook_secret.get_secret_value()
+    prometheus = httpx.AsyncClient(timeout=settings.prometheus_timeout_seconds)
 
     async def webhook(request: Request) -> JSONResponse:
         body = await request.body()
@@ -45,6 +48,14 @@ def create_app(settings: TriggerSettings, trigger: Trigger) -> Starlette:
             return JSONResponse({"result": f"ignored event {event.kind}"})
         return JSONResponse({"result": trigger.alias_set(change)})
 
+    async def prometheus_reachable(_: Request) -> JSONResponse:
+        if not settings.prometheus_url:
+            return JSONResponse({"error": "no Prometheus to check: set MLKUBE_TRIGGER_PROMETHEUS_URL"}, status_code=404)
+        answer = await prometheus_probe.probe(prometheus, settings.prometheus_url)
+        if not answer["reachable"]:
+            log.warning("analysis asked for Prometheus: unreachable (%s)", answer["reason"])
+        return JSONResponse(answer)
+
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -60,8 +71,13 @@ def create_app(settings: TriggerSettings, trigger: Trigger) -> Starlette:
             for task in tasks:
                 task.cancel()
             trigger.kube.close()
+            await prometheus.aclose()
 
     return Starlette(
-        routes=[Route("/webhook", webhook, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])],
+        routes=[
+            Route("/webhook", webhook, methods=["POST"]),
+            Route("/analysis/prometheus", prometheus_reachable, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
         lifespan=lifespan,
     )

@@ -28,6 +28,9 @@ class TriggerSettings(BaseSettings):
     settle_seconds: float = Field(1.0, ge=0, description="quiet time after the last alias event before patching")
     max_settle_seconds: float = Field(10.0, ge=0, description="longest an alias event waits in a storm")
     reconcile_seconds: float = Field(3.0, gt=0, description="how often the Rollout's status is read")
+    prometheus_url: str | None = Field(None, description="the Prometheus the rollout's analysis queries: "
+                                       "GET /analysis/prometheus tells Argo whether it answers")  # fmt: skip
+    prometheus_timeout_seconds: float = Field(2.0, gt=0, description="how long that check waits for Prometheus")
     log_level: str = "info"
 
     @property
