@@ -92,19 +92,20 @@ def _answers(mlflow_url: str) -> bool:
     return True
 
 
-def start_copy_of_training_job(trainer: str, suffix: str) -> str:
-    """A new Job with the spec of the release's `trainer` Job, without retries: a pod that fails fails the Job.
+def start_copy_of_training_job(trainer: str, suffix: str, retries: bool = False) -> str:
+    """A new Job with the spec of the release's `trainer` Job; without `retries`, a pod that fails fails the Job.
     Returns its name."""
     names = {j["metadata"]["name"]: j for j in kubectl_json("get", "jobs", "-l", TRAINING_JOBS)["items"]}
     (job,) = [j for name, j in names.items() if f"-{trainer}-" in name and not name.endswith(f"-{suffix}")]
     name = f"{job['metadata']['name'][:50]}-{suffix}"
     spec = copy.deepcopy(job["spec"])
-    for generated in ("selector", "manualSelector", "podFailurePolicy"):
+    for generated in ("selector", "manualSelector") if retries else ("selector", "manualSelector", "podFailurePolicy"):
         spec.pop(generated, None)
     labels = spec["template"]["metadata"].get("labels", {})
     for key in [k for k in labels if k.startswith(("batch.kubernetes.io/", "controller-uid", "job-name"))]:
         del labels[key]
-    spec["backoffLimit"] = 0
+    if not retries:
+        spec["backoffLimit"] = 0
     keep = {
         k: v
         for k, v in job["metadata"].get("labels", {}).items()
@@ -131,8 +132,18 @@ def runs_since(mlflow_url: str, since: float) -> dict[str, str]:
 
 
 def job_failed(name: str) -> bool:
+    return _job_condition(name, "Failed")
+
+
+def job_complete(name: str) -> bool:
+    if job_failed(name):
+        raise AssertionError(f"Job {name} failed: {kubectl_json('get', 'job', name)['status']}")
+    return _job_condition(name, "Complete")
+
+
+def _job_condition(name: str, kind: str) -> bool:
     conditions = kubectl_json("get", "job", name)["status"].get("conditions", [])
-    return any(c["type"] == "Failed" and c["status"] == "True" for c in conditions)
+    return any(c["type"] == kind and c["status"] == "True" for c in conditions)
 
 
 def prometheus_value(prometheus_url: str, query: str) -> list[dict]:

@@ -1,8 +1,9 @@
-"""3b. Faults under constant load through the Gateway (issue 14.6, the part that runs here so far): a server pod
-force-deleted, the server's process killed by the node's runtime, MLflow down for a minute while a new server pod
-starts, PostgreSQL killed, a training Job's pod deleted mid-run. Each row of the printed table (also
-.cache/e2e/faults.txt) counts the requests that failed during the fault and the registry's runs, versions and
-aliases lost by it.
+"""3b. Faults under constant load through the Gateway (issue 14.6, the part that runs here so far): a server pod force-
+deleted, the server's process killed by the node's runtime, MLflow down for a minute while a new server pod and a
+training Job start (the Job waits, then registers exactly one version per model), PostgreSQL killed, a training
+Job's pod deleted mid-run (its run ends FAILED, nothing half-registered, the failure alert fires). Each row of the
+printed table (also .cache/e2e/faults.txt) counts the requests that failed during the fault and the registry's runs,
+versions and aliases lost by it.
 
 A SIGKILL cannot answer the requests its process holds at that instant, so the kill rows allow as many failures as
 the load has requests in flight (its threads). The seconds until the endpoints drop the dead pod are covered by
@@ -108,19 +109,28 @@ def test_the_server_process_killed_by_the_node(load, rows, mlflow_url):
 
 def test_mlflow_down_serving_goes_on_and_a_new_server_waits(load, rows, mlflow_url):
     mlflow_replicas = int(kubectl_json("get", faults.MLFLOW)["spec"]["replicas"])
+    since, job = time.time(), ""
     try:
-        with Fault(f"MLflow down {MLFLOW_DOWN_S:.0f} s, a server starting", load, rows, mlflow_url) as fault:
+        with Fault(f"MLflow down {MLFLOW_DOWN_S:.0f} s; a server, a Job starting", load, rows, mlflow_url) as fault:
             faults.scale(faults.MLFLOW, 0)
             down = time.monotonic()
             faults.scale(f"deployment/{SERVER}", REPLICAS + 1)
+            job = faults.start_copy_of_training_job("penguins", "outage", retries=True)
             time.sleep(max(0.0, MLFLOW_DOWN_S - (time.monotonic() - down)))
             waiting = [p for p in faults.serving_pods() if not ready(p)]
             faults.scale(faults.MLFLOW, mlflow_replicas)
             faults.rollout_done(faults.MLFLOW)
             wait_for("the new server pod to load its models once MLflow is back",
                      lambda: faults.all_servers_ready(REPLICAS + 1), timeout=600, interval=3)  # fmt: skip
-            fault.note = f"{len(waiting)} new server pod(s) not ready while MLflow was down"
+            wait_for(f"the training Job {job} started during the outage to complete",
+                     lambda: faults.job_complete(job), timeout=900, interval=5)  # fmt: skip
+            runs = faults.runs_since(mlflow_url, since)
+            fault.note = (
+                f"{len(waiting)} new server pod(s) not ready while MLflow was down; Job runs {sorted(runs.values())}"
+            )
     finally:  # the suites after this one need the platform as it was, whatever failed here
+        if job:
+            kubectl("delete", "job", job, "--ignore-not-found", "--wait=false")
         faults.scale(faults.MLFLOW, mlflow_replicas)
         faults.scale(f"deployment/{SERVER}", REPLICAS)
         wait_for("the servers to be back at their replica count",
@@ -128,6 +138,11 @@ def test_mlflow_down_serving_goes_on_and_a_new_server_waits(load, rows, mlflow_u
     assert len(waiting) == 1, "the server pod started while MLflow was down reported Ready without its models"
     assert fault.row.lost == [], fault.row
     assert fault.row.failed == 0, (fault.row, load.errors[fault.name])
+    # The training Job waited for MLflow and then registered exactly one version of each model it trained.
+    finished = sorted(run for run, status in runs.items() if status == "FINISHED")
+    versions = [v for v in faults.registry_state(mlflow_url).versions if v[2] in runs]
+    assert finished and sorted(v[2] for v in versions) == finished, (runs, versions)
+    assert len({name for name, _, _ in versions}) == len(versions), versions
 
 
 def test_postgres_killed_and_restarted(load, rows, mlflow_url):
@@ -153,10 +168,12 @@ def test_a_training_job_killed_mid_run(load, rows, mlflow_url):
             kubectl("delete", "pod", "-l", f"job-name={job}", "--wait=true", timeout=120)
             wait_for(f"Job {job} to be Failed", lambda: faults.job_failed(job), timeout=120)
             runs = faults.runs_since(mlflow_url, since)
-            fault.note = f"run {run_id[:8]} {runs[run_id]}; Job failed"
+            fault.note = f"runs of the Job: {sorted(runs.values())}; Job failed"
         assert fault.row.lost == [], fault.row
         assert fault.row.failed == 0, (fault.row, load.errors[fault.name])
-        assert runs[run_id] == "FAILED", runs
+        # The algorithms trained before the signal finished and registered; the one in flight (the first, or a
+        # later one if the first was quick) ended FAILED; nothing is left RUNNING, nothing half-registered.
+        assert run_id in runs and [s for s in runs.values() if s != "FINISHED"] == ["FAILED"], runs
         versions = faults.registry_state(mlflow_url).versions
         assert not [v for v in versions if v[2] in runs and runs[v[2]] != "FINISHED"], (runs, versions)
 

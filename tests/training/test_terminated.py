@@ -12,6 +12,7 @@ import time
 from mlflow import MlflowClient
 
 from mlkube_train import metric_names as m
+from mlkube_train.model_tags import RUN_TAG_FAILURE
 from tests.support.training import DIGITS_FAST_CONFIG
 
 from .conftest import mlflow_store
@@ -52,4 +53,5 @@ def test_sigterm_mid_training_fails_the_run_pushes_the_failure_and_registers_not
         client = MlflowClient()
         runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
         assert [r.info.status for r in runs] == ["FAILED"]
+        assert runs[0].data.tags[RUN_TAG_FAILURE] == "terminated by SIGTERM"
         assert [v.version for v in client.search_model_versions()] == []

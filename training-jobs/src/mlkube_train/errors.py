@@ -21,6 +21,9 @@ class Terminated(SystemExit):
     def __init__(self) -> None:
         super().__init__(ExitCode.TERMINATED)
 
+    def __str__(self) -> str:  # the run's failure tag (jobrun.tracked_run), not the bare exit code
+        return "terminated by SIGTERM"
+
 
 class TrainError(Exception):
     """Base class: the message is one line telling what failed and what to do."""
