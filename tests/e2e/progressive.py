@@ -93,7 +93,7 @@ def aborted(status: dict) -> bool:
 
 
 def paused_inconclusive(status: dict) -> bool:
-    return any(c.get("reason") == "InconclusiveAnalysis" for c in status.get("pauseConditions") or [])
+    return any(c.get("reason") == "InconclusiveAnalysisRun" for c in status.get("pauseConditions") or [])
 
 
 def promote(name: str) -> None:
