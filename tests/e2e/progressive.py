@@ -96,9 +96,17 @@ def paused_inconclusive(status: dict) -> bool:
     return any(c.get("reason") == "InconclusiveAnalysisRun" for c in status.get("pauseConditions") or [])
 
 
-def promote(name: str) -> None:
-    """What a person does once the cause of an inconclusive pause is gone."""
-    kube.run("kubectl", "argo", "rollouts", "promote", name, "--namespace", kube.NAMESPACE)
+def resume_inconclusive(name: str, attempts: int = 3) -> int:
+    """What a person does once the cause of an inconclusive pause is gone: `kubectl argo rollouts promote`, again
+    while the Rollout pauses on an inconclusive analysis. With both the step's and the background analysis
+    Inconclusive, Argo takes one promote for each: the first moves past the step, and the background run, still
+    Inconclusive, pauses the Rollout again; the second starts a new background run. Returns the promotes made."""
+    for attempt in range(1, attempts + 1):
+        kube.run("kubectl", "argo", "rollouts", "promote", name, "--namespace", kube.NAMESPACE)
+        time.sleep(10)  # the controller reconciles (and re-pauses, if it does) within a few seconds
+        if not paused_inconclusive(rollout(name)["status"]):
+            return attempt
+    raise AssertionError(f"{name} still paused on an inconclusive analysis after {attempts} promotes")
 
 
 def traefik_weights(name: str) -> dict[str, int]:

@@ -182,7 +182,8 @@ def test_prometheus_unreachable_pauses_the_rollout_as_inconclusive(canary, on_ar
         kubectl("scale", PROMETHEUS, "--replicas=1")
         kubectl("rollout", "status", PROMETHEUS, "--timeout=120s", timeout=130)
     assert pd.paused_inconclusive(pd.rollout(SERVER)["status"]), "Prometheus back: still paused until a person says"
-    pd.promote(SERVER)  # the person, once Prometheus answers again
+    promotes = pd.resume_inconclusive(SERVER)  # the person, once Prometheus answers again
+    transition.notes.append(f"resumed with {promotes} x `kubectl argo rollouts promote`")
     status = _verdict(canary, transition, started, timeout=420)
     canary.finish(transition, good, started)
     assert transition.outcome == "promoted", status.get("message")
