@@ -12,6 +12,7 @@ from chart_helpers import CHARTS, Scenario, containers, find, pod_templates, ren
 from mlkube_server.settings import ServerSettings
 
 BOUND, RETRY = "MLKUBE_SERVER_MAX_QUEUED_REQUESTS", "MLKUBE_SERVER_SHED_RETRY_AFTER_SECONDS"
+PROCESS_BOUND = "MLKUBE_SERVER_MAX_CONCURRENT_REQUESTS"
 
 
 def server_settings(objects: tuple[dict[str, Any], ...]) -> list[dict[str, str]]:
@@ -37,6 +38,7 @@ def test_chart_defaults_are_the_servers() -> None:
     fields = ServerSettings.model_fields
     assert values == {
         "maxQueuedRequests": fields["max_queued_requests"].default,
+        "maxConcurrentRequests": fields["max_concurrent_requests"].default,
         "retryAfterSeconds": fields["shed_retry_after_seconds"].default,
     }
 
@@ -52,8 +54,9 @@ def test_chart_defaults_are_the_servers() -> None:
     ids=lambda v: v[0].removeprefix("ci/").removesuffix("-values.yaml") if v else "defaults",
 )
 def test_every_server_container_gets_the_bound_and_retry_after(values: tuple[str, ...]) -> None:
-    sets = ("server.loadShedding.maxQueuedRequests=8", "server.loadShedding.retryAfterSeconds=3")
+    sets = ("server.loadShedding.maxQueuedRequests=8", "server.loadShedding.retryAfterSeconds=3",
+            "server.loadShedding.maxConcurrentRequests=16")  # fmt: skip
     for env in server_settings(render(Scenario("model-server", values, sets))):
-        assert (env[BOUND], env[RETRY]) == ("8", "3")
+        assert (env[BOUND], env[RETRY], env[PROCESS_BOUND]) == ("8", "3", "16")
     for env in server_settings(render(Scenario("model-server", values))):
-        assert (env[BOUND], env[RETRY]) == ("512", "1")
+        assert (env[BOUND], env[RETRY], env[PROCESS_BOUND]) == ("512", "1", "64")

@@ -219,6 +219,8 @@ def test_server_pods_carry_variant_and_version_as_labels_and_env(scenario: Scena
             assert probes["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
             assert probes["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
             assert probes["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+            # Under a crowd probes wait behind the requests a pod holds: longer than Kubernetes' 1 s default.
+            assert probes["livenessProbe"]["timeoutSeconds"] >= 5 and probes["readinessProbe"]["timeoutSeconds"] >= 3
             assert probes["lifecycle"]["preStop"]["sleep"]["seconds"] < spec["terminationGracePeriodSeconds"]
             annotations = obj["spec"]["template"]["metadata"]["annotations"]
             # A Deployment restarts on a ConfigMap change; a Rollout's settings are in its template's env.

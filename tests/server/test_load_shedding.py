@@ -1,5 +1,6 @@
-"""Load shedding (issue 14.5): a bounded queue per model; beyond it a 503 with Retry-After at once, counted, the
-connection kept and readiness untouched, so that the requests the server accepts keep a bounded wait.
+"""Load shedding (issue 14.5): a bounded queue per model, and a bound on the requests one process holds
+(max_concurrent_requests, checked before the body is read); beyond either a 503 with Retry-After at once, counted,
+the connection kept and readiness untouched, so that the requests the server accepts keep a bounded wait.
 
 A queue forms with the server's own settings, no test hook: the random forest evaluated by scikit-learn
 (`compile_trees` off, a few ms per call) and one request per predict call (`batching.max_batch_size` 1), so many
@@ -132,17 +133,24 @@ def _ms(values: list[float], q: float) -> str:
 @pytest.fixture(scope="module")
 def bounded(tmp_path_factory, trained, mlflow_server):
     """The slow random forest with a queue bound of 4."""
-    tmp = tmp_path_factory.mktemp("shedding")
-    with start_server(tmp, [f"models:/{RF}@champion"], mlflow_server.url,
-                      MLKUBE_SERVER_MAX_QUEUED_REQUESTS=str(BOUND), **SLOW) as srv:  # fmt: skip
+    with _slow_forest(tmp_path_factory, mlflow_server, "shedding", MLKUBE_SERVER_MAX_QUEUED_REQUESTS=str(BOUND)) as srv:
         yield srv
 
 
+def _slow_forest(tmp_path_factory, mlflow_server, name: str, **env: str):
+    return start_server(tmp_path_factory.mktemp(name), [f"models:/{RF}@champion"], mlflow_server.url, **env, **SLOW)
+
+
+def _measured_overload(server: RunningServer) -> tuple[list, Overload, list, Counter]:
+    """(metrics before, the overload, metrics after, its status counts)."""
+    before = _samples(server)
+    run = overload(server)
+    after = _samples(server)
+    return before, run, after, Counter(a.status for a in run.answers)
+
+
 def test_beyond_the_bound_requests_get_503_with_retry_after_counted_and_the_server_stays_ready(bounded):
-    before = _samples(bounded)
-    run = overload(bounded)
-    after = _samples(bounded)
-    statuses = Counter(a.status for a in run.answers)
+    before, run, after, statuses = _measured_overload(bounded)
     accepted, shed = run.of(200), run.of(503)
     print(f"\n{len(run.answers)} requests in {run.seconds:.1f} s: {dict(statuses)}; accepted p99 "
           f"{_ms([a.seconds for a in accepted], 0.99)} ms, 503 p50 {_ms([a.seconds for a in shed], 0.5)} ms, "
@@ -203,7 +211,64 @@ def test_a_shed_request_keeps_its_keep_alive_connection(bounded):
         conn.close()
 
 
-@pytest.mark.parametrize(("key", "value"), [("MAX_QUEUED_REQUESTS", "-1"), ("SHED_RETRY_AFTER_SECONDS", "0")])
+def test_an_idle_keep_alive_connection_outlives_uvicorns_default(default_server):
+    """A proxy reusing a connection the server closed answers 502: the server keeps idle connections longer than
+    the proxies in front of it (keep_alive_seconds, 120 s; uvicorn's own default is 5 s)."""
+    host, port = default_server.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("GET", "/v2/health/live")
+        assert conn.getresponse().read() is not None
+        sock = conn.sock
+        time.sleep(6.5)
+        conn.request("GET", "/v2/health/live")
+        assert conn.getresponse().status == 200
+        assert conn.sock is sock, "the server closed the idle connection"
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def at_capacity(tmp_path_factory, trained, mlflow_server):
+    """The slow random forest with no queue bound, but at most 4 prediction requests in the process."""
+    with _slow_forest(tmp_path_factory, mlflow_server, "capacity", MLKUBE_SERVER_MAX_QUEUED_REQUESTS="0",
+                      MLKUBE_SERVER_MAX_CONCURRENT_REQUESTS=str(BOUND)) as srv:  # fmt: skip
+        yield srv
+
+
+def test_beyond_the_process_bound_requests_get_503_before_their_body_is_read(at_capacity):
+    before, run, after, statuses = _measured_overload(at_capacity)
+    shed = run.of(503)
+    print(f"\n{len(run.answers)} requests in {run.seconds:.1f} s: {dict(statuses)}; 503 p99 "
+          f"{_ms([a.seconds for a in shed], 0.99)} ms")  # fmt: skip
+    assert set(statuses) == {200, 503}, statuses
+    for answer in run.of(200):
+        assert _predicted(answer.protocol, answer.body) == "Adelie", answer
+    for answer in shed:
+        assert answer.headers["Retry-After"] == str(RETRY_AFTER), answer
+        assert answer.headers.get("Connection", "").lower() != "close", answer
+        assert answer.headers.get("X-Request-ID"), answer
+        message = answer.body["message"] if answer.protocol == "mlflow" else answer.body["error"]
+        assert "the server is at capacity" in message and f"max_concurrent_requests={BOUND}" in message, message
+    assert {a.protocol for a in shed} == {p for p, _, _ in ROUND}, "every protocol sheds"
+    # Counted without a model (none was read), and as 503s of their protocol.
+    shed_total = {m.MODEL: "", m.VARIANT: "stable"}
+    assert _value(after, m.REQUESTS_SHED_TOTAL, **shed_total) - _value(before, m.REQUESTS_SHED_TOTAL, **shed_total) == (
+        len(shed)
+    )
+    code = {m.MODEL: "", m.CODE: "503"}
+    assert _value(after, m.REQUESTS_TOTAL, **code) - _value(before, m.REQUESTS_TOTAL, **code) == len(shed)
+    assert run.readiness and set(run.readiness) == {200}, run.readiness
+    # The count of requests in progress comes back to 0: once the crowd is gone, every request is taken.
+    for _ in range(2 * BOUND):
+        assert at_capacity.client.post(f"/predict/{RF}", json=PENGUIN).status_code == 200
+    assert "Traceback" not in at_capacity.log()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("MAX_QUEUED_REQUESTS", "-1"), ("MAX_CONCURRENT_REQUESTS", "-1"), ("SHED_RETRY_AFTER_SECONDS", "0")],
+)
 def test_a_bad_bound_or_retry_after_stops_the_server_in_one_line(key, value):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLKUBE_")}
     result = subprocess.run(

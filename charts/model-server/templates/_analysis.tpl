@@ -66,7 +66,7 @@ spec:
       failureCondition: "false"
       provider:
         web:
-          url: {{ printf "http://%s-rollout-trigger.%s.svc:%v/analysis/prometheus" (include "model-server.fullname" .root) .root.Release.Namespace $v.rolloutTrigger.port | quote }}
+          url: {{ printf "%s/analysis/prometheus" (include "model-server.triggerUrl" .root) | quote }}
           timeoutSeconds: {{ $v.progressive.prometheus.timeoutSeconds }}
           jsonPath: "{$}"
     {{- end }}

@@ -4,6 +4,16 @@
 {{- end }}
 
 {{/* Full name: <release>-model-server unless the release name already contains it. Kept short enough for the -canary/-preview suffixes. */}}
+{{/* The rollout trigger's Service (and Deployment) name, and its in-cluster URL, for the template, the webhook it
+registers and the AnalysisTemplates that ask it about Prometheus. */}}
+{{- define "model-server.triggerName" -}}
+{{- printf "%s-rollout-trigger" (include "model-server.fullname" .) }}
+{{- end }}
+
+{{- define "model-server.triggerUrl" -}}
+{{- printf "http://%s.%s.svc:%v" (include "model-server.triggerName" .) .Release.Namespace .Values.rolloutTrigger.port }}
+{{- end }}
+
 {{- define "model-server.fullname" -}}
 {{- if .Values.fullnameOverride }}
 {{- .Values.fullnameOverride | trunc 48 | trimSuffix "-" }}
@@ -172,6 +182,7 @@ MLKUBE_SERVER_PORT: {{ .root.Values.server.port | quote }}
 MLKUBE_SERVER_GRACEFUL_TIMEOUT_SECONDS: {{ max 1 (sub (sub .root.Values.terminationGracePeriodSeconds .root.Values.preStopSleepSeconds) 5) | quote }}
 {{- with .root.Values.server.loadShedding }}
 MLKUBE_SERVER_MAX_QUEUED_REQUESTS: {{ .maxQueuedRequests | toString | quote }}
+MLKUBE_SERVER_MAX_CONCURRENT_REQUESTS: {{ .maxConcurrentRequests | toString | quote }}
 MLKUBE_SERVER_SHED_RETRY_AFTER_SECONDS: {{ .retryAfterSeconds | toString | quote }}
 {{- end }}
 {{- range $key, $value := .root.Values.server.extraEnv }}

@@ -42,6 +42,7 @@ containers:
     readinessProbe:
       httpGet: {path: /v2/health/ready, port: {{ $v.server.port }}}
       periodSeconds: {{ $v.probes.readiness.periodSeconds }}
+      timeoutSeconds: {{ $v.probes.readiness.timeoutSeconds }}
 volumes:
   - name: tmp
     emptyDir:

@@ -46,14 +46,17 @@ spec:
         httpGet: {path: /v2/health/ready, port: http}
         periodSeconds: {{ $.root.Values.probes.startup.periodSeconds }}
         failureThreshold: {{ $.root.Values.probes.startup.failureThreshold }}
+        timeoutSeconds: {{ $.root.Values.probes.startup.timeoutSeconds }}
       readinessProbe:
         httpGet: {path: /v2/health/ready, port: http}
         periodSeconds: {{ $.root.Values.probes.readiness.periodSeconds }}
         failureThreshold: {{ $.root.Values.probes.readiness.failureThreshold }}
+        timeoutSeconds: {{ $.root.Values.probes.readiness.timeoutSeconds }}
       livenessProbe:
         httpGet: {path: /v2/health/live, port: http}
         periodSeconds: {{ $.root.Values.probes.liveness.periodSeconds }}
         failureThreshold: {{ $.root.Values.probes.liveness.failureThreshold }}
+        timeoutSeconds: {{ $.root.Values.probes.liveness.timeoutSeconds }}
       lifecycle:
         preStop:
           sleep:

@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.graceful_timeout_seconds),
+        timeout_keep_alive=settings.keep_alive_seconds,
         proxy_headers=False,
     )
     if settings.workers > 1:

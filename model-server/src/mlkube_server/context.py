@@ -33,6 +33,7 @@ class AppState:
     gate: ArrivalGate
     shadow: Shadow | None = None  # None unless shadow traffic is on: the prediction path tests only this
     shutting_down: bool = False
+    in_progress: int = 0  # prediction requests between their headers and their answer: max_concurrent_requests
     queues: QueueBound = field(init=False)  # load shedding: settings.max_queued_requests per model
 
     def __post_init__(self) -> None:

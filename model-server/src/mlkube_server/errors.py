@@ -101,6 +101,16 @@ def overloaded(name: str, limit: int, retry_after: int) -> ApiError:
     )
 
 
+def at_capacity(limit: int, retry_after: int) -> ApiError:
+    """Load shedding before the body is read: the process already holds ``limit`` prediction requests."""
+    return ApiError(
+        503,
+        f"the server is at capacity: {limit} requests are already in progress (max_concurrent_requests={limit}); "
+        f"retry after {retry_after} s",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def load_failed(reason: str, loc: tuple[str | int, ...], transient: bool, serving: str | None) -> ApiError:
     """A repository (re)load that did not happen: what failed, and which version (if any) still answers."""
     message = reason + (f"; version {serving} keeps serving" if serving else "")

@@ -1,5 +1,5 @@
-"""Pure ASGI middleware: request id, body size limit, arrival counting, request metrics, access log, and the
-answer to an unexpected error."""
+"""Pure ASGI middleware: request id, body size limit, load shedding before the body is read, arrival counting,
+request metrics, access log, and the answer to an unexpected error."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api.mlflow_scoring import PROTOCOL as MLFLOW
 from .context import AppState, RequestInfo
-from .errors import ApiError, internal_error
+from .errors import ApiError, at_capacity, internal_error
 from .jsonio import error_response
 
 log = logging.getLogger("mlkube_server.access")
@@ -80,6 +80,13 @@ class ServingMiddleware:
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
+        predicting = scope["method"] == "POST" and info.protocol is not None
+        if predicting:
+            bound = state.settings.max_concurrent_requests
+            if 0 < bound <= state.in_progress:
+                await self._refuse_at_capacity(info, scope, receive, send, started)
+                return
+            state.in_progress += 1
         if scope["method"] == "POST":
             info.arriving = True
             state.gate.pending += 1
@@ -95,7 +102,21 @@ class ServingMiddleware:
             await answer(scope, receive, send_with_headers)
         finally:
             info.arrived(state.gate)
+            if predicting:
+                state.in_progress -= 1
             self._finish(info, scope, status, started)
+
+    async def _refuse_at_capacity(self, info: RequestInfo, scope: Scope, receive: Receive, send: Send,
+                                  started: float) -> None:  # fmt: skip
+        """The cheapest answer the process can give: no body read, no route, no access log line (the shed counter
+        and the request metrics count it). uvicorn discards the unread body and keeps the connection."""
+        state = self.state
+        error = at_capacity(state.settings.max_concurrent_requests, state.settings.shed_retry_after_seconds)
+        answer = error_response(error, info.request_id, mlflow=info.protocol == MLFLOW)
+        answer.raw_headers.extend(self.fixed_headers)
+        await answer(scope, receive, send)
+        state.metrics.request_shed("")
+        state.metrics.observe_request("", "", info.protocol or "", 503, time.perf_counter() - started)
 
     def _finish(self, info: RequestInfo, scope: Scope, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
