@@ -1,9 +1,10 @@
 ##@ End to end
 
 E2E_TARGET := local
+VEGETA_STAMP := $(CACHE)/tools/vegeta-$(VEGETA_VERSION)/vegeta
 
 .PHONY: test-e2e
-test-e2e: venv helm ansible-venv ## The whole platform on the local cluster: install, train, serve, observe, roll out (rolling, canary, blue-green), GPU scheduling, registry backup and restore
+test-e2e: venv helm ansible-venv vegeta ## The whole platform on the local cluster: install, train, serve, observe, roll out (rolling, canary, blue-green), GPU scheduling, registry backup and restore
 	@$(MAKE) cluster-up MLKUBE_TARGET=$(E2E_TARGET)
 	@$(MAKE) images MLKUBE_TARGET=$(E2E_TARGET)
 	@$(PYTEST) tests/e2e -v -s --durations=0
@@ -13,7 +14,16 @@ test-e2e: venv helm ansible-venv ## The whole platform on the local cluster: ins
 TEST_SUITES += test-e2e
 
 .PHONY: test-faults
-test-faults: venv helm ansible-venv ## Only the fault suite (part of test-e2e): server pod and process killed, MLflow down, PostgreSQL killed, under load; prints the table
+test-faults: venv helm ansible-venv vegeta ## Only the fault suite (part of test-e2e): pods, processes, MLflow, PostgreSQL and a Job killed, 3x overload, the cluster restarted, under load; prints the table
 	@$(MAKE) cluster-up MLKUBE_TARGET=$(E2E_TARGET)
 	@$(MAKE) images MLKUBE_TARGET=$(E2E_TARGET)
 	@$(PYTEST) tests/e2e/test_03b_faults.py -v -s
+
+.PHONY: vegeta
+vegeta: $(VEGETA_STAMP) ## Build vegeta (go install, pinned) into .cache/bin: the fault suite's overload at a fixed request rate
+
+$(VEGETA_STAMP):
+	@echo "==> vegeta v$(VEGETA_VERSION)"
+	@mkdir -p $(@D) $(BIN)
+	@cd "$${TMPDIR:-/tmp}" && GOBIN=$(@D) GOWORK=off GOFLAGS=-mod=mod go install github.com/tsenart/vegeta/v12@v$(VEGETA_VERSION)
+	@ln -sf $@ $(BIN)/vegeta

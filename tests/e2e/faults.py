@@ -6,6 +6,12 @@ import copy
 import dataclasses
 import json
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from mlkube_server import metric_names as server_metrics
+from mlkube_server.repository import State
+
 from .kube import CACHE, kubectl, kubectl_json, pods, ready, run, wait_for
 from .platform import RELEASE
 from .registry_versions import client
@@ -35,14 +41,66 @@ class RegistryState:
 
 def registry_state(mlflow_url: str) -> RegistryState:
     registry = client(mlflow_url)
-    experiments = [e.experiment_id for e in registry.search_experiments()]
-    runs = frozenset(r.info.run_id for r in registry.search_runs(experiments, max_results=5000))
+    runs = frozenset(r.info.run_id for r in _all_runs(mlflow_url))
     versions, aliases = set(), set()
     for model in registry.search_registered_models(max_results=1000):
         for version in registry.search_model_versions(f"name='{model.name}'", max_results=1000):
             versions.add((model.name, str(version.version), str(version.run_id)))
         aliases |= {(model.name, alias, str(v)) for alias, v in (model.aliases or {}).items()}
     return RegistryState(runs, frozenset(versions), frozenset(aliases))
+
+
+def served_versions(server_url: str) -> dict[str, str]:
+    """{model: version} of the models a server answers for, from its `/models`."""
+    listing = httpx.get(f"{server_url}/models", timeout=10).raise_for_status().json()["models"]
+    return {m["name"]: str(m.get("version")) for m in listing if m["state"] == State.READY}
+
+
+def workloads_not_ready(namespaces: list[str]) -> list[str]:
+    """The Deployments and StatefulSets of `namespaces` with fewer ready replicas than they want."""
+    waiting = []
+    for namespace in namespaces:
+        for item in kubectl_json("get", "deployments,statefulsets", namespace=namespace)["items"]:
+            wanted, ready_now = item["spec"].get("replicas", 1), item["status"].get("readyReplicas", 0)
+            if ready_now < wanted:
+                waiting.append(f"{namespace}/{item['kind'].lower()}/{item['metadata']['name']} {ready_now}/{wanted}")
+    return waiting
+
+
+def restart_counts() -> dict[str, int]:
+    """{pod/container: restarts} of every container of the release's namespace."""
+    items = kubectl_json("get", "pods")["items"]
+    return {f"{p['metadata']['name']}/{c['name']}": int(c["restartCount"])
+            for p in items for c in p["status"].get("containerStatuses", [])}  # fmt: skip
+
+
+def pod_url(pod: dict) -> str:
+    """http://<pod IP>:<server port>: the node (this host) reaches pod addresses directly."""
+    return f"http://{pod['status']['podIP']}:{pod['spec']['containers'][0]['ports'][0]['containerPort']}"
+
+
+def accepted_latency_buckets() -> dict[float, float]:
+    """{upper bound: count} of the request-duration histogram of answered (200) predictions, summed over the server
+    pods (read from each pod, so no scrape interval blurs a short window): what the latency SLO is computed from."""
+    buckets: dict[float, float] = {}
+    for pod in serving_pods():
+        text = httpx.get(f"{pod_url(pod)}/metrics", timeout=10).raise_for_status().text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == f"{server_metrics.REQUEST_DURATION_SECONDS}_bucket" and (
+                    sample.labels.get(server_metrics.CODE) == "200"
+                ):
+                    bound = float(sample.labels["le"])
+                    buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    return buckets
+
+
+def share_within(before: dict[float, float], after: dict[float, float], seconds: float) -> tuple[float, float]:
+    """(requests, share of them answered within `seconds`) between two readings of accepted_latency_buckets;
+    `seconds` must be a bucket bound."""
+    total = after[float("inf")] - before.get(float("inf"), 0.0)
+    within = after[seconds] - before.get(seconds, 0.0)
+    return total, (within / total if total else float("nan"))
 
 
 def serving_pods() -> list[dict]:
@@ -116,19 +174,22 @@ def start_copy_of_training_job(trainer: str, suffix: str, retries: bool = False)
     return name
 
 
-def running_run_since(mlflow_url: str, since: float) -> str | None:
-    """The id of a tracked run that started after `since` (Unix seconds) and is still running, if any."""
+def _all_runs(mlflow_url: str, query: str = "", max_results: int = 5000) -> list:
+    """Tracked runs of every experiment (MLflow searches runs per experiment)."""
     registry = client(mlflow_url)
     experiments = [e.experiment_id for e in registry.search_experiments()]
-    runs = registry.search_runs(experiments, "attributes.status = 'RUNNING'", max_results=50)
+    return registry.search_runs(experiments, query, max_results=max_results)
+
+
+def running_run_since(mlflow_url: str, since: float) -> str | None:
+    """The id of a tracked run that started after `since` (Unix seconds) and is still running, if any."""
+    runs = _all_runs(mlflow_url, "attributes.status = 'RUNNING'", max_results=50)
     return next((r.info.run_id for r in runs if r.info.start_time >= since * 1000), None)
 
 
 def runs_since(mlflow_url: str, since: float) -> dict[str, str]:
-    registry = client(mlflow_url)
-    experiments = [e.experiment_id for e in registry.search_experiments()]
-    runs = registry.search_runs(experiments, max_results=5000)
-    return {r.info.run_id: r.info.status for r in runs if r.info.start_time >= since * 1000}
+    """{run id: status} of the runs started after `since` (Unix seconds)."""
+    return {r.info.run_id: r.info.status for r in _all_runs(mlflow_url) if r.info.start_time >= since * 1000}
 
 
 def job_failed(name: str) -> bool:
@@ -144,12 +205,6 @@ def job_complete(name: str) -> bool:
 def _job_condition(name: str, kind: str) -> bool:
     conditions = kubectl_json("get", "job", name)["status"].get("conditions", [])
     return any(c["type"] == kind and c["status"] == "True" for c in conditions)
-
-
-def prometheus_value(prometheus_url: str, query: str) -> list[dict]:
-    import httpx
-
-    return httpx.get(f"{prometheus_url}/api/v1/query", params={"query": query}, timeout=10).json()["data"]["result"]
 
 
 @dataclasses.dataclass

@@ -35,6 +35,18 @@ def run(*args: str, check: bool = True, timeout: float = 300, input: str | None 
     return proc
 
 
+def make(target: str, *args: str, timeout: float = 1800, stream: bool = False) -> subprocess.CompletedProcess:
+    """`make -s <target>` for the local cluster, as a user runs it, pointed at the suite's kubeconfig. `stream`: its
+    output goes to the suite's own as it runs (a long target reports its progress), not into the error."""
+    command = ["make", "-s", target, "MLKUBE_TARGET=local", *args]
+    output = {} if stream else {"capture_output": True, "text": True}
+    proc = subprocess.run(command, cwd=ROOT, timeout=timeout, env=dict(os.environ), **output)
+    assert proc.returncode == 0, f"{' '.join(command)} exited {proc.returncode}" + (
+        "" if stream else f":\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    )
+    return proc
+
+
 def kubectl(*args: str, namespace: str | None = NAMESPACE, **kwargs: Any) -> subprocess.CompletedProcess:
     ns = ["-n", namespace] if namespace else []
     return run("kubectl", *ns, *args, **kwargs)
@@ -70,6 +82,12 @@ def service_url(name: str, port_name: str | None = None, namespace: str = NAMESP
     ports = svc["spec"]["ports"]
     port = next((p for p in ports if port_name is None or p.get("name") == port_name), ports[0])
     return f"http://{svc['spec']['clusterIP']}:{port['port']}"
+
+
+def prometheus_query(prometheus_url: str, query: str) -> list[dict]:
+    """The result vector of an instant PromQL query."""
+    response = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": query}, timeout=10)
+    return response.raise_for_status().json()["data"]["result"]
 
 
 def pods(selector: str) -> list[dict]:

@@ -5,7 +5,7 @@ import httpx
 
 from mlkube_server import metric_names as m
 
-from .kube import service_url, wait_for
+from .kube import prometheus_query, service_url, wait_for
 from .load import PENGUIN
 from .platform import RELEASE
 
@@ -17,9 +17,7 @@ def test_prometheus_sees_labelled_requests(server_url):
     query = f'sum by ({m.MODEL}, {m.VERSION}, {m.VARIANT}) ({m.REQUESTS_TOTAL}{{{m.PROTOCOL}="seed"}})'
 
     def labelled_series():
-        result = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=10).json()
-        series = result["data"]["result"]
-        return [s for s in series if float(s["value"][1]) >= 20] or None
+        return [s for s in prometheus_query(prometheus, query) if float(s["value"][1]) >= 20] or None
 
     series = wait_for("Prometheus to scrape the model server pods", labelled_series, timeout=180, interval=5)
     labels = series[0]["metric"]

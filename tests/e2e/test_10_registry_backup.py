@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from mlkube_server.repository import State
-
-from .kube import KUBECONFIG, NAMESPACE, ROOT, kubectl, mlflow_auth, run, service_url, wait_for
+from .faults import served_versions
+from .kube import KUBECONFIG, NAMESPACE, kubectl, make, mlflow_auth, run, service_url, wait_for
 from .load import PENGUIN
 from .platform import RELEASE, TIMINGS, UMBRELLA, WITH_TORCH, platform_values
 
@@ -23,16 +21,6 @@ RESTORE_NAMESPACE = f"{NAMESPACE}-restore"
 MODELS = ["penguins-logistic-regression", "penguins-random-forest", "penguins-svm"] + (
     ["digits-cnn"] if WITH_TORCH else []
 )
-
-
-def make(target: str, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """`make -s <target>` for the local cluster, as a user runs it, pointed at the suite's kubeconfig."""
-    command = ["make", "-s", target, "MLKUBE_TARGET=local", *args]
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
-    assert proc.returncode == 0, (
-        f"{' '.join(command)} exited {proc.returncode}:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
-    )
-    return proc
 
 
 def registry_args(namespace: str) -> str:
@@ -48,11 +36,6 @@ def champion(mlflow_url: str, name: str, auth: httpx.Auth) -> dict:
     response = champion_response(mlflow_url, name, auth)
     assert response.status_code == 200, f"{name}@champion: {response.status_code} {response.text}"
     return response.json()["model_version"]
-
-
-def served_versions(server_url: str) -> dict[str, str]:
-    listing = httpx.get(f"{server_url}/models", timeout=10).raise_for_status().json()["models"]
-    return {m["name"]: str(m.get("version")) for m in listing if m["state"] == State.READY}
 
 
 @pytest.fixture
