@@ -17,7 +17,7 @@ TEST_SUITES += test-e2e
 test-faults: venv helm ansible-venv vegeta ## Only the fault suite (part of test-e2e): pods, processes, MLflow, PostgreSQL and a Job killed, 3x overload, the cluster restarted, under load; prints the table
 	@$(MAKE) cluster-up MLKUBE_TARGET=$(E2E_TARGET)
 	@$(MAKE) images MLKUBE_TARGET=$(E2E_TARGET)
-	@$(PYTEST) tests/e2e/test_03b_faults.py -v -s
+	@MLKUBE_E2E_CLUSTER_RESTART=1 $(PYTEST) tests/e2e/test_03b_faults.py -v -s
 
 .PHONY: vegeta
 vegeta: $(VEGETA_STAMP) ## Build vegeta (go install, pinned) into .cache/bin: the fault suite's overload at a fixed request rate

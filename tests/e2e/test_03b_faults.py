@@ -17,6 +17,7 @@ fault's requests (measured: 4 of 1,364 lost with 3 attempts; 0 of 1,492 with the
 
 from __future__ import annotations
 
+import os
 import time
 
 import httpx
@@ -242,6 +243,12 @@ def test_overload_at_three_times_capacity(load, rows, mlflow_url):
              timeout=60, interval=5)  # fmt: skip
 
 
+# About 200 s, and the suites after it start on a cold platform: `make test` (CI) stays within its 90 minutes
+# without it; `make test-faults` runs it.
+@pytest.mark.skipif(
+    os.environ.get("MLKUBE_E2E_CLUSTER_RESTART") != "1",
+    reason="the whole-cluster restart runs in `make test-faults` (MLKUBE_E2E_CLUSTER_RESTART=1)",
+)
 def test_the_whole_cluster_stopped_and_started(load, rows, mlflow_url, gateway):
     """`make local-cluster-down`, then `make local-cluster-up`, as a laptop's user stops and starts the cluster. While
     it is down every request fails (no replica survives that); once it is up the platform comes back by itself: no
