@@ -49,6 +49,7 @@ $(VENV_STAMP): $(DEV_LOCK) $(PY_PROJECTS)
 	@$(PY) -m pip install --quiet --require-hashes -r $(DEV_LOCK)
 	@$(PY) -m pip install --quiet --no-deps -e training-jobs -e model-server -e charts/monitoring/dashboards-src
 	@$(PY) -m pip check
+	@$(PY) -m mlkube_server.kinds.skops_table
 	@rm -f $(VENV)/.mlkube-stamp-* && touch $@
 
 UV_VENV := $(CACHE)/uv-venv

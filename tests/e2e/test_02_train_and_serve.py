@@ -4,7 +4,7 @@ with aliases, and the model server loads @champion and answers on the seed API, 
 import httpx
 import pytest
 
-from .kube import kubectl, kubectl_json, mlflow_auth, mlflow_credentials, service_url, wait_for
+from .kube import kubectl, kubectl_json, mlflow_auth, mlflow_credentials, pods, service_url, wait_for
 from .load import PENGUIN
 from .platform import RELEASE
 
@@ -86,6 +86,15 @@ def test_mlflow_invocations_reads_parquet_in_the_server_image(server_url):
                           headers={"Content-Type": "application/vnd.apache.parquet"})  # fmt: skip
     assert response.status_code == 200, response.text
     assert len(response.json()["predictions"]) == 2
+
+
+def test_the_server_image_carries_skops_table_for_its_own_versions(server_url):
+    """Built into the image (skops_table.py), so no server pod spends a second of its start computing it."""
+    (pod, *_) = [p for p in pods(f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=model-server")
+                 if p["status"].get("phase") == "Running"]  # fmt: skip
+    probe = "from mlkube_server.kinds import skops_table; print(skops_table.install())"
+    out = kubectl("exec", pod["metadata"]["name"], "--", "python", "-c", probe, timeout=60)
+    assert out.stdout.strip() == "None", out.stdout
 
 
 def test_open_inference_v2_predicts(server_url):

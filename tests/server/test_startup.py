@@ -32,14 +32,19 @@ def test_configured_models_load_at_the_same_time(tmp_path, trained, mlflow_serve
     assert last_arrived < first_answered, first_lookup
 
 
+# A scikit-learn package that only skops' own table-building walk (all_estimators) imports.
+WALKED_ONLY = "sklearn.semi_supervised"
+
+
 def _skops_in_a_fresh_interpreter(import_statement: str) -> dict:
-    """skops.io's trusted-type tables after ``import_statement``, and whether PyTorch got imported with them."""
+    """skops.io's trusted-type tables after ``import_statement``, and what got imported with them."""
     script = f"""
 import json, sys
 {import_statement}
+import skops.io
 from skops.io import _trusted_types
-tables = {{k: sorted(map(str, v)) for k, v in vars(_trusted_types).items() if k.isupper()}}
-print(json.dumps({{"tables": tables, "torch": "torch" in sys.modules,
+tables = {{k: sorted(map(str, v)) for k, v in vars(_trusted_types).items() if k.endswith("_TYPE_NAMES")}}
+print(json.dumps({{"tables": tables, "torch": "torch" in sys.modules, "walked": {WALKED_ONLY!r} in sys.modules,
                    "adapter": "sklearn.externals.array_api_compat.torch" in sys.modules}}))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
@@ -48,12 +53,38 @@ print(json.dumps({{"tables": tables, "torch": "torch" in sys.modules,
 
 def test_skops_trusts_the_same_types_when_imported_without_pytorch():
     plain = _skops_in_a_fresh_interpreter("import skops.io")
-    ours = _skops_in_a_fresh_interpreter("from mlkube_server.kinds.sklearn import import_skops; import_skops()")
+    ours = _skops_in_a_fresh_interpreter(
+        "from mlkube_server.kinds.sklearn import import_skops_computing_its_table as i; i()"
+    )
     assert ours["tables"] == plain["tables"]
     assert "sklearn.ensemble._forest.RandomForestClassifier" in ours["tables"]["SKLEARN_ESTIMATOR_TYPE_NAMES"]
     assert not ours["torch"] and not ours["adapter"]  # the placeholder is gone: the adapter imports later if asked
     if importlib.util.find_spec("torch") is not None:
         assert plain["torch"]  # what the server no longer pays for: plain skops imports PyTorch here
+
+
+def test_the_precomputed_table_is_the_one_skops_computes_and_spares_its_walk(tmp_path):
+    table = tmp_path / "table.json"
+    uses_table = (
+        f"from pathlib import Path\nfrom mlkube_server.kinds import skops_table\ntable = Path({str(table)!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", uses_table + "skops_table.write(table)"], check=True, timeout=300)
+    plain = _skops_in_a_fresh_interpreter("import skops.io")
+    precomputed = _skops_in_a_fresh_interpreter(uses_table + "assert skops_table.install(table) is None")
+    assert precomputed["tables"] == plain["tables"]
+    assert plain["walked"] and not precomputed["walked"] and not precomputed["torch"]
+
+
+def test_a_table_for_other_versions_or_none_leaves_skops_to_compute_its_own(tmp_path):
+    from mlkube_server.kinds import skops_table
+
+    stale = tmp_path / "stale.json"
+    versions = {**skops_table.installed_versions(), "scikit-learn": "0.0.1"}
+    stale.write_text(json.dumps({"versions": versions, "tables": {"SKLEARN_ESTIMATOR_TYPE_NAMES": ["os.system"]}}))
+    assert "was written for" in skops_table.install(stale)
+    assert "no precomputed table" in skops_table.install(tmp_path / "missing.json")
+    (tmp_path / "torn.json").write_text('{"versions": ')
+    assert "unreadable" in skops_table.install(tmp_path / "torn.json")
 
 
 def test_the_collector_is_back_on_and_the_start_up_frozen_once_every_model_has_settled(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from typing import Any
@@ -19,6 +20,7 @@ FLAVOR = "sklearn"
 # scikit-learn's array-API adapter for PyTorch: importing it imports PyTorch, where PyTorch is installed.
 TORCH_ARRAY_API = "sklearn.externals.array_api_compat.torch"
 _SKOPS_IMPORT = threading.Lock()
+log = logging.getLogger("mlkube_server.loader")
 
 
 class SklearnModel(TabularModel):
@@ -50,6 +52,23 @@ class SklearnModel(TabularModel):
 
 
 def import_skops() -> None:
+    """Import skops.io (the trainers' model format) with the trusted-type table of this environment (skops_table.py)
+    if one was written for these versions, else computing the table as skops does."""
+    with _SKOPS_IMPORT:
+        if "skops.io" in sys.modules:
+            return
+        from . import skops_table
+
+        why_not = skops_table.install()
+        if why_not is None:
+            import skops.io  # noqa: F401
+
+            return
+    log.info("skops computes its trusted-type table at import (about a second): %s", why_not)
+    import_skops_computing_its_table()
+
+
+def import_skops_computing_its_table() -> None:
     """Import skops.io (the trainers' model format) without importing PyTorch.
 
     At import, skops builds its table of trusted scikit-learn types with ``sklearn.utils.all_estimators()``. That
