@@ -14,7 +14,6 @@ SCHEMA_STAMP := $(SCHEMA_DIR)/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_AP
 KUBECONFORM_STAMP := $(CHART_TOOLS)/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
 HELM_DOCS_STAMP := $(CHART_TOOLS)/helm-docs-$(HELM_DOCS_VERSION)/helm-docs
 # Every chart's README.md from its values.yaml (`# --` comments) through the one template charts/README.md.gotmpl.
-HELM_DOCS = $(BIN)/helm-docs --chart-search-root charts --template-files ./README.md.gotmpl --skip-version-footer --log-level warning
 # Run outside any go.mod of the checkout, so the download never touches one.
 GO_DOWNLOAD = cd "$${TMPDIR:-/tmp}" && GOWORK=off GOFLAGS=-mod=mod go mod download -json $(1) | $(PY) -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["Error"]) if "Error" in d else print(d["Dir"])'
 # A module's zip: Go downloads it even where it refuses to extract it (a module that needs a newer Go).
@@ -84,7 +83,7 @@ chart-deps: helm ## Package the sub-charts into the umbrella chart (helm depende
 .PHONY: chart-docs
 chart-docs: venv helm-docs ## Bump the versions of changed charts (charts/versions.lock) and regenerate every README.md (helm-docs)
 	@$(PY) charts/tools/chart_versions.py
-	@$(HELM_DOCS)
+	@$(PY) charts/tools/chart_readmes.py $(BIN)/helm-docs
 
 .PHONY: chart-render
 chart-render: chart-deps ## Print the umbrella chart rendered with the kind profile (what `helm install` would create)

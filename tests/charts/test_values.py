@@ -14,7 +14,8 @@ import pytest
 import yaml
 from chart_helpers import CHART_NAMES, CHARTS, PLATFORM, RELEASE, ROOT, run, tool
 
-TEMPLATE = CHARTS / "README.md.gotmpl"
+sys.path.insert(0, str(CHARTS / "tools"))
+import chart_readmes  # noqa: E402
 
 BAD_VALUES = [
     ("model-server", ["--set", "strategy=canery"], "/strategy"),
@@ -110,13 +111,8 @@ def test_schema_is_strict_and_every_value_is_declared(chart: str) -> None:
 
 
 def helm_docs(search_root: Path, chart: str) -> str:
-    """The README.md that helm-docs renders for one chart, through the charts' one template."""
-    out = subprocess.run(
-        [tool("helm-docs"), "--chart-search-root", str(search_root), "--template-files", str(TEMPLATE),
-         "--skip-version-footer", "--log-level", "warning", "--dry-run", "-g", str(search_root / chart)],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    return out.stdout
+    """The README.md that helm-docs renders for one chart, as make chart-docs writes it."""
+    return chart_readmes.render(tool("helm-docs"), search_root, chart)
 
 
 def undocumented_rows(readme: str) -> list[str]:

@@ -219,8 +219,12 @@ def test_overload_at_three_times_capacity(load, rows, mlflow_url):
     url = f"{faults.pod_url(victim)}/predict"
     restarts = faults.restart_counts()
     prometheus = service_url(f"{RELEASE}-monitoring-prometheus")
-    shed_query = f"sum({server_metrics.REQUESTS_SHED_TOTAL})"
-    shed_before = sum(float(s["value"][1]) for s in prometheus_query(prometheus, shed_query))
+
+    def shed_total() -> float:
+        samples = prometheus_query(prometheus, f"sum({server_metrics.REQUESTS_SHED_TOTAL})")
+        return sum(float(s["value"][1]) for s in samples)
+
+    shed_before = shed_total()
     with Fault(f"one server pod at {OVERLOAD}x its capacity", load, rows, mlflow_url) as fault:
         measured = overload.attack(url, PENGUIN, CAPACITY_S, workers=CAPACITY_CALLERS)
         capacity = measured.rate(200)
@@ -238,9 +242,7 @@ def test_overload_at_three_times_capacity(load, rows, mlflow_url):
     restarted = {c: n for c, n in faults.restart_counts().items() if n > restarts.get(c, n)}
     assert not restarted, f"containers restarted under overload: {restarted}"
     assert faults.all_servers_ready(REPLICAS)
-    wait_for("Prometheus to count the shed requests",
-             lambda: sum(float(s["value"][1]) for s in prometheus_query(prometheus, shed_query)) > shed_before,
-             timeout=60, interval=5)  # fmt: skip
+    wait_for("Prometheus to count the shed requests", lambda: shed_total() > shed_before, timeout=60, interval=5)
 
 
 # About 200 s, and the suites after it start on a cold platform: `make test` (CI) stays within its 90 minutes

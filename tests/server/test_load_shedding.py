@@ -251,8 +251,10 @@ def test_beyond_the_process_bound_requests_get_503_before_their_body_is_read(at_
         message = answer.body["message"] if answer.protocol == "mlflow" else answer.body["error"]
         assert "the server is at capacity" in message and f"max_concurrent_requests={BOUND}" in message, message
     assert {a.protocol for a in shed} == {p for p, _, _ in ROUND}, "every protocol sheds"
-    # Counted without a model (none was read), and as 503s of their protocol.
+    # Counted without a model (none was read), and as 503s of their protocol; that series was there at 0 before
+    # the first refusal, so an alert's increase() sees the first one.
     shed_total = {m.MODEL: "", m.VARIANT: "stable"}
+    assert [s.value for s in before if s.name == m.REQUESTS_SHED_TOTAL and s.labels == shed_total] == [0.0]
     assert _value(after, m.REQUESTS_SHED_TOTAL, **shed_total) - _value(before, m.REQUESTS_SHED_TOTAL, **shed_total) == (
         len(shed)
     )

@@ -42,6 +42,8 @@ DESCRIPTION = (
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     metrics = ServerMetrics(settings.variant, settings.revision)
+    if settings.max_concurrent_requests > 0:
+        metrics.sheds_at_capacity()
     gate = ArrivalGate()
     shadow = Shadow(settings, metrics) if settings.shadow_enabled else None
     state = AppState(settings, metrics, ModelRepository(settings, metrics, gate), gate, shadow)

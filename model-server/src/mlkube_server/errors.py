@@ -93,22 +93,22 @@ def model_unavailable(name: str, reason: str) -> ApiError:
 
 def overloaded(name: str, limit: int, retry_after: int) -> ApiError:
     """Load shedding: the model already has ``limit`` requests queued; answered at once, the connection kept."""
-    return ApiError(
-        503,
-        f"model {name!r} is overloaded: {limit} requests are already queued for it (max_queued_requests={limit}); "
-        f"retry after {retry_after} s",
-        headers={"Retry-After": str(retry_after)},
+    return _shed(
+        f"model {name!r} is overloaded: {limit} requests are already queued for it (max_queued_requests={limit})",
+        retry_after,
     )
 
 
 def at_capacity(limit: int, retry_after: int) -> ApiError:
     """Load shedding before the body is read: the process already holds ``limit`` prediction requests."""
-    return ApiError(
-        503,
-        f"the server is at capacity: {limit} requests are already in progress (max_concurrent_requests={limit}); "
-        f"retry after {retry_after} s",
-        headers={"Retry-After": str(retry_after)},
+    return _shed(
+        f"the server is at capacity: {limit} requests are already in progress (max_concurrent_requests={limit})",
+        retry_after,
     )
+
+
+def _shed(reason: str, retry_after: int) -> ApiError:
+    return ApiError(503, f"{reason}; retry after {retry_after} s", headers={"Retry-After": str(retry_after)})
 
 
 def load_failed(reason: str, loc: tuple[str | int, ...], transient: bool, serving: str | None) -> ApiError:

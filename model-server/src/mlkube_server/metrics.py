@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from . import metric_names as m
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+AT_CAPACITY = ""  # the model label of requests shed before their body (and model) was read
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
@@ -27,7 +28,7 @@ class ServerMetrics:
         self.inflight = Gauge(m.INFLIGHT_REQUESTS, "Requests in flight", (m.MODEL, m.VARIANT), registry=r)
         self.shed = Counter(
             m.REQUESTS_SHED_TOTAL,
-            "Requests refused (503) because the model's queue was full",
+            'Requests refused (503): the model\'s queue was full, or (model="") the process was at capacity',
             (m.MODEL, m.VARIANT),
             registry=r,
         )
@@ -80,6 +81,10 @@ class ServerMetrics:
         for cls in classes:
             self.predictions.labels(model, version, self.variant, self.revision, cls)
         self.shed.labels(model, self.variant)  # at 0 too: the first shed request shows as an increase
+
+    def sheds_at_capacity(self) -> None:
+        """The process-wide bound's series (model="") exists at 0 from the start, as each model's does."""
+        self.shed.labels(AT_CAPACITY, self.variant)
 
     def request_shed(self, model: str) -> None:
         self.shed.labels(model, self.variant).inc()

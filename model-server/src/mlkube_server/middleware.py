@@ -15,6 +15,7 @@ from .api.mlflow_scoring import PROTOCOL as MLFLOW
 from .context import AppState, RequestInfo
 from .errors import ApiError, at_capacity, internal_error
 from .jsonio import error_response
+from .metrics import AT_CAPACITY
 
 log = logging.getLogger("mlkube_server.access")
 
@@ -115,8 +116,8 @@ class ServingMiddleware:
         answer = error_response(error, info.request_id, mlflow=info.protocol == MLFLOW)
         answer.raw_headers.extend(self.fixed_headers)
         await answer(scope, receive, send)
-        state.metrics.request_shed("")
-        state.metrics.observe_request("", "", info.protocol or "", 503, time.perf_counter() - started)
+        state.metrics.request_shed(AT_CAPACITY)
+        state.metrics.observe_request(AT_CAPACITY, "", info.protocol or "", 503, time.perf_counter() - started)
 
     def _finish(self, info: RequestInfo, scope: Scope, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
