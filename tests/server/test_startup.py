@@ -8,7 +8,9 @@ import importlib.util
 import json
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 from .conftest import DIGITS, LR, RF, session_models, start_server
@@ -30,6 +32,40 @@ def test_configured_models_load_at_the_same_time(tmp_path, trained, mlflow_serve
     last_arrived = max(arrived for arrived, _ in first_lookup.values())
     first_answered = min(answered for _, answered in first_lookup.values())
     assert last_arrived < first_answered, first_lookup
+
+
+def test_model_builds_take_turns_while_downloads_overlap(tmp_path, monkeypatch):
+    """Builds import the models' frameworks; two at once can deadlock on Python's module locks (loader._BUILD)."""
+    from mlflow.models import Model
+
+    from mlkube_server import loader
+    from mlkube_server.kinds.base import Resolved
+    from mlkube_server.settings import ServerSettings
+
+    Model().save(tmp_path / "MLmodel")
+    inside, most = 0, 0
+    count = threading.Lock()
+
+    def build(artifact, settings):
+        nonlocal inside, most
+        with count:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.05)
+        with count:
+            inside -= 1
+        return artifact.resolved.name
+
+    monkeypatch.setattr(loader.kinds, "build", build)
+    settings = ServerSettings(models={})
+
+    def one(name: str) -> str:
+        return loader._build(Resolved(name, f"models:/{name}/1", "", "1", None, None, {}), tmp_path, settings, 0.0)
+
+    with ThreadPoolExecutor(4) as pool:
+        built = list(pool.map(one, ["a", "b", "c", "d"]))
+    assert built == ["a", "b", "c", "d"]
+    assert most == 1
 
 
 # A scikit-learn package that only skops' own table-building walk (all_estimators) imports.

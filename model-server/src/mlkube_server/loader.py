@@ -29,6 +29,12 @@ LOGGED_MODEL_URI = re.compile(r"models:/m-[0-9a-f]{32}")
 # Models load on parallel threads; two threads importing MLflow for the first time at once see it partially
 # initialised (its package imports are circular: ImportError on EvaluationDataset), so the first import is serialised.
 _MLFLOW_IMPORT = threading.Lock()
+# ...and the builds take turns: a build imports the model's framework (scikit-learn, ONNX Runtime, a pyfunc's
+# packages) on first use, and two threads importing one package through different submodules can deadlock on
+# Python's module locks (a canary pod raised _DeadlockError on sklearn.ensemble._forest: skops imported the forest
+# for one model while trees.py imported it for another). A build is deserialisation that holds the GIL anyway;
+# the downloads, the slow part, still overlap.
+_BUILD = threading.Lock()
 
 
 def _import_mlflow() -> None:
@@ -161,4 +167,5 @@ def _build(resolved: Resolved, local: Path, settings: ServerSettings, started: f
         mlmodel = Model.load(str(local))
     except Exception as exc:  # noqa: BLE001
         raise ModelLoadError(f"model {resolved.name}: unreadable MLmodel in {resolved.uri} ({exc})") from None
-    return kinds.build(Artifact(resolved, local, mlmodel, started), settings)
+    with _BUILD:
+        return kinds.build(Artifact(resolved, local, mlmodel, started), settings)
