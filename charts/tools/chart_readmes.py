@@ -1,7 +1,7 @@
 """The charts' README.md files: helm-docs through the charts' one template, its flags written once here.
 
-python charts/tools/chart_readmes.py HELM_DOCS            write every chart's README.md (make chart-docs)
-python charts/tools/chart_readmes.py HELM_DOCS ROOT CHART print one chart's README (the charts tests)
+python charts/tools/chart_readmes.py HELM_DOCS   writes every chart's README.md (make chart-docs); the charts
+tests call render() to compare each README with what helm-docs would write.
 """
 
 from __future__ import annotations
@@ -26,7 +26,4 @@ def render(helm_docs: str, search_root: Path, chart: str) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4:
-        print(render(sys.argv[1], Path(sys.argv[2]), sys.argv[3]), end="")
-    else:
-        subprocess.run(helm_docs_argv(sys.argv[1]), check=True)
+    subprocess.run(helm_docs_argv(sys.argv[1]), check=True)

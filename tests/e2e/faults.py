@@ -15,9 +15,8 @@ from mlkube_server.repository import State
 from .kube import CACHE, kubectl, kubectl_json, pods, ready, run, wait_for
 from .platform import RELEASE
 from .registry_versions import client
-from .rollout import CONTAINERD_SOCK
+from .rollout import CONTAINERD_SOCK, SERVER_PODS
 
-SERVER_PODS = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=model-server"
 MLFLOW = f"deployment/{RELEASE}-mlflow"
 POSTGRES = f"statefulset/{RELEASE}-mlflow-postgres"
 REPORT = CACHE / "e2e" / "faults.txt"
@@ -150,9 +149,9 @@ def _answers(mlflow_url: str) -> bool:
     return True
 
 
-def start_copy_of_training_job(trainer: str, suffix: str, retries: bool = False) -> str:
-    """A new Job with the spec of the release's `trainer` Job; without `retries`, a pod that fails fails the Job.
-    Returns its name."""
+def start_copy_of_training_job(trainer: str, suffix: str, retries: bool = False, args: list[str] | None = None) -> str:
+    """A new Job with the spec of the release's `trainer` Job; without `retries`, a pod that fails fails the Job;
+    `args` replaces the trainer's arguments. Returns its name."""
     names = {j["metadata"]["name"]: j for j in kubectl_json("get", "jobs", "-l", TRAINING_JOBS)["items"]}
     (job,) = [j for name, j in names.items() if f"-{trainer}-" in name and not name.endswith(f"-{suffix}")]
     name = f"{job['metadata']['name'][:50]}-{suffix}"
@@ -164,6 +163,9 @@ def start_copy_of_training_job(trainer: str, suffix: str, retries: bool = False)
         del labels[key]
     if not retries:
         spec["backoffLimit"] = 0
+    if args is not None:
+        (trainer_container,) = [c for c in spec["template"]["spec"]["containers"] if c["name"] == "trainer"]
+        trainer_container["args"] = args
     keep = {
         k: v
         for k, v in job["metadata"].get("labels", {}).items()

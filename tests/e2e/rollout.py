@@ -8,13 +8,22 @@ import time
 
 import httpx
 
-from .kube import CACHE, helm, kubectl, run, wait_for
+from .kube import CACHE, helm, kubectl, pods, run, wait_for
 from .load import PENGUIN
 from .platform import RELEASE, UMBRELLA, platform_values
 
 SERVER = f"{RELEASE}-model-server"
 IMAGE = "docker.io/mlkube/model-server"
 CONTAINERD_SOCK = CACHE / "cluster" / "containerd" / "containerd.sock"
+SERVER_PODS = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=model-server"
+
+
+def running_server_pod() -> str:
+    """One model-server pod that is Running and not on its way out: its name, to exec into."""
+    running = [p["metadata"]["name"] for p in pods(SERVER_PODS)
+               if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]  # fmt: skip
+    assert running, f"no Running pod matches {SERVER_PODS}"
+    return running[0]
 
 
 def upgrade(wait: bool = True, **values: str) -> None:

@@ -4,9 +4,10 @@ with aliases, and the model server loads @champion and answers on the seed API, 
 import httpx
 import pytest
 
-from .kube import kubectl, kubectl_json, mlflow_auth, mlflow_credentials, pods, service_url, wait_for
+from .kube import kubectl, kubectl_json, mlflow_auth, mlflow_credentials, service_url, wait_for
 from .load import PENGUIN
 from .platform import RELEASE
+from .rollout import running_server_pod
 
 ALGORITHMS = ("penguins-logistic-regression", "penguins-random-forest", "penguins-svm")
 
@@ -90,10 +91,8 @@ def test_mlflow_invocations_reads_parquet_in_the_server_image(server_url):
 
 def test_the_server_image_carries_skops_table_for_its_own_versions(server_url):
     """Built into the image (skops_table.py), so no server pod spends a second of its start computing it."""
-    (pod, *_) = [p for p in pods(f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=model-server")
-                 if p["status"].get("phase") == "Running"]  # fmt: skip
     probe = "from mlkube_server.kinds import skops_table; print(skops_table.install())"
-    out = kubectl("exec", pod["metadata"]["name"], "--", "python", "-c", probe, timeout=60)
+    out = kubectl("exec", running_server_pod(), "--", "python", "-c", probe, timeout=60)
     assert out.stdout.strip() == "None", out.stdout
 
 

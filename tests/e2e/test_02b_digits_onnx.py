@@ -17,9 +17,9 @@ import pytest
 from tests.support.images import digit_png
 from tests.support.training import DIGITS_FAST_CONFIG, run_trainer
 
-from .kube import kubectl, mlflow_auth, pods, service_url
+from .kube import kubectl, mlflow_auth, service_url
 from .platform import RELEASE, WITH_TORCH
-from .rollout import SERVER, upgrade
+from .rollout import SERVER, running_server_pod, upgrade
 
 MODEL = "digits-cnn"
 
@@ -95,10 +95,8 @@ def test_v2_tensors_answer_as_onnx_runtime_does_on_the_same_graph(server_url, di
 
 
 def test_the_server_image_carries_no_pytorch(digits_served):
-    (pod, *_) = [p for p in pods(f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=model-server")
-                 if p["status"].get("phase") == "Running"]  # fmt: skip
     probe = "import importlib.util as u; print(u.find_spec('torch') is None, u.find_spec('onnxruntime') is not None)"
-    out = kubectl("exec", pod["metadata"]["name"], "--", "python", "-c", probe, timeout=60)
+    out = kubectl("exec", running_server_pod(), "--", "python", "-c", probe, timeout=60)
     assert out.stdout.split() == ["True", "True"], out.stdout
     info = httpx.get(f"{service_url(SERVER)}/model/info", params={"model": MODEL}, timeout=10).json()
     assert (info["flavor"], info["kind"]) == ("onnx", "image")

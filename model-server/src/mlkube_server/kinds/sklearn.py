@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -51,24 +53,19 @@ class SklearnModel(TabularModel):
         return meta
 
 
-def import_skops() -> None:
-    """Import skops.io (the trainers' model format) with the trusted-type table of this environment (skops_table.py)
-    if one was written for these versions, else computing the table as skops does."""
-    with _SKOPS_IMPORT:
-        if "skops.io" in sys.modules:
-            return
-        from . import skops_table
+def _once_under_lock(import_skops_somehow: Callable[[], None]) -> Callable[[], None]:
+    """Imports skops.io once per process, whichever thread asks first; the others wait for that import."""
 
-        why_not = skops_table.install()
-        if why_not is None:
-            import skops.io  # noqa: F401
+    @functools.wraps(import_skops_somehow)
+    def once() -> None:
+        with _SKOPS_IMPORT:
+            if "skops.io" not in sys.modules:
+                import_skops_somehow()
 
-            return
-    log.info("skops computes its trusted-type table at import (about a second): %s", why_not)
-    import_skops_computing_its_table()
+    return once
 
 
-def import_skops_computing_its_table() -> None:
+def _import_skops_without_torch() -> None:
     """Import skops.io (the trainers' model format) without importing PyTorch.
 
     At import, skops builds its table of trusted scikit-learn types with ``sklearn.utils.all_estimators()``. That
@@ -77,17 +74,31 @@ def import_skops_computing_its_table() -> None:
     skops imports, the adapter reads as missing, which the walk skips; the table is the same (test_startup.py).
     """
     modules: dict[str, Any] = sys.modules  # None there: importing that name raises ModuleNotFoundError
-    with _SKOPS_IMPORT:
-        if "skops.io" in modules:
-            return
-        placeholder = TORCH_ARRAY_API not in modules
-        if placeholder:
-            modules[TORCH_ARRAY_API] = None
-        try:
-            import skops.io  # noqa: F401
-        finally:
-            if placeholder and modules.get(TORCH_ARRAY_API, ...) is None:
-                del modules[TORCH_ARRAY_API]
+    placeholder = TORCH_ARRAY_API not in modules
+    if placeholder:
+        modules[TORCH_ARRAY_API] = None
+    try:
+        import skops.io  # noqa: F401
+    finally:
+        if placeholder and modules.get(TORCH_ARRAY_API, ...) is None:
+            del modules[TORCH_ARRAY_API]
+
+
+import_skops_computing_its_table = _once_under_lock(_import_skops_without_torch)
+
+
+@_once_under_lock
+def import_skops() -> None:
+    """Import skops.io with the trusted-type table of this environment (skops_table.py) if one was written for
+    these versions, else computing the table as skops does."""
+    from . import skops_table
+
+    why_not = skops_table.install()
+    if why_not is None:
+        import skops.io  # noqa: F401
+    else:
+        log.info("skops computes its trusted-type table at import (about a second): %s", why_not)
+        _import_skops_without_torch()
 
 
 def build(artifact: Artifact, settings: ServerSettings) -> SklearnModel:
