@@ -50,7 +50,7 @@ $(HELM_DOCS_STAMP):
 .PHONY: chart-promtool
 chart-promtool: ## Install promtool (Debian's prometheus package) to check the self-contained Prometheus config
 	@command -v promtool >/dev/null || { echo "==> promtool (Debian package prometheus)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 .PHONY: chart-schemas
 chart-schemas: $(SCHEMA_STAMP) ## Generate the JSON schemas (Kubernetes, Prometheus Operator, Gateway API, KServe, Argo Rollouts, Traefik) into .cache/schemas

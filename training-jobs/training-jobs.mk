@@ -22,7 +22,7 @@ postgresql-server: ## Debian's PostgreSQL server binaries (initdb, pg_ctl) for t
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  echo "==> apt-get install postgresql"; \
 	  if [ "$$(id -u)" -ne 0 ]; then echo "postgresql missing: run 'sudo apt-get install -y postgresql' once" >&2; exit 2; fi; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends postgresql >/dev/null; \
 	  service postgresql stop >/dev/null 2>&1 || true; \
 	fi
 
@@ -31,7 +31,7 @@ pushgateway-server: ## Debian's Prometheus Pushgateway for the tests; apt-get wh
 	@if ! command -v prometheus-pushgateway >/dev/null; then \
 	  echo "==> apt-get install prometheus-pushgateway"; \
 	  if [ "$$(id -u)" -ne 0 ]; then echo "prometheus-pushgateway missing: run 'sudo apt-get install -y prometheus-pushgateway' once" >&2; exit 2; fi; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-pushgateway >/dev/null; \
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends prometheus-pushgateway >/dev/null; \
 	  service prometheus-pushgateway stop >/dev/null 2>&1 || true; \
 	fi
 

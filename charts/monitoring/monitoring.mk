@@ -19,7 +19,7 @@ $(MONITORING_TOOLS_STAMP):
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
 	    || ! command -v prometheus-pushgateway >/dev/null; then \
 	  echo "installing Debian packages prometheus prometheus-pushgateway"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends \
 	    prometheus prometheus-pushgateway >/dev/null; \
 	fi
 	@mkdir -p $(CACHE) && touch $@
@@ -28,7 +28,7 @@ $(MONITORING_TOOLS_STAMP):
 $(GRAFANA_SCHEMA_STAMP): versions.env
 	@echo "==> Grafana dashboard schema (@grafana/schema $(GRAFANA_SCHEMA_VERSION), typescript $(TYPESCRIPT_VERSION))"
 	@if ! command -v npm >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends nodejs npm >/dev/null; \
 	fi
 	@mkdir -p $(GRAFANA_SCHEMA_DIR) && rm -f $(GRAFANA_SCHEMA_DIR)/.stamp-*
 	@npm install --prefix $(GRAFANA_SCHEMA_DIR) --no-audit --no-fund --silent \

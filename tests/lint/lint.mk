@@ -15,7 +15,7 @@ $(LINT_STAMP): versions.env
 shellcheck-tool: ## Install shellcheck (Debian's package, SHELLCHECK_VERSION) when it is missing or another version
 	@if [ "$$(dpkg-query -W -f '$${Version}' shellcheck 2>/dev/null)" != "$(SHELLCHECK_VERSION)" ]; then \
 	  echo "==> apt-get install shellcheck=$(SHELLCHECK_VERSION)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends \
 	    "shellcheck=$(SHELLCHECK_VERSION)" >/dev/null; \
 	fi
 
