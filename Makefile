@@ -123,6 +123,7 @@ help: ## Show this help
 SIDE_BY_SIDE := test-training+test-server test-charts+test-monitoring
 TEST_STEPS := $(TEST_SUITES)
 $(foreach group,$(SIDE_BY_SIDE),$(eval TEST_STEPS := $(subst $(subst +, ,$(group)),$(group),$(TEST_STEPS))))
+$(foreach group,$(SIDE_BY_SIDE),$(if $(filter $(group),$(TEST_STEPS)),,$(error SIDE_BY_SIDE: $(group) are not next to each other in TEST_SUITES)))
 
 .PHONY: test
 test: ## Run every test suite (linters, trainers, server, charts, monitoring, ansible, cluster, end to end)

@@ -13,9 +13,9 @@ failed=""
 run_suite() {  # suite [prefix]: the suite's make target, its output prefixed when it shares the terminal
   local suite=$1 prefix=${2:-}
   if [ -z "$prefix" ]; then
-    $make_cmd "$suite"
+    "$make_cmd" "$suite"
   else
-    $make_cmd "$suite" 2>&1 | sed -u "s/^/[$suite] /"
+    "$make_cmd" "$suite" 2>&1 | sed -u "s/^/[$suite] /"
   fi
 }
 
