@@ -12,10 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlkube_server import metric_names as server_metrics
 from mlkube_server.repository import State
 
-from .kube import CACHE, kubectl, kubectl_json, pods, ready, run, wait_for
+from .kube import CACHE, kubectl, kubectl_json, ready, run, wait_for
 from .platform import RELEASE
 from .registry_versions import client
-from .rollout import CONTAINERD_SOCK, SERVER_PODS
+from .rollout import CONTAINERD_SOCK, serving_pods
 
 MLFLOW = f"deployment/{RELEASE}-mlflow"
 POSTGRES = f"statefulset/{RELEASE}-mlflow-postgres"
@@ -100,10 +100,6 @@ def share_within(before: dict[float, float], after: dict[float, float], seconds:
     total = after[float("inf")] - before.get(float("inf"), 0.0)
     within = after[seconds] - before.get(seconds, 0.0)
     return total, (within / total if total else float("nan"))
-
-
-def serving_pods() -> list[dict]:
-    return [p for p in pods(SERVER_PODS) if not p["metadata"].get("deletionTimestamp")]
 
 
 def all_servers_ready(count: int) -> bool:

@@ -18,10 +18,14 @@ CONTAINERD_SOCK = CACHE / "cluster" / "containerd" / "containerd.sock"
 SERVER_PODS = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=model-server"
 
 
+def serving_pods() -> list[dict]:
+    """The model-server pods that are not on their way out."""
+    return [p for p in pods(SERVER_PODS) if not p["metadata"].get("deletionTimestamp")]
+
+
 def running_server_pod() -> str:
-    """One model-server pod that is Running and not on its way out: its name, to exec into."""
-    running = [p["metadata"]["name"] for p in pods(SERVER_PODS)
-               if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]  # fmt: skip
+    """One of them that is Running: its name, to exec into."""
+    running = [p["metadata"]["name"] for p in serving_pods() if p["status"].get("phase") == "Running"]
     assert running, f"no Running pod matches {SERVER_PODS}"
     return running[0]
 

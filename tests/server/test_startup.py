@@ -34,7 +34,7 @@ def test_configured_models_load_at_the_same_time(tmp_path, trained, mlflow_serve
     assert last_arrived < first_answered, first_lookup
 
 
-def test_model_builds_take_turns_while_downloads_overlap(tmp_path, monkeypatch):
+def test_model_builds_take_turns(tmp_path, monkeypatch):
     """Builds import the models' frameworks; two at once can deadlock on Python's module locks (loader._BUILD)."""
     from mlflow.models import Model
 
