@@ -300,3 +300,20 @@ def test_gate_count_below_the_unreachable_limit_fails_with_one_line(helm: str) -
     args = [a for s in sets for a in ("--set", s)]
     result = run([helm, "template", RELEASE, str(CHARTS / "model-server"), *args], check=False)
     assert result.returncode != 0 and "prometheus.unreachableLimit" in result.stderr
+
+
+@pytest.mark.parametrize("strategy", ["rolling", "canary", "blueGreen", "progressiveBlueGreen"])
+def test_the_other_strategies_behind_the_gateway_keep_a_traefik_service_all_to_the_main_one(strategy: str) -> None:
+    """Traefik loads a TraefikService some seconds after it appears, and a route moved to one it has not loaded
+    answers 404: the switch to progressiveCanary finds it loaded already. Only where the cluster has the CRD."""
+    sets = with_sets(f"strategy={strategy}", "gateway.enabled=true")
+    text = run([tool("helm"), "template", RELEASE, *sets.helm_args(),
+                "--api-versions", "traefik.io/v1alpha1/TraefikService"]).stdout  # fmt: skip
+    [traefik] = find(tuple(o for o in yaml.safe_load_all(text) if o), "TraefikService", FULL)
+    assert traefik["spec"]["weighted"]["services"] == [{"name": FULL, "port": 8080, "weight": 100}]
+    assert not find(render(sets), "TraefikService"), "no TraefikService where the cluster lacks the CRD"
+
+
+def test_a_first_install_of_a_progressive_strategy_takes_over_nothing() -> None:
+    spec = rollout(render(CANARY_GATEWAY))["spec"]
+    assert "workloadRef" not in spec and "template" in spec

@@ -209,5 +209,5 @@ def report(path, title: str, scenario: Scenario, interval_s: float, failure_limi
 
 def template_challenger(name: str) -> str | None:
     """The `<model>/<version>` the rollout trigger wrote into the Rollout's pod template (mlkube.io/challenger)."""
-    template = rollout(name)["spec"]["template"]
+    template = rollout(name)["spec"].get("template") or {}  # none while it takes over from a Deployment
     return template.get("metadata", {}).get("annotations", {}).get(ANNOTATION_CHALLENGER)

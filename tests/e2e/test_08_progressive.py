@@ -51,12 +51,25 @@ def canary(gateway, progressive_versions):
     pd.report(REPORT, "progressive canary", scenario, INTERVAL_S, FAILURE_LIMIT)
 
 
+def deployment_replicas(name: str) -> int | None:
+    """spec.replicas of a Deployment; None once it is gone."""
+    found = kubectl("get", "deployment", name, "-o", "jsonpath={.spec.replicas}", check=False)
+    return int(found.stdout or 0) if found.returncode == 0 else None
+
+
 @pytest.fixture(scope="module")
 def on_argo(canary, argo_rollouts, progressive_versions):
-    """The release moves from the rolling Deployment to the Rollout (no strategy applies on its first create)."""
-    canary.load.phase("migrate to the Rollout")
-    upgrade(wait=False, **canary.values(progressive_versions["champion"], shadow=True))
-    pd.wait_rollout(SERVER, pd.promoted, "the Rollout to be Healthy after the migration", timeout=300)
+    """The release moves from the rolling Deployment to the Rollout under load, losing no request: the Rollout
+    takes over from the Deployment (workloadRef), whose pods serve until the Rollout's own are Healthy; then Argo
+    scales it to zero."""
+    champion = progressive_versions["champion"]
+    assert deployment_replicas(SERVER), "the scenario starts from the rolling Deployment"
+    transition, started = canary.start("migrate rolling -> Rollout", champion, shadow=True)
+    _, done = pd.wait_rollout(SERVER, pd.promoted, "the Rollout to be Healthy after the migration", timeout=300)
+    wait_for("Argo to scale the Deployment to zero", lambda: deployment_replicas(SERVER) == 0, timeout=120)
+    transition.outcome, transition.decided_s = "migrated", done - started
+    canary.finish(transition, champion, started)
+    assert transition.failed == 0, canary.load.errors[transition.name]
     return progressive_versions
 
 
@@ -78,6 +91,8 @@ def _back_to(canary: pd.Scenario, version: str) -> None:
     canary.load.phase(f"back to {version}")
     upgrade(wait=False, **canary.values(version, shadow=True))
     pd.wait_rollout(SERVER, pd.promoted, f"the Rollout to be Healthy on {version} again", timeout=180)
+    # The template is the Rollout's own by now: the Deployment it took over from is Helm's to delete.
+    assert deployment_replicas(SERVER) is None, "the Deployment the Rollout took over from is still there"
 
 
 def test_the_registry_starts_a_good_challenger_and_it_becomes_champion(canary, on_argo):

@@ -168,3 +168,44 @@ def test_the_model_version_label_is_platform_envs():
     from tests.cluster.kube import ROOT, read_env_file
 
     assert plan.LABEL_MODEL_VERSION == read_env_file(ROOT / "platform.env")["LABEL_MODEL_VERSION"]
+
+
+def taking_over(phase="Healthy", deployment_replicas=0) -> tuple[dict, dict]:
+    """A Rollout that references the Deployment it takes over from (the chart's migration), and that Deployment."""
+    doc = copy.deepcopy(STABLE)
+    template = doc["spec"].pop("template")
+    doc["spec"]["workloadRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "r-model-server"}
+    doc["status"]["phase"] = phase
+    deployment = {"spec": {"replicas": deployment_replicas, "paused": True, "template": template}}
+    return doc, deployment
+
+
+def test_a_challenger_after_the_take_over_adopts_the_deployments_template_in_the_same_guarded_patch():
+    doc, deployment = taking_over()
+    assert plan.workload_ref(doc) == "r-model-server"
+    decision = plan.start(doc, "penguins", 7, deployment)
+    assert isinstance(decision, plan.Start)
+    assert decision.ops[0]["op"] == "test"  # one guard covers the adoption too
+    patched = apply(doc, decision.ops)
+    assert "workloadRef" not in patched["spec"]
+    assert json.loads(env(patched)["MLKUBE_SERVER_MODELS"])["penguins"] == "models:/penguins/7"
+    stored = json.loads(patched["metadata"]["annotations"][plan.ANNOTATION_STABLE_TEMPLATE])
+    assert json.loads(stored["models"])["penguins"] == "models:/penguins@champion"
+    assert deployment["spec"]["template"]["metadata"]["labels"][plan.LABEL_MODEL_VERSION] == "champion"  # not mutated
+
+
+@pytest.mark.parametrize("phase, replicas", [("Progressing", 0), ("Healthy", 3)])
+def test_a_challenger_during_the_take_over_waits_for_it(phase, replicas):
+    doc, deployment = taking_over(phase, replicas)
+    decision = plan.start(doc, "penguins", 7, deployment)
+    assert isinstance(decision, plan.Skip) and "taking over from deployment/r-model-server" in decision.message
+
+
+def test_a_workload_ref_to_anything_but_a_deployment_is_refused():
+    doc, deployment = taking_over()
+    doc["spec"]["workloadRef"]["kind"] = "StatefulSet"
+    with pytest.raises(plan.RolloutShapeError, match="not an apps/v1 Deployment"):
+        plan.start(doc, "penguins", 7, deployment)
+    doc["spec"]["workloadRef"]["kind"] = "Deployment"
+    with pytest.raises(plan.RolloutShapeError, match="none was given"):
+        plan.start(doc, "penguins", 7)

@@ -60,26 +60,36 @@ def namespace(cluster: Kubectl) -> Iterator[Kubectl]:
     cluster.run("delete", "namespace", name, "--wait=false", check=False)
 
 
-def chart_objects(namespace: str, models: list[str]) -> dict[str, dict[str, Any]]:
-    """The chart's Rollout (pause image, held back from Argo) and the trigger's ServiceAccount and RBAC."""
+def render(namespace: str, models: list[str], *settings: str, kubeconfig: Path | None = None) -> list[dict[str, Any]]:
+    """The model-server chart with a pause image; with a kubeconfig, its lookups read the live cluster."""
     helm = Path(ROOT / ".cache" / "bin" / "helm")
     defaults = yaml.safe_load((ROOT / "charts" / "model-server" / "values.yaml").read_text())["server"]["models"]
     served = dict.fromkeys(defaults) | {name: f"models:/{name}@champion" for name in models}  # null drops a default
     args = [str(helm), "template", RELEASE, str(ROOT / "charts" / "model-server"), "--namespace", namespace,
-            "--set", "strategy=progressiveCanary", "--set", "rolloutTrigger.enabled=true",
-            "--set", f"model.name={models[0]}", "--set-json", f"server.models={json.dumps(served)}",
-            "--set", f"image.repository={PAUSE_IMAGE[0]}", "--set", f"image.tag={PAUSE_IMAGE[1]}"]  # fmt: skip
+            "--set", "rolloutTrigger.enabled=true", "--set", f"model.name={models[0]}",
+            "--set-json", f"server.models={json.dumps(served)}",
+            "--set", f"image.repository={PAUSE_IMAGE[0]}", "--set", f"image.tag={PAUSE_IMAGE[1]}",
+            *settings]  # fmt: skip
+    if kubeconfig is not None:
+        args += ["--dry-run=server", "--kubeconfig", str(kubeconfig)]
     rendered = subprocess.run(args, capture_output=True, text=True, check=True, timeout=60).stdout
+    return [o for o in yaml.safe_load_all(rendered) if o]
+
+
+def chart_objects(namespace: str, models: list[str], kubeconfig: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The chart's Rollout (pause image, held back from Argo) and the trigger's ServiceAccount and RBAC."""
+    objects = render(namespace, models, "--set", "strategy=progressiveCanary", kubeconfig=kubeconfig)
     wanted = {("Rollout", ROLLOUT), ("ServiceAccount", SERVICE_ACCOUNT), ("Role", SERVICE_ACCOUNT),
-              ("RoleBinding", SERVICE_ACCOUNT)}  # fmt: skip
-    found = {o["kind"]: o for o in yaml.safe_load_all(rendered) if o and (o["kind"], o["metadata"]["name"]) in wanted}
-    assert set(found) == {kind for kind, _ in wanted}, f"the chart rendered {sorted(found)}"
+              ("RoleBinding", SERVICE_ACCOUNT), ("Deployment", ROLLOUT)}  # fmt: skip
+    found = {o["kind"]: o for o in objects if (o["kind"], o["metadata"]["name"]) in wanted}
+    assert set(found) - {"Deployment"} == {kind for kind, _ in wanted} - {"Deployment"}, f"rendered {sorted(found)}"
     found["Rollout"]["metadata"].setdefault("labels", {})[INSTANCE_ID] = "mlkube-trigger-tests"
     return found
 
 
 def create(kubectl: Kubectl, models: list[str]) -> dict[str, Any]:
     objects = chart_objects(str(kubectl.namespace), models)
+    assert "Deployment" not in objects, "a first install renders no Deployment beside the Rollout"
     kubectl.run("create", "-f", "-", stdin=yaml.safe_dump_all(objects.values()))
     return kubectl.get("rollout", ROLLOUT)
 
@@ -175,6 +185,12 @@ def test_in_cluster_service_account_of_the_chart_reads_and_patches_only_its_roll
         with pytest.raises(KubeError) as denied:
             kube.get_rollout("another-rollout")
         assert denied.value.status == 403, "the Role names the release's Rollout only"
+        with pytest.raises(KubeError) as absent:
+            kube.get_deployment(ROLLOUT)  # the one a Rollout may take over from: allowed, none here
+        assert absent.value.status == 404, absent.value
+        with pytest.raises(KubeError) as denied:
+            kube.get_deployment("another-deployment")
+        assert denied.value.status == 403, "the Role names the release's Deployment only"
     finally:
         kube.close()
 
@@ -248,3 +264,51 @@ def test_alias_storms_start_one_rollout_each_and_argo_outcomes_reach_the_registr
         f"\n{STORM} @challenger moves -> 1 patch, {patched_after:.1f}s after the storm began; abort -> revert "
         f"{reverted_after:.1f}s; healthy -> @champion {promoted_after:.1f}s"
     )
+
+
+def test_a_rollout_that_takes_over_from_a_deployment_adopts_its_template_then_the_challenger(
+    namespace: Kubectl,
+) -> None:  # fmt: skip
+    """The chart's migration against the live API server: with the rolling Deployment running, the progressive
+    render references it (workloadRef) and keeps it paused at its replicas; once Argo has scaled it to zero the
+    trigger's first challenger adopts its template, and the next render has the template and no Deployment."""
+    ns, kubeconfig = str(namespace.namespace), namespace.paths.kubeconfig
+    rolling = next(o for o in render(ns, ["wr-a"], "--set", "strategy=rolling", "--set", "replicaCount=2")
+                   if o["kind"] == "Deployment")  # fmt: skip
+    rolling["spec"]["paused"] = True  # its pods need not start here: the chart reads replicas only
+    namespace.run("create", "-f", "-", stdin=yaml.safe_dump(rolling))
+
+    objects = chart_objects(ns, ["wr-a"], kubeconfig=kubeconfig)
+    assert objects["Rollout"]["spec"]["workloadRef"] == {
+        "apiVersion": "apps/v1", "kind": "Deployment", "name": ROLLOUT, "scaleDown": "onsuccess"}  # fmt: skip
+    assert "template" not in objects["Rollout"]["spec"]
+    held = objects["Deployment"]["spec"]
+    assert held["paused"] is True and held["replicas"] == 2
+    assert plan.ENV_MODELS in {e["name"] for e in held["template"]["spec"]["containers"][0]["env"]}
+    namespace.run("apply", "--server-side", "--force-conflicts", "-f", "-",
+                  stdin=yaml.safe_dump_all(objects.values()))  # fmt: skip
+    healthy(namespace, "taken-over")
+
+    kube = Kube(connect(kubeconfig), ns)
+    try:
+        rollout = kube.get_rollout(ROLLOUT)
+        assert plan.workload_ref(rollout) == ROLLOUT
+        waiting = plan.start(rollout, "wr-a", 3, kube.get_deployment(ROLLOUT))
+        assert isinstance(waiting, plan.Skip) and "taking over" in waiting.message, waiting
+        namespace.run("scale", "deployment", ROLLOUT, "--replicas=0")  # what Argo does once it is Healthy
+        deployment = kube.get_deployment(ROLLOUT)
+        decision = plan.start(kube.get_rollout(ROLLOUT), "wr-a", 3, deployment)
+        assert isinstance(decision, plan.Start), decision
+        kube.patch_rollout(ROLLOUT, decision.ops)
+        adopted = kube.get_rollout(ROLLOUT)
+    finally:
+        kube.close()
+    assert "workloadRef" not in adopted["spec"]
+    assert env_of(adopted)[plan.ENV_MODEL_VERSION] == "3"
+    assert adopted["spec"]["template"]["metadata"]["annotations"][plan.ANNOTATION_CHALLENGER] == "wr-a/3"
+    stored = json.loads(adopted["metadata"]["annotations"][plan.ANNOTATION_STABLE_TEMPLATE])
+    assert stored["models"] == env_of(deployment)[plan.ENV_MODELS]
+
+    after = chart_objects(ns, ["wr-a"], kubeconfig=kubeconfig)
+    assert "Deployment" not in after and "workloadRef" not in after["Rollout"]["spec"]
+    assert env_of(after["Rollout"])[plan.ENV_MODELS] == stored["models"]  # the template it took over, as rendered

@@ -153,6 +153,27 @@ their pod template hash (label `revision` of the metrics), not by a variant. */}
 {{- if and (eq .Values.backend "deployment") (hasPrefix "progressive" .Values.strategy) }}true{{ end }}
 {{- end }}
 
+{{/*
+The live replica count of the Deployment <full> while a progressive Rollout takes over from it, else "".
+Holds when the strategy is progressive, that Deployment still runs pods and the Rollout is absent or at its first
+revision. Argo's documented migration: the Rollout references the Deployment (workloadRef, scaleDown onsuccess)
+and scales it to zero once its own pods are Healthy, so the Deployment's pods serve until then; the next render
+(Deployment at zero) puts the template back in the Rollout, which Argo matches to the running ReplicaSet.
+*/}}
+{{- define "model-server.migrating" -}}
+{{- if include "model-server.progressive" . }}
+{{- $full := include "model-server.fullname" . }}
+{{- $deployment := lookup "apps/v1" "Deployment" .Release.Namespace $full | default dict }}
+{{- $replicas := int (dig "spec" "replicas" 0 $deployment) }}
+{{- if gt $replicas 0 }}
+{{- $rollout := lookup "argoproj.io/v1alpha1" "Rollout" .Release.Namespace $full | default dict }}
+{{- if or (not $rollout) (eq (dig "metadata" "annotations" "rollout.argoproj.io/revision" "" $rollout) "1") }}
+{{- $replicas }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The Service the candidate answers on: Argo's canaryService (canary) or previewService (blue-green). */}}
 {{- define "model-server.candidateService" -}}
 {{- printf "%s-%s" (include "model-server.fullname" .) (ternary "canary" "preview" (eq .Values.strategy "progressiveCanary")) }}

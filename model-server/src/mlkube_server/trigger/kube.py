@@ -19,6 +19,7 @@ SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 FIELD_MANAGER = "mlkube-rollout-trigger"
 ROLLOUTS = "/apis/argoproj.io/v1alpha1/namespaces/{namespace}/rollouts/{name}"
 ANALYSIS_RUNS = "/apis/argoproj.io/v1alpha1/namespaces/{namespace}/analysisruns/{name}"
+DEPLOYMENTS = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
 
 
 @dataclass
@@ -98,7 +99,8 @@ def _kubeconfig_connection(path: Path) -> Connection:
 
 
 class Kube:
-    """The few calls the trigger makes: read a Rollout, JSON-patch it, read an AnalysisRun."""
+    """The few calls the trigger makes: read a Rollout, JSON-patch it, read an AnalysisRun and the Deployment a
+    Rollout takes over from."""
 
     def __init__(self, connection: Connection, namespace: str, timeout: float = 10.0) -> None:
         self.namespace = namespace
@@ -138,3 +140,6 @@ class Kube:
 
     def get_analysis_run(self, name: str) -> dict:
         return self._call("GET", ANALYSIS_RUNS.format(namespace=self.namespace, name=name))
+
+    def get_deployment(self, name: str) -> dict:
+        return self._call("GET", DEPLOYMENTS.format(namespace=self.namespace, name=name))

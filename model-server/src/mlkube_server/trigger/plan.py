@@ -11,6 +11,7 @@ again, which Argo treats as a rollback and fast-tracks (no steps, no analysis).
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass
@@ -174,8 +175,55 @@ def set_rollout_annotation(rollout: dict, key: str, value: str) -> list[dict[str
     return ops
 
 
-def start(rollout: dict, name: str, version: int) -> Start | Skip:
-    """Point the model ``name`` of the Rollout at ``models:/<name>/<version>``, or say why not."""
+@dataclass(frozen=True)
+class Adopted:
+    """The Rollout as it reads once the referenced Deployment's template is its own, and the ops that make it so."""
+
+    rollout: dict
+    ops: list[dict[str, Any]]
+
+
+def workload_ref(rollout: dict) -> str | None:
+    """The Deployment a Rollout takes its template from (Argo's ``workloadRef``, the chart's take-over), or None."""
+    ref = rollout.get("spec", {}).get("workloadRef")
+    if not ref:
+        return None
+    if ref.get("apiVersion") != "apps/v1" or ref.get("kind") != "Deployment" or not ref.get("name"):
+        raise RolloutShapeError(f"the Rollout's workloadRef is not an apps/v1 Deployment: {ref}")
+    return str(ref["name"])
+
+
+def adopt_template(rollout: dict, deployment: dict) -> Adopted | Skip:
+    """Put the referenced Deployment's template into the Rollout, once the take-over is over (the Rollout Healthy
+    on it and the Deployment scaled to zero): the template equals the running ReplicaSet's, so nothing restarts.
+    The ops carry no guard of their own: they go first into ``start``'s patch, under its guard."""
+    name = workload_ref(rollout)
+    replicas = (deployment.get("spec") or {}).get("replicas", 1)
+    if state(rollout) != STABLE or replicas:
+        return Skip(f"the Rollout is still taking over from deployment/{name} ({replicas} replicas); "
+                    "set @challenger again once it is Healthy")  # fmt: skip
+    template = copy.deepcopy(deployment["spec"]["template"])
+    spec = {key: value for key, value in rollout["spec"].items() if key != "workloadRef"}
+    ops: list[dict[str, Any]] = [
+        {"op": "remove", "path": "/spec/workloadRef"},
+        {"op": "add", "path": "/spec/template", "value": template},
+    ]
+    return Adopted({**rollout, "spec": {**spec, "template": template}}, ops)
+
+
+def start(rollout: dict, name: str, version: int, deployment: dict | None = None) -> Start | Skip:
+    """Point the model ``name`` of the Rollout at ``models:/<name>/<version>``, or say why not.
+
+    A Rollout that still references a Deployment (``workload_ref``) needs that ``deployment``: its template is
+    adopted first, in the same patch."""
+    adopt: list[dict[str, Any]] = []
+    if workload_ref(rollout) is not None:
+        if deployment is None:
+            raise RolloutShapeError("the Rollout references a Deployment and none was given")
+        adopted = adopt_template(rollout, deployment)
+        if isinstance(adopted, Skip):
+            return adopted
+        rollout, adopt = adopted.rollout, adopted.ops
     tpl = read_template(rollout)
     if name not in tpl.models:
         return Skip(f"model {name!r} is not served by this Rollout (it serves {', '.join(sorted(tpl.models))})")
@@ -188,7 +236,7 @@ def start(rollout: dict, name: str, version: int) -> Start | Skip:
     if have is not None and version <= have:
         return Skip(f"{name} version {version} is not newer than version {have} in the Rollout's template")
     models = {**tpl.models, name: f"models:/{name}/{version}"}
-    ops = [_guard(rollout)]
+    ops = [_guard(rollout), *adopt]
     if current == STABLE:  # remember what to go back to; mid-rollout the stored stable values stay
         stable = {"models": tpl.models_raw, "version": tpl.version, "challenger": tpl.challenger}
         ops += set_rollout_annotation(rollout, ANNOTATION_STABLE_TEMPLATE, json.dumps(stable, sort_keys=True))

@@ -81,7 +81,9 @@ class Trigger:
                     return
                 for attempt in range(3):
                     rollout = await self._io(self.kube.get_rollout, self.rollout)
-                    decision = plan.start(rollout, name, version)
+                    referenced = plan.workload_ref(rollout)
+                    deployment = await self._io(self.kube.get_deployment, referenced) if referenced else None
+                    decision = plan.start(rollout, name, version, deployment)
                     if isinstance(decision, plan.Skip):
                         log.info("ignored: %s", decision.message)
                         return
@@ -103,6 +105,8 @@ class Trigger:
         """Record a finished rollout's outcome in the registry; after an abort, put the stable template back."""
         async with self._lock:
             rollout = await self._io(self.kube.get_rollout, self.rollout)
+            if plan.workload_ref(rollout):  # still taking over from a Deployment: no challenger of ours in it
+                return
             verdict = plan.verdict(rollout)
             if verdict is None:
                 return
