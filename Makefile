@@ -20,8 +20,8 @@ PYTEST := $(PY) -m pytest -c tests/pytest.ini
 DEV_LOCK := requirements/dev.lock
 TORCH_CONSTRAINTS := $(CACHE)/torch-constraints.txt
 export PATH := $(BIN):$(VENV)/bin:$(PATH)
-# The suites' Debian packages: one apt-get at a time, as suites that run side by side may each install some.
-APT_GET := flock -w 900 /run/lock/mlkube-apt.lock apt-get
+# The suites' Debian packages, which suites side by side may each install: tests/apt_get.sh takes turns and waits.
+APT_GET := $(ROOT)/tests/apt_get.sh
 export MLKUBE_CACHE := $(CACHE)
 
 # Each part of the platform brings its own targets; TEST_SUITES collects their test targets in order.
@@ -116,14 +116,15 @@ help: ## Show this help
 	  /^[a-zA-Z0-9_.-]+:.*?##/ { printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2 } \
 	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
-# Suites joined by + run side by side: the trainer and server suites mostly wait on the servers, databases and
-# subprocesses they start (on 2 cores the two took 318 s together, 315 s and 276 s alone), and so do the charts and
-# monitoring suites after them (all four at once: 400 s against 723 s one after another). They share .venv, which
-# test-lint builds first, and Debian packages, whose apt-get calls take turns (APT_GET).
-SIDE_BY_SIDE := test-training+test-server test-charts+test-monitoring
-TEST_STEPS := $(TEST_SUITES)
-$(foreach group,$(SIDE_BY_SIDE),$(eval TEST_STEPS := $(subst $(subst +, ,$(group)),$(group),$(TEST_STEPS))))
-$(foreach group,$(SIDE_BY_SIDE),$(if $(filter $(group),$(TEST_STEPS)),,$(error SIDE_BY_SIDE: $(group) are not next to each other in TEST_SUITES)))
+# Suites joined by + run side by side. The trainer and server suites mostly wait on the servers, databases and
+# subprocesses they start (on 2 cores the two took 318 s together, 315 s and 276 s alone), and the Ansible suite
+# on image builds and downloads while it brings the local cluster up, so the three share a step; the charts,
+# monitoring and cluster smoke suites follow on that cluster (charts and monitoring: 400 s with the trainer and
+# server suites against 723 s one after another). They share .venv, which test-lint builds first, and Debian
+# packages, whose apt-get calls take turns (APT_GET). Every suite of TEST_SUITES must be in one step.
+TEST_STEPS := test-lint test-training+test-server+test-ansible test-charts+test-monitoring+test-cluster test-e2e
+$(foreach suite,$(TEST_SUITES),$(if $(filter $(suite),$(subst +, ,$(TEST_STEPS))),,$(error TEST_STEPS: $(suite) is in no step)))
+$(foreach suite,$(subst +, ,$(TEST_STEPS)),$(if $(filter $(suite),$(TEST_SUITES)),,$(error TEST_STEPS: $(suite) is no suite)))
 
 .PHONY: test
 test: ## Run every test suite (linters, trainers, server, charts, monitoring, ansible, cluster, end to end)

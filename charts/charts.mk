@@ -81,8 +81,9 @@ chart-deps: helm ## Package the sub-charts into the umbrella chart (helm depende
 	@$(BIN)/helm dependency update --skip-refresh charts/mlkube >/dev/null
 
 .PHONY: chart-docs
-chart-docs: venv helm-docs ## Bump the versions of changed charts (charts/versions.lock) and regenerate every README.md (helm-docs)
+chart-docs: venv helm-docs ## Bump the versions of changed charts (charts/versions.lock), update charts/mlkube/Chart.lock and regenerate every README.md (helm-docs)
 	@$(PY) charts/tools/chart_versions.py
+	@$(MAKE) --no-print-directory chart-deps
 	@$(PY) charts/tools/chart_readmes.py $(BIN)/helm-docs
 
 .PHONY: chart-render

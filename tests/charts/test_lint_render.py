@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from chart_helpers import ALL_SCENARIOS, CHART_NAMES, CHARTS, RELEASE, Scenario, render, run
 
 SCENARIO_IDS = [s.id for s in ALL_SCENARIOS]
@@ -69,3 +70,11 @@ def test_umbrella_notes_tell_about_grafana_in_local_profile(helm: str) -> None:
     notes = run([helm, "install", RELEASE, *scenario.helm_args(), "--dry-run=client"]).stdout.split("NOTES:", 1)[1]
     assert "Grafana is off" in notes and "offline" in notes
     assert not [o for o in render(scenario) if "grafana" in o["metadata"]["name"]]
+
+
+def test_the_umbrella_chart_lock_pins_the_versions_its_chart_asks_for() -> None:
+    """`helm dependency build` (every install, `make up`) refuses a Chart.lock behind Chart.yaml; `make chart-docs`
+    updates it with the versions it bumps."""
+    wanted = yaml.safe_load((CHARTS / "mlkube" / "Chart.yaml").read_text())["dependencies"]
+    locked = yaml.safe_load((CHARTS / "mlkube" / "Chart.lock").read_text())["dependencies"]
+    assert {d["name"]: d["version"] for d in locked} == {d["name"]: d["version"] for d in wanted}

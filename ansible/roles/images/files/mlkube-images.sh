@@ -129,9 +129,9 @@ docker_up() { docker info >/dev/null 2>&1; }
 # apt-get install, refreshing the package lists once when they are missing or stale.
 apt_install() {
   [ "$(id -u)" = 0 ] || die "$* not installed: run 'apt-get install $*' as root, then retry"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 && return 0
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null 2>&1 && return 0
   apt-get update -qq >/dev/null 2>&1 || true
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null \
     || die "apt-get install $* failed: check the machine's apt sources"
 }
 
