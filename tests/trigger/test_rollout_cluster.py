@@ -80,16 +80,18 @@ def chart_objects(namespace: str, models: list[str], kubeconfig: Path | None = N
     """The chart's Rollout (pause image, held back from Argo) and the trigger's ServiceAccount and RBAC."""
     objects = render(namespace, models, "--set", "strategy=progressiveCanary", kubeconfig=kubeconfig)
     wanted = {("Rollout", ROLLOUT), ("ServiceAccount", SERVICE_ACCOUNT), ("Role", SERVICE_ACCOUNT),
-              ("RoleBinding", SERVICE_ACCOUNT), ("Deployment", ROLLOUT)}  # fmt: skip
+              ("RoleBinding", SERVICE_ACCOUNT), ("Deployment", ROLLOUT),
+              ("ConfigMap", f"{ROLLOUT}-config")}  # fmt: skip
     found = {o["kind"]: o for o in objects if (o["kind"], o["metadata"]["name"]) in wanted}
-    assert set(found) - {"Deployment"} == {kind for kind, _ in wanted} - {"Deployment"}, f"rendered {sorted(found)}"
+    taking_over = {"Deployment", "ConfigMap"}  # only while the Rollout takes over from a Deployment
+    assert set(found) - taking_over == {kind for kind, _ in wanted} - taking_over, f"rendered {sorted(found)}"
     found["Rollout"]["metadata"].setdefault("labels", {})[INSTANCE_ID] = "mlkube-trigger-tests"
     return found
 
 
 def create(kubectl: Kubectl, models: list[str]) -> dict[str, Any]:
     objects = chart_objects(str(kubectl.namespace), models)
-    assert "Deployment" not in objects, "a first install renders no Deployment beside the Rollout"
+    assert not {"Deployment", "ConfigMap"} & set(objects), "a first install renders no Deployment beside the Rollout"
     kubectl.run("create", "-f", "-", stdin=yaml.safe_dump_all(objects.values()))
     return kubectl.get("rollout", ROLLOUT)
 
@@ -284,6 +286,7 @@ def test_a_rollout_that_takes_over_from_a_deployment_adopts_its_template_then_th
     assert "template" not in objects["Rollout"]["spec"]
     held = objects["Deployment"]["spec"]
     assert held["paused"] is True and held["replicas"] == 2
+    assert "ConfigMap" in objects, "the Deployment's pods read theirs until they are gone"
     assert plan.ENV_MODELS in {e["name"] for e in held["template"]["spec"]["containers"][0]["env"]}
     namespace.run("apply", "--server-side", "--force-conflicts", "-f", "-",
                   stdin=yaml.safe_dump_all(objects.values()))  # fmt: skip
@@ -310,5 +313,5 @@ def test_a_rollout_that_takes_over_from_a_deployment_adopts_its_template_then_th
     assert stored["models"] == env_of(deployment)[plan.ENV_MODELS]
 
     after = chart_objects(ns, ["wr-a"], kubeconfig=kubeconfig)
-    assert "Deployment" not in after and "workloadRef" not in after["Rollout"]["spec"]
+    assert not {"Deployment", "ConfigMap"} & set(after) and "workloadRef" not in after["Rollout"]["spec"]
     assert env_of(after["Rollout"])[plan.ENV_MODELS] == stored["models"]  # the template it took over, as rendered
