@@ -89,6 +89,15 @@ def chart_objects(namespace: str, models: list[str], kubeconfig: Path | None = N
     return found
 
 
+def owned_by_helm(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """An object as a Helm release installed it: a later render with lookups (an upgrade) may take it over."""
+    obj["metadata"].setdefault("labels", {})["app.kubernetes.io/managed-by"] = "Helm"
+    obj["metadata"].setdefault("annotations", {}).update(
+        {"meta.helm.sh/release-name": RELEASE, "meta.helm.sh/release-namespace": namespace}
+    )
+    return obj
+
+
 def create(kubectl: Kubectl, models: list[str]) -> dict[str, Any]:
     objects = chart_objects(str(kubectl.namespace), models)
     assert not {"Deployment", "ConfigMap"} & set(objects), "a first install renders no Deployment beside the Rollout"
@@ -278,7 +287,7 @@ def test_a_rollout_that_takes_over_from_a_deployment_adopts_its_template_then_th
     rolling = next(o for o in render(ns, ["wr-a"], "--set", "strategy=rolling", "--set", "replicaCount=2")
                    if o["kind"] == "Deployment")  # fmt: skip
     rolling["spec"]["paused"] = True  # its pods need not start here: the chart reads replicas only
-    namespace.run("create", "-f", "-", stdin=yaml.safe_dump(rolling))
+    namespace.run("create", "-f", "-", stdin=yaml.safe_dump(owned_by_helm(rolling, ns)))
 
     objects = chart_objects(ns, ["wr-a"], kubeconfig=kubeconfig)
     assert objects["Rollout"]["spec"]["workloadRef"] == {
@@ -289,7 +298,7 @@ def test_a_rollout_that_takes_over_from_a_deployment_adopts_its_template_then_th
     assert "ConfigMap" in objects, "the Deployment's pods read theirs until they are gone"
     assert plan.ENV_MODELS in {e["name"] for e in held["template"]["spec"]["containers"][0]["env"]}
     namespace.run("apply", "--server-side", "--force-conflicts", "-f", "-",
-                  stdin=yaml.safe_dump_all(objects.values()))  # fmt: skip
+                  stdin=yaml.safe_dump_all(owned_by_helm(o, ns) for o in objects.values()))  # fmt: skip
     healthy(namespace, "taken-over")
 
     kube = Kube(connect(kubeconfig), ns)
