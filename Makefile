@@ -128,5 +128,6 @@ $(foreach suite,$(subst +, ,$(TEST_STEPS)),$(if $(filter $(suite),$(TEST_SUITES)
 
 .PHONY: test
 test: ## Run every test suite (linters, trainers, server, charts, monitoring, ansible, cluster, end to end)
-	@# The Ansible suite leaves the cluster it brought up running: the cluster and end-to-end suites use it next.
-	@MLKUBE_KEEP_CLUSTER=1 tests/run_suites.sh "$(MAKE)" $(TEST_STEPS)
+	@# The Ansible suite leaves the cluster it brought up running, with the images loaded (its second run of the
+	@# playbook changed nothing): the cluster and end-to-end suites use it next, without provisioning it again.
+	@MLKUBE_KEEP_CLUSTER=1 MLKUBE_E2E_PROVISIONED=1 tests/run_suites.sh "$(MAKE)" $(TEST_STEPS)

@@ -33,9 +33,11 @@ local-cluster-purge: ansible-venv ## Stop the local cluster and delete its state
 local-cluster-status: ansible-venv ## Show the local cluster's components, nodes and system pods
 	@$(LOCAL_CLUSTER_PLAYBOOK) -e mlkube_action=status
 
-test-cluster: venv ## Bring the local cluster up and run its smoke suite (KEEP_CLUSTER=0 to stop it after)
+# The rollout trigger's cluster tests (tests/trigger, marker cluster) run here too: they need the Argo Rollouts CRDs
+# that `make images` stages, not the platform.
+test-cluster: venv helm ## Bring the local cluster up, run its smoke suite and the rollout trigger against it (KEEP_CLUSTER=0 to stop it after)
 	@$(MAKE) $(CLUSTER_UP_TARGET)
-	@status=0; $(or $(PYTEST),.venv/bin/python -m pytest -c tests/pytest.ini) tests/cluster -m cluster $(CLUSTER_TEST_ARGS) || status=$$?; \
+	@status=0; $(or $(PYTEST),.venv/bin/python -m pytest -c tests/pytest.ini) tests/cluster tests/trigger -m cluster $(CLUSTER_TEST_ARGS) || status=$$?; \
 	  if [ "$(KEEP_CLUSTER)" = 0 ]; then $(MAKE) local-cluster-down; fi; exit $$status
 
 TEST_SUITES += test-cluster

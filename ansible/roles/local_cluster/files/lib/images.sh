@@ -20,11 +20,16 @@ import_archives() {
   done
 }
 
+# Kubernetes' own pause (build/pause/linux/pause.c of the k8s.io/kubernetes module that the cluster build
+# downloads), compiled static as upstream's image is.
 build_pause_image() {
-  local dir; dir=$(IMAGES_DIR)/pause-$IMAGE_TAG
+  local dir pause_c; dir=$(IMAGES_DIR)/pause-$KUBERNETES_VERSION-$IMAGE_TAG
   if [ ! -f "$dir/pause.tar" ]; then
     mkdir -p "$dir"
-    gcc -Os -Wall -Werror -static -o "$dir/pause" "$FILES_DIR/pause/pause.c"
+    pause_c=$(cd "$dir" && go mod download -json "k8s.io/kubernetes@v$KUBERNETES_VERSION" |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')/build/pause/linux/pause.c
+    [ -f "$pause_c" ] || die "no $pause_c in the k8s.io/kubernetes module"
+    gcc -Os -Wall -static -DVERSION="v$KUBERNETES_VERSION" -o "$dir/pause" "$pause_c"
     strip "$dir/pause"
     python3 "$FILES_DIR/oci_image.py" --name "$PAUSE_IMAGE" --out "$dir/pause.tar" \
       --file "$dir/pause:/pause" --entrypoint /pause --user 65535:65535 >/dev/null
