@@ -3,12 +3,15 @@ selectors, Service ports, labels, variants and GPU placement."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
+import yaml
 from chart_helpers import (
     ALL_SCENARIOS,
+    CHARTS,
     PLATFORM,
     Scenario,
     containers,
@@ -456,3 +459,44 @@ def test_every_component_finds_mlflow_through_one_value() -> None:
         if e["name"] == "MLFLOW_TRACKING_URI"
     }
     assert uris == {"http://mlflow.example:80"}
+
+
+def knative_predictor(*sets: str) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]:
+    objects = render(Scenario("model-server", ("ci/kserve-knative-values.yaml",), sets))
+    return find(objects, "InferenceService")[0]["spec"]["predictor"], objects
+
+
+def env_of(predictor: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in predictor["containers"][0]["env"]}
+
+
+def test_knative_revisions_keep_their_own_settings() -> None:
+    """Each Knative revision is made from the template as it was: with the settings in a shared ConfigMap, the
+    previous revision's pods would load the canary's models when they restart or scale out."""
+    predictor, objects = knative_predictor()
+    assert not find(objects, "ConfigMap"), [o["metadata"]["name"] for o in find(objects, "ConfigMap")]
+    assert "envFrom" not in predictor["containers"][0]
+    assert "checksum/config" not in predictor.get("annotations", {})
+    env = env_of(predictor)
+    defaults = yaml.safe_load((CHARTS / "model-server" / "values.yaml").read_text())["server"]["models"]
+    assert json.loads(env["MLKUBE_SERVER_MODELS"]) == defaults
+    standard = find(render(scenario("model-server", "ci/kserve-standard-values.yaml")), "InferenceService")[0]
+    # Standard mode: a Deployment per predictor, each with its own ConfigMap.
+    for each in [standard["spec"]["predictor"], standard["spec"]["canary"][0]["predictor"]]:
+        assert "envFrom" in each["containers"][0] and "checksum/config" in each["annotations"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "variant"),
+    [
+        ((), "canary"),  # the ci values: 20 % on the latest revision
+        (("kserve.canaryTrafficPercent=0",), "canary"),  # rolled back: the latest revision is still the canary
+        (("kserve.canaryTrafficPercent=100",), "stable"),  # promoted
+        (("kserve.canaryTrafficPercent=null",), "stable"),
+    ],
+)
+def test_knative_latest_revision_is_the_canary_while_it_shares_the_traffic(settings, variant) -> None:
+    """The previous revision keeps the labels it was made with (stable), so the canary alerts compare the two."""
+    predictor, _ = knative_predictor(*settings)
+    assert predictor["labels"]["mlkube.io/variant"] == variant
+    assert env_of(predictor)["MLKUBE_VARIANT"] == variant

@@ -154,6 +154,16 @@ their pod template hash (label `revision` of the metrics), not by a variant. */}
 {{- end }}
 
 {{/*
+"true" when the server settings live in the pod template's env rather than in a ConfigMap: under a Rollout (Argo
+starts a rollout on a template change only, never on a ConfigMap's) and in KServe's Knative mode, where each
+revision must keep its own settings (with one shared ConfigMap, the previous revision's pods would load the
+canary's models whenever they restart or scale out).
+*/}}
+{{- define "model-server.inlineSettings" -}}
+{{- if or (include "model-server.progressive" .) (and (eq .Values.backend "kserve") (eq .Values.kserve.deploymentMode "Knative")) }}true{{ end }}
+{{- end }}
+
+{{/*
 The live replica count of the Deployment <full> while a progressive Rollout takes over from it, else "".
 Holds when the strategy is progressive, that Deployment still runs pods and the Rollout is absent or at its first
 revision. Argo's documented migration: the Rollout references the Deployment (workloadRef, scaleDown onsuccess)
@@ -245,26 +255,25 @@ ports:
     containerPort: {{ $v.server.port }}
     protocol: TCP
 {{- $progressive := include "model-server.progressive" .root }}
-{{- if not $progressive }}
+{{- $inline := include "model-server.inlineSettings" .root }}
+{{- if not $inline }}
 envFrom:
   - configMapRef:
       name: {{ printf "%s-config" .variant.deployment }}
 {{- end }}
 env:
-  {{- if $progressive }}
-  {{- /* Argo Rollouts starts a rollout on a pod template change only, never on a ConfigMap's: the settings
-  live in the template. */}}
+  {{- if $inline }}
   {{- range $key, $value := include "model-server.config" . | fromYaml }}
   - name: {{ $key }}
     value: {{ $value | toString | quote }}
   {{- end }}
-  {{- if $v.progressive.shadow.enabled }}
+  {{- end }}
+  {{- if and $progressive $v.progressive.shadow.enabled }}
   {{- /* Every pod gets them (one template); a copy that comes back to its own revision is not compared. */}}
   - name: MLKUBE_SERVER_SHADOW_URL
     value: {{ printf "http://%s:%v" (include "model-server.candidateService" .root) $v.service.port | quote }}
   - name: MLKUBE_SERVER_SHADOW_FRACTION
     value: {{ $v.progressive.shadow.fraction | toString | quote }}
-  {{- end }}
   {{- end }}
   {{- if $v.server.repositoryApi.enabled }}
   - name: MLKUBE_SERVER_REPOSITORY_API_TOKEN

@@ -27,7 +27,9 @@ labels:
   mlkube.io/model-version: {{ .variant.version | quote }}
   mlkube.io/mlflow-client: "true"
 annotations:
+  {{- if not (include "model-server.inlineSettings" .root) }}
   checksum/config: {{ include "model-server.config" . | sha256sum }}
+  {{- end }}
   {{- if $v.metrics.annotations }}
   prometheus.io/scrape: "true"
   prometheus.io/port: {{ $v.server.port | quote }}
