@@ -62,6 +62,7 @@ export KUBE_PROXY_METRICS_PORT=${CLUSTER_KUBE_PROXY_METRICS_PORT:-10249}
 export KWOK_HEALTHZ_PORT=${CLUSTER_KWOK_HEALTHZ_PORT:-10247}
 export PAUSE_IMAGE=$IMAGE_PREFIX/pause:$IMAGE_TAG
 export COREDNS_IMAGE=$IMAGE_PREFIX/coredns:$COREDNS_VERSION
+export LOCAL_PATH_HELPER_IMAGE=$IMAGE_PREFIX/local-path-helper:$IMAGE_TAG
 
 for lib in build pki network processes components images addons teardown; do
   # shellcheck source=/dev/null
@@ -77,13 +78,15 @@ cmd_build() {
   build_etcd
   build_coredns
   build_kwok
+  build_local_path_provisioner
   step "binaries ready in $((SECONDS - t0)) s under $BIN_CACHE"
 }
 
 preflight() {
   [ "$(id -u)" = 0 ] || die "the local cluster needs root (iptables, mounts, cgroups); run as root"
   all_present "$(k8s_dir)" "${K8S_BINARIES[@]}" && all_present "$(etcd_dir)" etcd &&
-    all_present "$(coredns_dir)" coredns && all_present "$(kwok_dir)" kwok ||
+    all_present "$(coredns_dir)" coredns && all_present "$(kwok_dir)" kwok &&
+    all_present "$(local_path_dir)" local-path-provisioner ||
     die "cluster binaries missing under $BIN_CACHE: run 'make local-cluster-build' first"
   local missing
   missing=$(host_tools_missing) || die "host tools missing ($missing): run 'make local-cluster-deps' first"
@@ -92,7 +95,7 @@ preflight() {
 # What the role's Debian packages (local_cluster_packages) bring that this script runs.
 host_tools_missing() {
   local tool missing=()
-  for tool in containerd runc iptables conntrack ip openssl curl gcc dig; do
+  for tool in containerd runc iptables conntrack ip openssl curl gcc dig busybox; do
     command -v "$tool" >/dev/null || missing+=("$tool")
   done
   [ -x "$CNI_BIN_DIR/bridge" ] || missing+=("$CNI_BIN_DIR/bridge")
@@ -139,7 +142,7 @@ cmd_status() {
   local name pid state rc=0
   printf '%-24s %s\n' COMPONENT STATE
   for name in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy \
-      hostpath-provisioner kwok; do
+      local-path-provisioner kwok; do
     if pid=$(component_pid "$name"); then state="running (pid $pid)"; else state="stopped"; rc=3; fi
     printf '%-24s %s\n' "$name" "$state"
   done

@@ -10,6 +10,7 @@ k8s_dir()     { echo "$BIN_CACHE/kubernetes-$KUBERNETES_VERSION"; }
 etcd_dir()    { echo "$BIN_CACHE/etcd-$ETCD_VERSION"; }
 coredns_dir() { echo "$BIN_CACHE/coredns-$COREDNS_VERSION"; }
 kwok_dir()    { echo "$BIN_CACHE/kwok-$KWOK_VERSION"; }
+local_path_dir() { echo "$BIN_CACHE/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION"; }
 
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
@@ -108,6 +109,16 @@ build_kwok() {
   step "kwok $KWOK_VERSION: go install"
   mkdir -p "$out.partial"
   GOBIN="$out.partial" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+  rm -rf "$out" && mv "$out.partial" "$out"
+}
+
+build_local_path_provisioner() {
+  local out; out=$(local_path_dir)
+  if all_present "$out" local-path-provisioner; then say "local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION: cached in $out"; return; fi
+  step "local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION: go install"
+  mkdir -p "$out.partial"
+  GOBIN="$out.partial" go install -trimpath -ldflags "-s -w" \
+    "github.com/rancher/local-path-provisioner@v$LOCAL_PATH_PROVISIONER_VERSION"
   rm -rf "$out" && mv "$out.partial" "$out"
 }
 

@@ -14,7 +14,11 @@ scheduler_ready()  { https_ok "https://$NODE_IP:10259/healthz"; }
 kubelet_ready()    { curl -fs --max-time 3 "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz"; }
 kube_proxy_ready() { curl -fs --max-time 3 "http://127.0.0.1:$KUBE_PROXY_HEALTHZ_PORT/healthz"; }
 kwok_ready()       { curl -fs --max-time 3 "http://127.0.0.1:$KWOK_HEALTHZ_PORT/healthz"; }
-provisioner_ready() { component_running hostpath-provisioner; }
+# Ready once the current run (after its log's last start marker) has started its controller.
+provisioner_ready() {
+  awk '/^==== .* starting /{up=0} /Started provisioner controller/{up=1} END{exit !up}' \
+    "$LOG_DIR/local-path-provisioner.log"
+}
 
 start_containerd() {
   mkdir -p "$STATE_DIR/containerd"
@@ -126,15 +130,26 @@ start_kwok() {
     --server-address="127.0.0.1:$KWOK_HEALTHZ_PORT"
 }
 
+# rancher's local-path-provisioner as a host process: the node is this machine, so its volumes directory is a
+# shared filesystem for the provisioner (Immediate binding, any access mode). Each volume's directory is made
+# (mode 0777: restricted pods run as arbitrary users) and removed by a helper pod on the real node.
+# Its helper pods' logs are not copied into its log: upstream reads them with an in-cluster client, so each volume
+# logs "failed to save ... logs" (harmless; the helper's exit status is what counts).
 start_provisioner() {
+  local helper_pod="$STATE_DIR/config/local-path-helper-pod.yaml" before
   mkdir -p "$VOLUMES_DIR"
-  # The interpreter itself, not a shim or venv wrapper: its pid file records the real binary.
-  local python; python=$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')
-  ensure_component hostpath-provisioner 10 provisioner_ready -- "$python" \
-    "$FILES_DIR/hostpath_provisioner.py" \
-    --server "https://$NODE_IP:6443" --ca "$STATE_DIR/pki/ca.crt" \
-    --cert "$STATE_DIR/pki/hostpath-provisioner.crt" --key "$STATE_DIR/pki/hostpath-provisioner.key" \
-    --volumes-dir "$VOLUMES_DIR" --provisioner "$PROVISIONER_NAME"
+  # It watches its config file, but reads the helper pod's only at start.
+  render_template local-path-config.json | write_if_changed "$STATE_DIR/config/local-path-config.json"
+  before=$(cat "$helper_pod" 2>/dev/null || true)
+  render_template local-path-helper-pod.yaml | write_if_changed "$helper_pod"
+  [ "$before" = "$(cat "$helper_pod")" ] || stop_component local-path-provisioner
+  stop_component hostpath-provisioner  # the hand-written provisioner of clusters brought up before this one
+  ensure_component local-path-provisioner 60 provisioner_ready -- "$(local_path_dir)/local-path-provisioner" \
+    start --kubeconfig "$STATE_DIR/config/local-path-provisioner.kubeconfig" \
+    --config "$STATE_DIR/config/local-path-config.json" \
+    --helper-pod-file "$STATE_DIR/config/local-path-helper-pod.yaml" \
+    --helper-image "$LOCAL_PATH_HELPER_IMAGE" --provisioner-name "$PROVISIONER_NAME" \
+    --namespace kube-system --configmap-name local-path-config --service-account-name local-path-helper
 }
 
 node_ready() {

@@ -48,9 +48,22 @@ build_coredns_image() {
   echo "$dir/coredns.tar"
 }
 
+# The volume provisioner's helper pods run `sh /script/setup` (mkdir, chmod, rm): Debian's static busybox as /bin/sh
+# is all they need (busybox runs its applets without a PATH).
+build_local_path_helper_image() {
+  local busybox dir; busybox=$(command -v busybox)
+  dir=$(IMAGES_DIR)/local-path-helper-$IMAGE_TAG-$(sha256sum "$busybox" | cut -c1-12)
+  if [ ! -f "$dir/helper.tar" ]; then
+    mkdir -p "$dir"
+    python3 "$FILES_DIR/oci_image.py" --name "$LOCAL_PATH_HELPER_IMAGE" --out "$dir/helper.tar" \
+      --file "$busybox:/bin/sh" --entrypoint /bin/sh >/dev/null
+  fi
+  echo "$dir/helper.tar"
+}
+
 ensure_system_images() {
   local image archive
-  for image in pause coredns; do
+  for image in pause coredns local_path_helper; do
     local name_var; name_var="$(tr '[:lower:]' '[:upper:]' <<< "$image")_IMAGE"
     if image_present "${!name_var}"; then
       say "image ${!name_var} already imported"
