@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,3 +129,12 @@ def pod_spec(*containers: dict[str, Any], **extra: Any) -> dict[str, Any]:
     }
     spec.update(extra)
     return spec
+
+
+def apply_staged_crds(kubectl: Callable[..., object], directory: Path) -> None:
+    """CRDs that `make images` staged under .cache, applied as the platform role applies them (server-side), then
+    waited for until Established; `kubectl` runs kubectl with the arguments it is given."""
+    if not directory.is_dir():
+        pytest.fail(f"no CRDs at {directory}: run `make images` first", pytrace=False)
+    kubectl("apply", "--server-side", "--force-conflicts", "--filename", str(directory))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "--filename", str(directory))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.kube import read_env_file
+from tests.cluster.kube import apply_staged_crds, read_env_file
 
 from . import kube
 from .kube import CACHE, NAMESPACE, ROOT, helm, kubectl, kubectl_json
@@ -94,10 +94,7 @@ def argo_rollouts(cluster) -> str:
 
 
 def _apply_crds(directory: Path) -> None:
-    if not directory.is_dir():
-        pytest.fail(f"no CRDs at {directory}: run `make images` first", pytrace=False)
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(directory), namespace=None)
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(directory), namespace=None)
+    apply_staged_crds(lambda *args: kubectl(*args, namespace=None), directory)
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,15 @@ from mlkube_server.trigger import kube as kube_module
 from mlkube_server.trigger import plan
 from mlkube_server.trigger.errors import KubeError
 from mlkube_server.trigger.kube import Kube, connect
-from tests.cluster.kube import ROOT, ClusterPaths, Kubectl, KubectlError, read_env_file, wait_until
+from tests.cluster.kube import (
+    ROOT,
+    ClusterPaths,
+    Kubectl,
+    KubectlError,
+    apply_staged_crds,
+    read_env_file,
+    wait_until,
+)
 from tests.trigger.conftest import register_versions
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -49,20 +57,12 @@ def cluster() -> Kubectl:
     try:
         kubectl.run("get", "crd", "rollouts.argoproj.io", timeout=15)
     except KubectlError:
-        apply_argo_rollouts_crds(kubectl, paths.cache)
+        # Before the platform is installed (the cluster suite runs first).
+        crds = paths.cache / "argo-rollouts" / f"crds-{VERSIONS['ARGO_ROLLOUTS_VERSION']}"
+        apply_staged_crds(lambda *args: kubectl.run(*args, timeout=90), crds)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the local cluster's API server does not answer: {exc}", pytrace=False)
     return kubectl
-
-
-def apply_argo_rollouts_crds(kubectl: Kubectl, cache: Path) -> None:
-    """Before the platform is installed (the cluster suite runs first): the CRDs `make images` staged, applied as the
-    platform role applies them."""
-    crds = cache / "argo-rollouts" / f"crds-{VERSIONS['ARGO_ROLLOUTS_VERSION']}"
-    if not crds.is_dir():
-        pytest.fail(f"no Argo Rollouts CRDs in the cluster nor at {crds}: run `make images`", pytrace=False)
-    kubectl.run("apply", "--server-side", "--force-conflicts", "--filename", str(crds), timeout=60)
-    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "--filename", str(crds), timeout=90)
 
 
 @pytest.fixture
