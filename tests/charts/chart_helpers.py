@@ -92,6 +92,8 @@ def scenarios() -> list[Scenario]:
         values = (f"profiles/{path.name}",)
         if path.stem == "gpu":
             values = ("profiles/kind.yaml", f"profiles/{path.name}")
+        if path.stem == "kind-gpu":
+            values = ("profiles/kind.yaml", "profiles/gpu.yaml", f"profiles/{path.name}")
         found.append(Scenario("mlkube", values))
     return found
 

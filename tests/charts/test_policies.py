@@ -409,6 +409,16 @@ def test_gpu_jobs_land_only_on_gpu_nodes(source: Scenario) -> None:
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
     others = [spec for obj, _, spec in pods(objects) if obj["metadata"]["name"] not in gpu]
     assert others and all("nvidia.com/gpu" not in str(spec) for spec in others)
+    # Without kind-gpu no RuntimeClass is named: cloud GPU images make the NVIDIA runtime the default.
+    assert all("runtimeClassName" not in spec for spec in gpu.values())
+
+
+def test_on_kind_gpu_only_the_gpu_jobs_ask_for_the_nvidia_runtime() -> None:
+    objects = render(scenario("mlkube", "profiles/kind.yaml", "profiles/gpu.yaml", "profiles/kind-gpu.yaml"))
+    gpu = gpu_requests(objects)
+    assert gpu and all(spec["runtimeClassName"] == "nvidia" for spec in gpu.values()), gpu
+    others = [spec for obj, _, spec in pods(objects) if obj["metadata"]["name"] not in gpu]
+    assert others and all("runtimeClassName" not in spec for spec in others)
 
 
 def test_training_jobs_fail_fast_on_configuration_errors() -> None:

@@ -98,6 +98,9 @@ spec:
   {{- with $v.priorityClassName }}
   priorityClassName: {{ . }}
   {{- end }}
+  {{- if and $gpu $v.gpu.runtimeClassName }}
+  runtimeClassName: {{ $v.gpu.runtimeClassName }}
+  {{- end }}
   securityContext:
     runAsNonRoot: true
     runAsUser: 10001
