@@ -60,6 +60,7 @@ export KUBELET_HEALTHZ_PORT=${CLUSTER_KUBELET_HEALTHZ_PORT:-10248}
 export KUBE_PROXY_HEALTHZ_PORT=${CLUSTER_KUBE_PROXY_HEALTHZ_PORT:-10256}
 export KUBE_PROXY_METRICS_PORT=${CLUSTER_KUBE_PROXY_METRICS_PORT:-10249}
 export KWOK_HEALTHZ_PORT=${CLUSTER_KWOK_HEALTHZ_PORT:-10247}
+export KUBE_ROUTER_HEALTH_PORT=${CLUSTER_KUBE_ROUTER_HEALTH_PORT:-20244}
 export PAUSE_IMAGE=$IMAGE_PREFIX/pause:$IMAGE_TAG
 export COREDNS_IMAGE=$IMAGE_PREFIX/coredns:$COREDNS_VERSION
 export LOCAL_PATH_HELPER_IMAGE=$IMAGE_PREFIX/local-path-helper:$IMAGE_TAG
@@ -79,6 +80,7 @@ cmd_build() {
   build_coredns
   build_kwok
   build_local_path_provisioner
+  build_kube_router
   step "binaries ready in $((SECONDS - t0)) s under $BIN_CACHE"
 }
 
@@ -86,7 +88,7 @@ preflight() {
   [ "$(id -u)" = 0 ] || die "the local cluster needs root (iptables, mounts, cgroups); run as root"
   all_present "$(k8s_dir)" "${K8S_BINARIES[@]}" && all_present "$(etcd_dir)" etcd &&
     all_present "$(coredns_dir)" coredns && all_present "$(kwok_dir)" kwok &&
-    all_present "$(local_path_dir)" local-path-provisioner ||
+    all_present "$(local_path_dir)" local-path-provisioner && all_present "$(kube_router_dir)" kube-router ||
     die "cluster binaries missing under $BIN_CACHE: run 'make local-cluster-build' first"
   local missing
   missing=$(host_tools_missing) || die "host tools missing ($missing): run 'make local-cluster-deps' first"
@@ -95,7 +97,7 @@ preflight() {
 # What the role's Debian packages (local_cluster_packages) bring that this script runs.
 host_tools_missing() {
   local tool missing=()
-  for tool in containerd runc iptables conntrack ip openssl curl gcc dig busybox; do
+  for tool in containerd runc iptables ipset conntrack ip openssl curl gcc dig busybox; do
     command -v "$tool" >/dev/null || missing+=("$tool")
   done
   [ -x "$CNI_BIN_DIR/bridge" ] || missing+=("$CNI_BIN_DIR/bridge")
@@ -127,6 +129,7 @@ cmd_up() {
     fail_component kubelet "node $NODE_NAME is not Ready after 90 s"
   say "node $NODE_NAME Ready"
   start_kube_proxy
+  addon_network_policies
   addon_coredns
   addon_storage
   addon_fake_gpu_nodes
@@ -142,7 +145,7 @@ cmd_status() {
   local name pid state rc=0
   printf '%-24s %s\n' COMPONENT STATE
   for name in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy \
-      local-path-provisioner kwok; do
+      kube-router local-path-provisioner kwok; do
     if pid=$(component_pid "$name"); then state="running (pid $pid)"; else state="stopped"; rc=3; fi
     printf '%-24s %s\n' "$name" "$state"
   done

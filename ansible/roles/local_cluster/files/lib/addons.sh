@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# What runs inside the cluster once the node is Ready: DNS, storage and the fake GPU nodes.
+# What runs inside the cluster once the node is Ready: NetworkPolicy enforcement, DNS, storage and the fake GPU nodes.
 
 # apply_manifest LABEL — applies stdin; prints what changed, records whether anything did.
 apply_manifest() {
@@ -21,6 +21,12 @@ addon_storage() {
   step "default StorageClass 'standard' and its host-side provisioner"
   render_template addons/storage.yaml | apply_manifest storage
   start_provisioner
+}
+
+addon_network_policies() {
+  step "NetworkPolicy enforcement (kube-router $KUBE_ROUTER_VERSION's policy controller on the host)"
+  render_template addons/network-policy.yaml | apply_manifest "network policy RBAC"
+  start_network_policy_controller
 }
 
 addon_fake_gpu_nodes() {

@@ -11,6 +11,7 @@ etcd_dir()    { echo "$BIN_CACHE/etcd-$ETCD_VERSION"; }
 coredns_dir() { echo "$BIN_CACHE/coredns-$COREDNS_VERSION"; }
 kwok_dir()    { echo "$BIN_CACHE/kwok-$KWOK_VERSION"; }
 local_path_dir() { echo "$BIN_CACHE/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION"; }
+kube_router_dir() { echo "$BIN_CACHE/kube-router-$KUBE_ROUTER_VERSION"; }
 
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
@@ -119,6 +120,16 @@ build_local_path_provisioner() {
   mkdir -p "$out.partial"
   GOBIN="$out.partial" go install -trimpath -ldflags "-s -w" \
     "github.com/rancher/local-path-provisioner@v$LOCAL_PATH_PROVISIONER_VERSION"
+  rm -rf "$out" && mv "$out.partial" "$out"
+}
+
+build_kube_router() {
+  local out; out=$(kube_router_dir)
+  if all_present "$out" kube-router; then say "kube-router $KUBE_ROUTER_VERSION: cached in $out"; return; fi
+  step "kube-router $KUBE_ROUTER_VERSION: go install"
+  mkdir -p "$out.partial"
+  GOBIN="$out.partial" go install -trimpath -ldflags "-s -w" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$KUBE_ROUTER_VERSION"
   rm -rf "$out" && mv "$out.partial" "$out"
 }
 

@@ -14,6 +14,7 @@ scheduler_ready()  { https_ok "https://$NODE_IP:10259/healthz"; }
 kubelet_ready()    { curl -fs --max-time 3 "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz"; }
 kube_proxy_ready() { curl -fs --max-time 3 "http://127.0.0.1:$KUBE_PROXY_HEALTHZ_PORT/healthz"; }
 kwok_ready()       { curl -fs --max-time 3 "http://127.0.0.1:$KWOK_HEALTHZ_PORT/healthz"; }
+kube_router_ready() { curl -fs --max-time 3 "http://127.0.0.1:$KUBE_ROUTER_HEALTH_PORT/healthz"; }
 # Ready once the current run (after its log's last start marker) has started its controller.
 provisioner_ready() {
   awk '/^==== .* starting /{up=0} /Started provisioner controller/{up=1} END{exit !up}' \
@@ -150,6 +151,19 @@ start_provisioner() {
     --helper-pod-file "$STATE_DIR/config/local-path-helper-pod.yaml" \
     --helper-image "$LOCAL_PATH_HELPER_IMAGE" --provisioner-name "$PROVISIONER_NAME" \
     --namespace kube-system --configmap-name local-path-config --service-account-name local-path-helper
+}
+
+# NetworkPolicies are enforced by kube-router's policy controller alone (no routing, no service proxy, no CNI):
+# iptables chains and ipsets in the host's filter table, which the pods' bridged traffic traverses.
+# Traffic from the node itself (kubelet probes, port-forwards, the tests on this machine) is always allowed.
+# A new pod's address joins the policies' ipsets on kube-router's next sync, triggered by the pod's update: a
+# connection made within that moment of a pod's start (before the sync) is refused where a policy selects by pod.
+start_network_policy_controller() {
+  ensure_component kube-router 60 kube_router_ready -- "$(kube_router_dir)/kube-router" \
+    --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
+    --enable-pod-egress=false --enable-ipv6=false \
+    --kubeconfig="$STATE_DIR/config/kube-router.kubeconfig" --hostname-override="$NODE_NAME" \
+    --service-cluster-ip-range="$SERVICE_CIDR" --health-port="$KUBE_ROUTER_HEALTH_PORT" --v=1
 }
 
 node_ready() {

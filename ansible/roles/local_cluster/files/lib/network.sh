@@ -50,11 +50,21 @@ iptables_chains_cleanup() {
   done
 }
 
+# kube-router's ipsets (KUBE-SRC-*, KUBE-DST-*, and TMP-* of an interrupted sync), once no rule refers to them.
+ipsets_cleanup() {
+  command -v ipset >/dev/null || return 0
+  local set
+  for set in $(ipset list -n 2>/dev/null | grep -E '^(KUBE-(SRC|DST)-|TMP-)' || true); do
+    ipset destroy "$set" 2>/dev/null || true
+  done
+}
+
 # Without the bridge, a client still aimed at a cluster address would follow the default route off
 # the machine: unless purging, the cluster's ranges stay `unreachable` so such packets die here.
 network_down() {
   local purge="${1:-}" cidr
   iptables_chains_cleanup
+  ipsets_cleanup
   ip link del "$CNI_BRIDGE" 2>/dev/null || true
   ip route del "$SERVICE_CIDR" dev "$HOST_BRIDGE" 2>/dev/null || true
   ip link del "$HOST_BRIDGE" 2>/dev/null || true

@@ -68,6 +68,7 @@ ensure_pki() {
   issue_cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
   issue_cert front-proxy-client "/CN=front-proxy-client" clientAuth
   issue_cert local-path-provisioner "/CN=mlkube:local-path-provisioner" clientAuth
+  issue_cert kube-router "/CN=mlkube:kube-router" clientAuth
   issue_cert kubelet-serving "/CN=$NODE_NAME" serverAuth "DNS:$NODE_NAME,IP:$NODE_IP,IP:127.0.0.1"
   if [ ! -f "$pki/sa.key" ]; then
     openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
@@ -76,7 +77,7 @@ ensure_pki() {
   fi
   write_kubeconfig "$KUBECONFIG_ADMIN" admin
   local component
-  for component in controller-manager scheduler kube-proxy kubelet local-path-provisioner; do
+  for component in controller-manager scheduler kube-proxy kubelet local-path-provisioner kube-router; do
     write_kubeconfig "$STATE_DIR/config/$component.kubeconfig" "$component"
   done
 }

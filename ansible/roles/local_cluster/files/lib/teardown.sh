@@ -61,7 +61,7 @@ cluster_down() {
   local purge="${1:-}"
   step "stopping controllers and the node agents"
   local name
-  for name in kwok local-path-provisioner kubelet kube-proxy kube-scheduler kube-controller-manager; do
+  for name in kwok local-path-provisioner kube-router kubelet kube-proxy kube-scheduler kube-controller-manager; do
     stop_component "$name"
   done
   step "removing containers"
