@@ -87,6 +87,9 @@ metadata:
   labels:
     {{- include "training-job.jobLabels" . | nindent 4 }}
     mlkube.io/mlflow-client: "true"
+    {{- if $v.pushgateway.url }}
+    mlkube.io/pushgateway-client: "true"
+    {{- end }}
 spec:
   restartPolicy: Never
   serviceAccountName: {{ include "training-job.serviceAccountName" .root }}

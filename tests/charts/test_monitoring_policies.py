@@ -1,0 +1,90 @@
+"""The monitoring chart's NetworkPolicies admit exactly the pods that call Prometheus and the Pushgateway.
+
+That the local cluster enforces them (a pod outside the set is refused) is proven in tests/e2e/test_network_policies.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from chart_helpers import ALL_SCENARIOS, PLATFORM, RELEASE, Scenario, containers, find, pod_templates, render
+
+UMBRELLA = [s for s in ALL_SCENARIOS if s.chart == "mlkube"]
+# What a container that calls each component has in its environment.
+CALLERS = {
+    "prometheus": ("LABEL_PROMETHEUS_CLIENT", ("MLKUBE_TRIGGER_PROMETHEUS_URL", "PROMETHEUS_URL")),
+    "pushgateway": ("LABEL_PUSHGATEWAY_CLIENT", ("MLKUBE_PUSHGATEWAY_URL",)),
+}
+
+
+def _env_names(spec: dict[str, Any]) -> set[str]:
+    return {e["name"] for c in containers(spec) for e in c.get("env", [])}
+
+
+def _client_peer(policy: dict[str, Any], label: str) -> dict[str, Any]:
+    [rule] = policy["spec"]["ingress"]
+    [peer] = [p for p in rule["from"] if label in p.get("podSelector", {}).get("matchLabels", {})]
+    return peer
+
+
+@pytest.mark.parametrize("profile", UMBRELLA, ids=lambda s: s.id)
+@pytest.mark.parametrize("component", sorted(CALLERS))
+def test_only_the_pods_that_call_a_component_are_labelled_as_its_clients(profile: Scenario, component: str) -> None:
+    objects = render(profile)
+    policies = find(objects, "NetworkPolicy", f"{RELEASE}-monitoring-{component}")
+    if not policies:
+        assert not [d for d in find(objects, "Deployment") if d["metadata"]["name"].endswith(f"-{component}")]
+        pytest.skip(f"no {component} in this profile")
+    label_key, env_names = CALLERS[component]
+    label = PLATFORM[label_key]
+    [service] = find(objects, "Service", f"{RELEASE}-monitoring-{component}")
+    if service["spec"]["type"] != "ClusterIP":
+        [rule] = policies[0]["spec"]["ingress"]
+        assert "from" not in rule, "a NodePort's callers come from outside the pod network"
+        return
+    peer = _client_peer(policies[0], label)
+    assert peer == {"namespaceSelector": {}, "podSelector": {"matchLabels": {label: "true"}}}
+    for obj in objects:
+        for labels, spec in pod_templates(obj):
+            calls = bool(_env_names(spec) & set(env_names))
+            if calls:
+                where = f"{obj['kind']}/{obj['metadata']['name']}"
+                assert labels.get(label) == "true", f"{where} calls {component} but is not admitted"
+            elif labels.get(label) == "true":
+                pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} is admitted to {component} without calling it")
+
+
+def test_the_pushgateway_admits_its_pushers_and_the_prometheus_that_scrapes_it() -> None:
+    objects = render(Scenario("monitoring", sets=("pushgateway.enabled=true",)))
+    [policy] = find(objects, "NetworkPolicy", f"{RELEASE}-monitoring-pushgateway")
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"port": 9091, "protocol": "TCP"}]
+    scraper = {"app.kubernetes.io/name": "monitoring", "app.kubernetes.io/instance": RELEASE,
+               "app.kubernetes.io/component": "prometheus"}  # fmt: skip
+    assert {"podSelector": {"matchLabels": scraper}} in rule["from"]
+    assert len(rule["from"]) == 2
+    stack = render(Scenario("monitoring", sets=("pushgateway.enabled=true", "mode=kube-prometheus-stack")))
+    [policy] = find(stack, "NetworkPolicy", f"{RELEASE}-monitoring-pushgateway")
+    [rule] = policy["spec"]["ingress"]
+    assert {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}} in rule[
+        "from"
+    ]
+
+
+def test_prometheus_admits_grafana_and_the_rollout_controller_and_can_be_switched_off() -> None:
+    objects = render(Scenario("monitoring"))
+    [policy] = find(objects, "NetworkPolicy", f"{RELEASE}-monitoring-prometheus")
+    [rule] = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"port": 9090, "protocol": "TCP"}]
+    components = [p["podSelector"]["matchLabels"].get("app.kubernetes.io/component") for p in rule["from"]]
+    assert "grafana" in components
+    controller = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "argo-rollouts"}},
+    }
+    assert controller in rule["from"]
+    [grafana] = find(objects, "NetworkPolicy", f"{RELEASE}-monitoring-grafana")
+    assert grafana["spec"]["ingress"] == [{"ports": [{"port": 3000, "protocol": "TCP"}]}]
+    assert not find(render(Scenario("monitoring", sets=("networkPolicy.enabled=false",))), "NetworkPolicy")

@@ -1,0 +1,127 @@
+"""3c. NetworkPolicies, enforced (issue 14.2): a pod outside the allowed set cannot reach MLflow, PostgreSQL, the
+Pushgateway or Prometheus; the same pod with the clients' labels can, and MLflow reaches PostgreSQL. Removing a
+policy opens its component to the outsider, which the test proves once and then puts the policy back.
+
+The local cluster enforces policies with kube-router's policy controller (ansible/roles/local_cluster). Each probe
+is a TCP connect from inside a long-lived pod (kubectl exec); the probes' own addresses join the policies'
+ipsets on kube-router's next sync after they start, so a probe that must succeed is retried until it does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from .kube import kubectl, kubectl_json, ready, wait_for
+from .platform import PLATFORM, RELEASE
+
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
+except OSError as error:
+    print(f"{sys.argv[1]}:{sys.argv[2]} {error}")
+    sys.exit(1)
+print(f"{sys.argv[1]}:{sys.argv[2]} connected")
+"""
+CLIENT_LABELS = {PLATFORM[key]: "true" for key in ("LABEL_MLFLOW_CLIENT", "LABEL_PUSHGATEWAY_CLIENT",
+                                                     "LABEL_PROMETHEUS_CLIENT")}  # fmt: skip
+# Service name and port of each guarded component, and the policy that guards it.
+GUARDED = {
+    "mlflow": (f"{RELEASE}-mlflow", int(PLATFORM["MLFLOW_PORT"]), f"{RELEASE}-mlflow"),
+    "pushgateway": (f"{RELEASE}-monitoring-pushgateway", int(PLATFORM["PUSHGATEWAY_PORT"]),
+                    f"{RELEASE}-monitoring-pushgateway"),
+    "prometheus": (f"{RELEASE}-monitoring-prometheus", int(PLATFORM["PROMETHEUS_PORT"]),
+                   f"{RELEASE}-monitoring-prometheus"),
+}  # fmt: skip
+POSTGRES = (f"{RELEASE}-mlflow-postgres", 5432)
+SERVER = (f"{RELEASE}-model-server", int(PLATFORM["MODEL_SERVER_PORT"]))  # open to every pod: the control
+SYNC_S = 60.0
+
+
+def _probe_pod(name: str, labels: dict[str, str]) -> dict:
+    image = f"{PLATFORM['MODEL_SERVER_IMAGE']}:{PLATFORM['IMAGE_TAG']}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/component": "network-probe", **labels}},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "terminationGracePeriodSeconds": 1,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["python", "-c", "import signal; signal.pause()"],
+                    "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _connects(target: str, host: str, port: int, *exec_args: str) -> bool:
+    result = kubectl(
+        "exec", target, *exec_args, "--", "python", "-c", CONNECT, host, str(port), check=False, timeout=30
+    )
+    return result.returncode == 0
+
+
+def _until_connects(target: str, host: str, port: int, *exec_args: str) -> None:
+    wait_for(f"{target} to reach {host}:{port}", lambda: _connects(target, host, port, *exec_args), timeout=SYNC_S)
+
+
+@pytest.fixture(scope="module")
+def probes(platform):
+    """An outsider (no labels) and an insider (every client label), both Ready and seen by the policy sync."""
+    suffix = uuid.uuid4().hex[:6]
+    names = {"outsider": f"probe-out-{suffix}", "insider": f"probe-in-{suffix}"}
+    for role, labels in (("outsider", {}), ("insider", CLIENT_LABELS)):
+        kubectl("apply", "-f", "-", input=json.dumps(_probe_pod(names[role], labels)))
+    for name in names.values():
+        wait_for(f"{name} Ready", lambda name=name: ready(kubectl_json("get", "pod", name)), timeout=120)
+    # The control: the model server admits every pod, so both reach it once the network knows them.
+    for name in names.values():
+        _until_connects(name, *SERVER)
+    yield names
+    for name in names.values():
+        kubectl("delete", "pod", name, "--wait=false", check=False)
+
+
+@pytest.mark.parametrize("component", sorted(GUARDED))
+def test_only_the_clients_reach_a_guarded_component(probes, component: str) -> None:
+    host, port, _ = GUARDED[component]
+    _until_connects(probes["insider"], host, port)
+    assert not _connects(probes["outsider"], host, port), f"a pod without the client label reached {component}"
+
+
+def test_only_mlflow_reaches_postgresql(probes) -> None:
+    _until_connects(f"deployment/{RELEASE}-mlflow", *POSTGRES, "-c", "mlflow")
+    for name in probes.values():  # even a pod with every client label
+        assert not _connects(name, *POSTGRES), f"{name} reached PostgreSQL"
+
+
+def test_removing_a_policy_opens_the_component_and_putting_it_back_closes_it(probes) -> None:
+    host, port, policy_name = GUARDED["pushgateway"]
+    policy = kubectl_json("get", "networkpolicy", policy_name)
+    for field in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
+        policy["metadata"].pop(field, None)
+    kubectl("delete", "networkpolicy", policy_name)
+    try:
+        _until_connects(probes["outsider"], host, port)
+    finally:
+        kubectl("apply", "-f", "-", input=json.dumps(policy))
+    deadline = time.monotonic() + SYNC_S
+    while _connects(probes["outsider"], host, port):
+        assert time.monotonic() < deadline, f"{policy_name} put back, yet the outsider still reaches {host}:{port}"
+        time.sleep(2)
