@@ -49,7 +49,7 @@ def kubectl(paths: ClusterPaths) -> Kubectl:
 
 @pytest.fixture(scope="session")
 def smoke_image(paths: ClusterPaths, kubectl: Kubectl) -> str:
-    """Builds the static test binary, packs it as an OCI image and imports it into the cluster."""
+    """Builds the static test binary, packs it as a one-layer image and imports it into the cluster."""
     out = paths.cache / "cluster-images" / f"cluster-smoke-{PLATFORM['IMAGE_TAG']}"
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, CGO_ENABLED="0", GOTOOLCHAIN="local", GOFLAGS="-mod=mod")
@@ -59,27 +59,9 @@ def smoke_image(paths: ClusterPaths, kubectl: Kubectl) -> str:
         env=env,
         check=True,
     )
-    packer = ROOT / "ansible" / "roles" / "local_cluster" / "files" / "oci_image.py"
-    subprocess.run(
-        [
-            "python3",
-            str(packer),
-            "--name",
-            SMOKE_IMAGE,
-            "--out",
-            str(out / "image.tar"),
-            "--file",
-            f"{out / 'cluster-smoke'}:/cluster-smoke",
-            "--entrypoint",
-            "/cluster-smoke",
-            "--user",
-            "65532:65532",
-            "--port",
-            "8080",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    pack = [str(paths.cluster_script), "pack-image", SMOKE_IMAGE, str(out / "image.tar"), "/cluster-smoke"]
+    pack += ["65532:65532", f"{out / 'cluster-smoke'}:/cluster-smoke", "8080/tcp"]
+    subprocess.run(pack, check=True, capture_output=True)
     subprocess.run([str(paths.cluster_script), "import-image", str(out / "image.tar")], check=True, capture_output=True)
     return SMOKE_IMAGE
 

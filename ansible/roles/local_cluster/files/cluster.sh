@@ -8,6 +8,8 @@
 #   cluster.sh status               components, nodes and system pods
 #   cluster.sh import-image FILE... import docker-save or OCI archives into the cluster's containerd
 #   cluster.sh has-image REF        exit 0 if the image (e.g. mlkube/model-server:0.1.0) is imported
+#   cluster.sh pack-image NAME ARCHIVE ENTRYPOINT USER SOURCE:DEST [PORT/PROTO...]
+#                                   one static file as a one-layer image archive (for import-image)
 #   cluster.sh kubeconfig           print the admin kubeconfig path
 #   cluster.sh kubectl ARGS...      kubectl with the admin kubeconfig
 #
@@ -97,7 +99,7 @@ preflight() {
 # What the role's Debian packages (local_cluster_packages) bring that this script runs.
 host_tools_missing() {
   local tool missing=()
-  for tool in containerd runc iptables ipset conntrack ip openssl curl gcc dig busybox; do
+  for tool in containerd runc iptables ipset conntrack ip openssl curl gcc dig busybox umoci skopeo; do
     command -v "$tool" >/dev/null || missing+=("$tool")
   done
   [ -x "$CNI_BIN_DIR/bridge" ] || missing+=("$CNI_BIN_DIR/bridge")
@@ -168,7 +170,7 @@ cmd_import_image() {
   import_archives "$@"
 }
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # up, down and build change shared host state: one at a time, whoever calls (make, Ansible, a test).
 take_lock() {
@@ -193,6 +195,9 @@ main() {
       [ "$#" = 1 ] || die "usage: $0 has-image REF"
       containerd_ready >/dev/null 2>&1 || die "the cluster's containerd is not running: run '$0 up' first"
       image_present "$1" ;;
+    pack-image)
+      [ "$#" -ge 5 ] || die "usage: $0 pack-image NAME ARCHIVE ENTRYPOINT USER SOURCE:DEST [PORT/PROTO...]"
+      pack_image "$@" ;;
     kubeconfig) echo "$KUBECONFIG_ADMIN" ;;
     kubectl) kubectl_admin "$@" ;;
     -h|--help|help) usage ;;

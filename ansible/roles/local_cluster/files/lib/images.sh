@@ -1,14 +1,36 @@
 # shellcheck shell=bash
-# Images the cluster itself needs, built here without a registry: a static binary in a one-layer
-# OCI archive (oci_image.py), imported into the cluster's containerd.
+# Images the cluster itself needs, built here without a registry: a static binary in a one-layer image
+# (umoci builds it, skopeo writes the archive), imported into the cluster's containerd.
 
 IMAGES_DIR() { echo "$MLKUBE_CACHE/cluster-images"; }
 
 image_present() { [ -n "$(ctr_k8s images ls -q "name==$(docker_name "$1")")" ]; }
 
-# docker.io normalisation, as containerd's CRI does for pod specs.
+# docker.io normalisation, as containerd's CRI does for pod specs: mlkube/x:1 -> docker.io/mlkube/x:1.
 docker_name() {
-  python3 "$FILES_DIR/oci_image.py" --normalise "$1"
+  local first="${1%%/*}"
+  if [[ "$1" != */* ]]; then echo "docker.io/library/$1"
+  elif [[ "$first" == *[.:]* || "$first" == localhost ]]; then echo "$1"
+  else echo "docker.io/$1"; fi
+}
+
+# pack_image NAME ARCHIVE ENTRYPOINT USER SOURCE:DEST [PORT/PROTO...] — one file (mode 0755) in a one-layer image:
+# umoci makes the OCI layout, skopeo writes it as a docker-save archive, whose tag names the image on import.
+pack_image() {
+  local name="$1" archive="$2" entrypoint="$3" user="$4" file="$5" work port; shift 5
+  work=$(mktemp -d "$archive.XXXXXX")
+  umoci init --layout "$work/layout"
+  umoci new --image "$work/layout:image"
+  umoci unpack --image "$work/layout:image" "$work/bundle" >/dev/null
+  install -D -m 0755 "${file%%:*}" "$work/bundle/rootfs${file#*:}"
+  umoci repack --image "$work/layout:image" "$work/bundle"
+  local config=(--config.entrypoint "$entrypoint")
+  [ -z "$user" ] || config+=(--config.user "$user")
+  for port in "$@"; do config+=(--config.exposedports "$port"); done
+  umoci config --image "$work/layout:image" "${config[@]}"
+  rm -f "$archive"
+  skopeo copy --quiet "oci:$work/layout:image" "docker-archive:$archive:$(docker_name "$name")"
+  rm -rf "$work"
 }
 
 # import_archives FILE... — docker-save or OCI archives into the k8s.io namespace.
@@ -31,8 +53,7 @@ build_pause_image() {
     [ -f "$pause_c" ] || die "no $pause_c in the k8s.io/kubernetes module"
     gcc -Os -Wall -static -DVERSION="v$KUBERNETES_VERSION" -o "$dir/pause" "$pause_c"
     strip "$dir/pause"
-    python3 "$FILES_DIR/oci_image.py" --name "$PAUSE_IMAGE" --out "$dir/pause.tar" \
-      --file "$dir/pause:/pause" --entrypoint /pause --user 65535:65535 >/dev/null
+    pack_image "$PAUSE_IMAGE" "$dir/pause.tar" /pause 65535:65535 "$dir/pause:/pause"
   fi
   echo "$dir/pause.tar"
 }
@@ -41,9 +62,8 @@ build_coredns_image() {
   local dir; dir=$(IMAGES_DIR)/coredns-$COREDNS_VERSION
   if [ ! -f "$dir/coredns.tar" ]; then
     mkdir -p "$dir"
-    python3 "$FILES_DIR/oci_image.py" --name "$COREDNS_IMAGE" --out "$dir/coredns.tar" \
-      --file "$(coredns_dir)/coredns:/coredns" --entrypoint /coredns --user 65532:65532 \
-      --port 1053/udp --port 1053/tcp >/dev/null
+    pack_image "$COREDNS_IMAGE" "$dir/coredns.tar" /coredns 65532:65532 "$(coredns_dir)/coredns:/coredns" \
+      1053/udp 1053/tcp
   fi
   echo "$dir/coredns.tar"
 }
@@ -55,8 +75,7 @@ build_local_path_helper_image() {
   dir=$(IMAGES_DIR)/local-path-helper-$IMAGE_TAG-$(sha256sum "$busybox" | cut -c1-12)
   if [ ! -f "$dir/helper.tar" ]; then
     mkdir -p "$dir"
-    python3 "$FILES_DIR/oci_image.py" --name "$LOCAL_PATH_HELPER_IMAGE" --out "$dir/helper.tar" \
-      --file "$busybox:/bin/sh" --entrypoint /bin/sh >/dev/null
+    pack_image "$LOCAL_PATH_HELPER_IMAGE" "$dir/helper.tar" /bin/sh "" "$busybox:/bin/sh"
   fi
   echo "$dir/helper.tar"
 }
