@@ -1,4 +1,5 @@
-"""The monitoring chart's NetworkPolicies admit exactly the pods that call Prometheus and the Pushgateway.
+"""NetworkPolicies: the monitoring chart's admit exactly the pods that call Prometheus and the Pushgateway; the model
+servers (which run a model's own code), PostgreSQL and the Pushgateway reach only what they need.
 
 That the local cluster enforces them (a pod outside the set is refused) is proven in tests/e2e/test_network_policies.py.
 """
@@ -58,7 +59,7 @@ def test_only_the_pods_that_call_a_component_are_labelled_as_its_clients(profile
 def test_the_pushgateway_admits_its_pushers_and_the_prometheus_that_scrapes_it() -> None:
     objects = render(Scenario("monitoring", sets=("pushgateway.enabled=true",)))
     [policy] = find(objects, "NetworkPolicy", f"{RELEASE}-monitoring-pushgateway")
-    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"] and "egress" not in policy["spec"]  # calls nothing
     [rule] = policy["spec"]["ingress"]
     assert rule["ports"] == [{"port": 9091, "protocol": "TCP"}]
     scraper = {"app.kubernetes.io/name": "monitoring", "app.kubernetes.io/instance": RELEASE,
@@ -88,3 +89,84 @@ def test_prometheus_admits_grafana_and_the_rollout_controller_and_can_be_switche
     [grafana] = find(objects, "NetworkPolicy", f"{RELEASE}-monitoring-grafana")
     assert grafana["spec"]["ingress"] == [{"ports": [{"port": 3000, "protocol": "TCP"}]}]
     assert not find(render(Scenario("monitoring", sets=("networkPolicy.enabled=false",))), "NetworkPolicy")
+
+
+def _server_policy(*sets: str) -> dict[str, Any]:
+    [policy] = find(render(Scenario("model-server", sets=sets)), "NetworkPolicy", f"{RELEASE}-model-server")
+    return policy
+
+
+def test_the_model_servers_reach_only_dns_and_mlflow() -> None:
+    policy = _server_policy()
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    dns, mlflow = policy["spec"]["egress"]
+    assert dns["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
+    assert dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    mlflow_pods = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "tracking-server"}
+    assert mlflow["to"] == [{"namespaceSelector": {}, "podSelector": {"matchLabels": mlflow_pods}}]
+    assert mlflow["ports"] == [{"port": int(PLATFORM["MLFLOW_PORT"]), "protocol": "TCP"}]
+    # The MLflow pods those peers select are the ones the mlflow chart runs.
+    [deployment] = [
+        d for d in find(render(Scenario("mlflow")), "Deployment") if d["metadata"]["name"].endswith("mlflow")
+    ]
+    [(labels, _)] = pod_templates(deployment)
+    assert mlflow_pods.items() <= labels.items()
+
+
+def test_shadow_traffic_may_reach_the_candidate_and_extra_rules_are_appended() -> None:
+    [policy] = find(
+        render(
+            Scenario(
+                "model-server", ("ci/progressive-canary-gateway-values.yaml",), ("progressive.shadow.enabled=true",)
+            )
+        ),
+        "NetworkPolicy",
+        f"{RELEASE}-model-server",
+    )
+    egress = policy["spec"]["egress"]
+    [shadow] = [rule for rule in egress if rule["ports"] == [{"port": 8080, "protocol": "TCP"}]]
+    assert shadow["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
+    extra = _server_policy("networkPolicy.egress.extra[0].ports[0].port=443")["spec"]["egress"]
+    assert extra[-1] == {"ports": [{"port": 443}]}
+    assert _server_policy("networkPolicy.egress.enabled=false")["spec"]["policyTypes"] == ["Ingress"]
+
+
+def test_postgresql_calls_nothing() -> None:
+    objects = render(Scenario("mlflow", sets=("backend=postgres", "postgres.mode=internal")))
+    [policy] = find(objects, "NetworkPolicy", f"{RELEASE}-mlflow-postgres")
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"] and "egress" not in policy["spec"]
+
+
+def _jobs_policy(*sets: str) -> dict[str, Any]:
+    [policy] = find(render(Scenario("training-job", sets=sets)), "NetworkPolicy", f"{RELEASE}-training-job")
+    return policy
+
+
+def test_the_training_jobs_reach_only_dns_mlflow_and_the_pushgateway() -> None:
+    objects = render(Scenario("training-job", sets=("pushgateway.url=http://pushgateway:9091",)))
+    [policy] = find(objects, "NetworkPolicy", f"{RELEASE}-training-job")
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in policy["spec"]
+    ports = [rule["ports"] for rule in policy["spec"]["egress"]]
+    assert ports == [
+        [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+        [{"port": int(PLATFORM["MLFLOW_PORT"]), "protocol": "TCP"}],
+        [{"port": int(PLATFORM["PUSHGATEWAY_PORT"]), "protocol": "TCP"}],
+    ]
+    pushgateway = policy["spec"]["egress"][2]["to"][0]["podSelector"]["matchLabels"]
+    monitoring = render(Scenario("monitoring", sets=("pushgateway.enabled=true",)))
+    [deployment] = [d for d in find(monitoring, "Deployment") if d["metadata"]["name"].endswith("-pushgateway")]
+    [(labels, _)] = pod_templates(deployment)
+    assert pushgateway.items() <= labels.items()
+    # Every Job's pods are selected; the helm test pod (not a Job) is not.
+    selector = policy["spec"]["podSelector"]
+    for obj in objects:
+        for labels, _ in pod_templates(obj):
+            chosen = selector["matchLabels"].items() <= labels.items() and "mlkube.io/job-type" in labels
+            assert chosen == (obj["kind"] in ("Job", "CronJob")), obj["metadata"]["name"]
+    assert len(_jobs_policy()["spec"]["egress"]) == 2, "no Pushgateway rule without a Pushgateway"
+    assert not find(render(Scenario("training-job", sets=("networkPolicy.enabled=false",))), "NetworkPolicy")

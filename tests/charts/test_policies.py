@@ -114,9 +114,17 @@ def test_selectors_match_their_pods(scenario: Scenario) -> None:
     for pdb in find(objects, "PodDisruptionBudget"):
         selector = pdb["spec"]["selector"]["matchLabels"]
         assert any(selects(selector, labels) for _, labels in templates), pdb["metadata"]["name"]
+    # A policy may select Jobs' pods too, and by a label's presence.
+    pod_labels = [
+        labels for o in objects if o["kind"] in (*WORKLOADS, "Job", "CronJob") for labels, _ in pod_templates(o)
+    ]
     for policy in find(objects, "NetworkPolicy"):
-        selector = policy["spec"]["podSelector"]["matchLabels"]
-        assert any(selects(selector, labels) for _, labels in templates), policy["metadata"]["name"]
+        selector = policy["spec"]["podSelector"]
+        present = [e["key"] for e in selector.get("matchExpressions", []) if e["operator"] == "Exists"]
+        assert len(present) == len(selector.get("matchExpressions", [])), "only Exists is checked here"
+        assert any(selects(selector["matchLabels"], labels) and set(present) <= set(labels) for labels in pod_labels), (
+            policy["metadata"]["name"]
+        )
     for hpa in find(objects, "HorizontalPodAutoscaler"):
         assert find(objects, hpa["spec"]["scaleTargetRef"]["kind"], hpa["spec"]["scaleTargetRef"]["name"])
 
