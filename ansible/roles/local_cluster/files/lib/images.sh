@@ -63,7 +63,7 @@ build_coredns_image() {
   if [ ! -f "$dir/coredns.tar" ]; then
     mkdir -p "$dir"
     pack_image "$COREDNS_IMAGE" "$dir/coredns.tar" /coredns 65532:65532 "$(coredns_dir)/coredns:/coredns" \
-      1053/udp 1053/tcp
+      53/udp 53/tcp
   fi
   echo "$dir/coredns.tar"
 }
