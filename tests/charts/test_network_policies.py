@@ -35,8 +35,9 @@ def test_only_the_pods_that_call_a_component_are_labelled_as_its_clients(profile
     objects = render(profile)
     policies = find(objects, "NetworkPolicy", f"{RELEASE}-monitoring-{component}")
     if not policies:
+        # Only a profile that does not run the component (kube-prometheus-stack brings its own Prometheus).
         assert not [d for d in find(objects, "Deployment") if d["metadata"]["name"].endswith(f"-{component}")]
-        pytest.skip(f"no {component} in this profile")
+        return
     label_key, env_names = CALLERS[component]
     label = PLATFORM[label_key]
     [service] = find(objects, "Service", f"{RELEASE}-monitoring-{component}")
