@@ -170,4 +170,9 @@ def test_the_training_jobs_reach_only_dns_mlflow_and_the_pushgateway() -> None:
             chosen = selector["matchLabels"].items() <= labels.items() and "mlkube.io/job-type" in labels
             assert chosen == (obj["kind"] in ("Job", "CronJob")), obj["metadata"]["name"]
     assert len(_jobs_policy()["spec"]["egress"]) == 2, "no Pushgateway rule without a Pushgateway"
+    assert _jobs_policy("networkPolicy.egress.extra[0].ports[0].port=443")["spec"]["egress"][-1] == {
+        "ports": [{"port": 443}]
+    }
+    unrestricted = _jobs_policy("networkPolicy.egress.enabled=false")["spec"]
+    assert unrestricted["policyTypes"] == ["Ingress"] and "egress" not in unrestricted  # still: nothing calls a Job
     assert not find(render(Scenario("training-job", sets=("networkPolicy.enabled=false",))), "NetworkPolicy")

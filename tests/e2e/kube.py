@@ -112,3 +112,22 @@ def mlflow_credentials(role: str, release: str) -> tuple[str, str]:
 def mlflow_auth() -> httpx.BasicAuth:
     """The credentials the session runs as (the platform fixture puts the trainer's in the environment)."""
     return httpx.BasicAuth(os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"])
+
+
+TCP_CONNECT = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
+except OSError as error:
+    print(f"{sys.argv[1]}:{sys.argv[2]} {error}")
+    sys.exit(1)
+print(f"{sys.argv[1]}:{sys.argv[2]} connected")
+"""
+
+
+def connects(target: str, host: str, port: int, *exec_args: str) -> bool:
+    """Whether a TCP connection from inside `target` (a pod, or deployment/<name>, with Python) to host:port opens."""
+    result = kubectl(
+        "exec", target, *exec_args, "--", "python", "-c", TCP_CONNECT, host, str(port), check=False, timeout=30
+    )
+    return result.returncode == 0

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from functools import cache
 
 from tests.cluster.kube import read_env_file
 
-from .kube import CACHE, ROOT
+from .kube import CACHE, ROOT, kubectl_json
 
 RELEASE = "mlkube"
 UMBRELLA = ROOT / "charts" / "mlkube"
@@ -29,7 +30,7 @@ WITH_TORCH = os.environ.get("WITH_TORCH", "false") == "true"
 
 def platform_values(**overrides: str) -> list[str]:
     """helm arguments: the local profile (written for the release name `mlkube`) plus the overrides."""
-    args = ["-f", str(PROFILE)]
+    args = ["-f", str(PROFILE), *api_server_values()]
     if WITH_TORCH:  # the digits Job registers the network (as ONNX): the server serves it too
         args += ["--set", "model-server.server.models.digits-cnn=models:/digits-cnn@champion"]
     else:
@@ -39,3 +40,17 @@ def platform_values(**overrides: str) -> list[str]:
         flag = "--set-string" if key.endswith(("version", ".tag")) else "--set"
         args += [flag, f"{key}={value}"]
     return args
+
+
+@cache
+def api_server_values() -> tuple[str, ...]:
+    """The API server's endpoints, as `make up` passes them (ansible/roles/platform, global.networkPolicy): the
+    egress policies of the pods that call the API admit these addresses and ports only."""
+    slices = kubectl_json("get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes", namespace="default")
+    addresses = sorted({a for s in slices["items"] for e in s.get("endpoints") or [] for a in e["addresses"]})
+    ports = sorted({p["port"] for s in slices["items"] for p in s.get("ports") or []})
+    args = ["--set", "global.networkPolicy.apiServerPorts={" + ",".join(map(str, ports)) + "}"]
+    for i, address in enumerate(addresses):
+        prefix = 128 if ":" in address else 32
+        args += ["--set", f"global.networkPolicy.apiServer[{i}].ipBlock.cidr={address}/{prefix}"]
+    return tuple(args)

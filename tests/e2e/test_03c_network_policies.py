@@ -2,7 +2,8 @@
 Pushgateway or Prometheus; the same pod with the clients' labels can, and MLflow reaches PostgreSQL. Removing a
 policy opens its component to the outsider, which the test proves once and then puts the policy back. A model
 server, which runs a model's own code, reaches MLflow and nothing else it has no business with; a training Job's pod
-reaches MLflow and the Pushgateway only.
+reaches MLflow and the Pushgateway only; MLflow, which holds the registry's credentials, reaches its database and
+nothing else.
 
 The local cluster enforces policies with kube-router's policy controller (ansible/roles/local_cluster). Each probe
 is a TCP connect from inside a long-lived pod (kubectl exec); the probes' own addresses join the policies'
@@ -17,19 +18,10 @@ import uuid
 
 import pytest
 
-from .kube import kubectl, kubectl_json, ready, wait_for
+from .kube import connects, kubectl, kubectl_json, ready, wait_for
 from .platform import PLATFORM, RELEASE
 from .rollout import running_server_pod
 
-CONNECT = """
-import socket, sys
-try:
-    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
-except OSError as error:
-    print(f"{sys.argv[1]}:{sys.argv[2]} {error}")
-    sys.exit(1)
-print(f"{sys.argv[1]}:{sys.argv[2]} connected")
-"""
 CLIENT_LABELS = {PLATFORM[key]: "true" for key in ("LABEL_MLFLOW_CLIENT", "LABEL_PUSHGATEWAY_CLIENT",
                                                      "LABEL_PROMETHEUS_CLIENT")}  # fmt: skip
 # What the training Jobs' pods carry (the training-job chart's NetworkPolicy selects them by it).
@@ -80,15 +72,8 @@ def _probe_pod(name: str, labels: dict[str, str]) -> dict:
     }
 
 
-def _connects(target: str, host: str, port: int, *exec_args: str) -> bool:
-    result = kubectl(
-        "exec", target, *exec_args, "--", "python", "-c", CONNECT, host, str(port), check=False, timeout=30
-    )
-    return result.returncode == 0
-
-
 def _until_connects(target: str, host: str, port: int, *exec_args: str) -> None:
-    wait_for(f"{target} to reach {host}:{port}", lambda: _connects(target, host, port, *exec_args), timeout=SYNC_S)
+    wait_for(f"{target} to reach {host}:{port}", lambda: connects(target, host, port, *exec_args), timeout=SYNC_S)
 
 
 @pytest.fixture(scope="module")
@@ -114,13 +99,13 @@ def probes(platform):
 def test_only_the_clients_reach_a_guarded_component(probes, component: str) -> None:
     host, port, _ = GUARDED[component]
     _until_connects(probes["insider"], host, port)
-    assert not _connects(probes["outsider"], host, port), f"a pod without the client label reached {component}"
+    assert not connects(probes["outsider"], host, port), f"a pod without the client label reached {component}"
 
 
 def test_only_mlflow_reaches_postgresql(probes) -> None:
     _until_connects(f"deployment/{RELEASE}-mlflow", *POSTGRES, "-c", "mlflow")
     for name in probes.values():  # even a pod with every client label, or a training Job's
-        assert not _connects(name, *POSTGRES), f"{name} reached PostgreSQL"
+        assert not connects(name, *POSTGRES), f"{name} reached PostgreSQL"
 
 
 def test_removing_a_policy_opens_the_component_and_putting_it_back_closes_it(probes) -> None:
@@ -134,7 +119,7 @@ def test_removing_a_policy_opens_the_component_and_putting_it_back_closes_it(pro
     finally:
         kubectl("apply", "-f", "-", input=json.dumps(policy))
     deadline = time.monotonic() + SYNC_S
-    while _connects(probes["outsider"], host, port):
+    while connects(probes["outsider"], host, port):
         assert time.monotonic() < deadline, f"{policy_name} put back, yet the outsider still reaches {host}:{port}"
         time.sleep(2)
 
@@ -144,7 +129,7 @@ def test_a_model_server_reaches_mlflow_and_nothing_else(probes) -> None:
     _until_connects(server, *GUARDED["mlflow"][:2], "-c", "server")
     api = kubectl_json("get", "service", "kubernetes", namespace="default")["spec"]["clusterIP"]
     for host, port in (GUARDED["prometheus"][:2], GUARDED["pushgateway"][:2], (api, 443), POSTGRES):
-        assert not _connects(server, host, port, "-c", "server"), f"a model server reached {host}:{port}"
+        assert not connects(server, host, port, "-c", "server"), f"a model server reached {host}:{port}"
 
 
 def test_a_training_job_reaches_mlflow_and_the_pushgateway_and_nothing_else(probes) -> None:
@@ -152,4 +137,12 @@ def test_a_training_job_reaches_mlflow_and_the_pushgateway_and_nothing_else(prob
     _until_connects(trainer, *GUARDED["pushgateway"][:2])
     api = kubectl_json("get", "service", "kubernetes", namespace="default")["spec"]["clusterIP"]
     for host, port in (GUARDED["prometheus"][:2], SERVER, (api, 443), POSTGRES):
-        assert not _connects(trainer, host, port), f"a training Job reached {host}:{port}"
+        assert not connects(trainer, host, port), f"a training Job reached {host}:{port}"
+
+
+def test_mlflow_reaches_its_database_and_nothing_else(probes) -> None:
+    mlflow = f"deployment/{RELEASE}-mlflow"
+    _until_connects(mlflow, *POSTGRES, "-c", "mlflow")
+    api = kubectl_json("get", "service", "kubernetes", namespace="default")["spec"]["clusterIP"]
+    for host, port in (GUARDED["prometheus"][:2], GUARDED["pushgateway"][:2], SERVER, (api, 443)):
+        assert not connects(mlflow, host, port, "-c", "mlflow"), f"MLflow reached {host}:{port}"

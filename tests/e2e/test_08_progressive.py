@@ -26,9 +26,9 @@ import pytest
 
 from . import progressive as pd
 from . import registry_versions
-from .kube import CACHE, kubectl, service_url, wait_for
+from .kube import CACHE, connects, kubectl, kubectl_json, service_url, wait_for
 from .load import LoadGenerator
-from .platform import RELEASE
+from .platform import PLATFORM, RELEASE
 from .progressive_versions import MODEL
 from .rollout import SERVER, upgrade
 
@@ -121,6 +121,22 @@ def test_the_registry_starts_a_good_challenger_and_it_becomes_champion(canary, o
     transition.notes.append(f"@champion moved {time.monotonic() - started:.1f}s after the alias was set")
     assert transition.failed == 0, canary.load.errors[transition.name]
     assert pd.traefik_weights(SERVER)[f"{SERVER}-canary"] == 0
+
+
+def test_the_rollout_trigger_reaches_the_api_server_and_not_the_platform_s_other_components(canary, on_argo):
+    """Its egress policy (NetworkPolicies, issue 14.2) admits the API server's own endpoint, which the previous test
+    patched the Rollout through, and not the components it has no reason to call."""
+    trigger = f"deployment/{SERVER}-rollout-trigger"
+    [api] = kubectl_json("get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes", namespace="default")[
+        "items"
+    ]
+    assert connects(trigger, api["endpoints"][0]["addresses"][0], api["ports"][0]["port"], "-c", "trigger")
+    for host, port in (
+        (f"{RELEASE}-mlflow-postgres", 5432),
+        (f"{RELEASE}-monitoring-pushgateway", int(PLATFORM["PUSHGATEWAY_PORT"])),
+        (SERVER, int(PLATFORM["MODEL_SERVER_PORT"])),
+    ):
+        assert not connects(trigger, host, port, "-c", "trigger"), f"the rollout trigger reached {host}:{port}"
 
 
 def test_a_bad_challenger_in_shadow_never_receives_live_traffic(canary, on_argo):

@@ -194,6 +194,41 @@ and scales it to zero once its own pods are Healthy, so the Deployment's pods se
 {{- default (printf "http://%s-monitoring-prometheus.%s:9090" .Release.Name .Release.Namespace) .Values.progressive.prometheus.address }}
 {{- end }}
 
+{{/* Egress rules of the pods this chart runs (networkPolicy.egress): DNS, MLflow, the Kubernetes API server. */}}
+{{- define "model-server.dnsEgress" -}}
+{{- with .Values.networkPolicy.egress.dns }}
+- to:
+    {{- toYaml . | nindent 4 }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end }}
+{{- end }}
+
+{{- define "model-server.mlflowEgress" -}}
+- to:
+    {{- toYaml .Values.networkPolicy.egress.mlflow | nindent 4 }}
+  ports:
+    - port: {{ .Values.networkPolicy.egress.mlflowPort }}
+      protocol: TCP
+{{- end }}
+
+{{/* The API server's endpoints when given (global.networkPolicy.apiServer), any address otherwise, on its ports only. */}}
+{{- define "model-server.apiServerEgress" -}}
+{{- $np := (.Values.global).networkPolicy | default dict }}
+- ports:
+    {{- range $np.apiServerPorts | default (list 443 6443) }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+  {{- with $np.apiServer }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
 {{/* The track (mlkube.io/track) of a blue-green colour. */}}
 {{- define "model-server.colourTrack" -}}
 {{- ternary "primary" . (eq . "blue") }}

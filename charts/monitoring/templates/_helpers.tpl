@@ -60,6 +60,31 @@ app.kubernetes.io/component: {{ .component }}
 {{- toJson ($namespaces | uniq) }}
 {{- end }}
 
+{{/* Egress rule to the Kubernetes API server: its endpoints' addresses when given, any address otherwise, on its ports only. */}}
+{{- define "monitoring.apiServerEgress" -}}
+{{- $np := (.Values.global).networkPolicy | default dict }}
+- ports:
+    {{- range $np.apiServerPorts | default (list 443 6443) }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+  {{- with $np.apiServer }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/* Egress rule to the DNS peers, on port 53 (UDP and TCP). */}}
+{{- define "monitoring.dnsEgress" -}}
+- to:
+    {{- toYaml .Values.networkPolicy.egress.dns | nindent 4 }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end }}
+
 {{/* Base name of a rule or dashboard file: "files/rules/serving-alerts.yaml" -> "serving-alerts". */}}
 {{- define "monitoring.fileBase" -}}
 {{- base . | trimSuffix (ext .) | lower | replace "_" "-" | replace "." "-" }}
