@@ -117,6 +117,8 @@ ansible-lint: ansible-venv ## Lint the playbook and roles (ansible-lint, product
 
 .PHONY: test-ansible
 test-ansible: venv ansible-venv helm crane image-wheelhouses ## Ansible tests: syntax, lint, check mode (kind, cloud), local path twice (idempotence)
-	@MLKUBE_ANSIBLE_VENV=$(ANSIBLE_VENV) $(PYTEST) tests/ansible -q
+	@rm -f $(CACHE)/ansible/playbook-times.txt
+	@MLKUBE_ANSIBLE_VENV=$(ANSIBLE_VENV) $(PYTEST) tests/ansible -q --durations=15; status=$$?; \
+	  echo "==> slowest tasks of each playbook run"; cat $(CACHE)/ansible/playbook-times.txt 2>/dev/null; exit $$status
 
 TEST_SUITES += test-ansible

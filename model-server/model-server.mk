@@ -12,7 +12,7 @@ SERVER_WHEELHOUSE := $(CACHE)/server-wheelhouse
 
 .PHONY: test-server
 test-server: venv $(KSERVE_STAMP) prometheus-tools ## Model server tests (and the rollout trigger): real uvicorn, MLflow server, trainer, KServe SDK client and Prometheus
-	@$(PYTEST) tests/server tests/trigger -q -m "not cluster"
+	@$(PYTEST) tests/server tests/trigger -q --durations=15 -m "not cluster"
 
 TEST_SUITES += test-server
 

@@ -37,7 +37,7 @@ pushgateway-server: ## Debian's Prometheus Pushgateway for the tests; apt-get wh
 
 .PHONY: test-training
 test-training: venv postgresql-server pushgateway-server ## Trainer tests: embedded SQLite and a real MLflow server on PostgreSQL
-	@$(PYTEST) tests/training -q
+	@$(PYTEST) tests/training -q --durations=15
 
 TEST_SUITES += test-training
 

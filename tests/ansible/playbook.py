@@ -3,8 +3,10 @@ and parses the ansible.posix.json callback's report."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -13,6 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = ROOT / "ansible"
 INVENTORIES = ("kind", "cloud", "local")
+# Every playbook run's slowest tasks, appended for `make test-ansible` to print at the end (where CI time goes).
+TIMINGS = ROOT / ".cache" / "ansible" / "playbook-times.txt"
+SLOWEST = 8
 
 
 def ansible_venv() -> Path:
@@ -44,6 +49,17 @@ class PlaybookRun:
         matches = [r for name, r in self.results().items() if name_part in name]
         assert matches, f"no task named like {name_part!r} ran; tasks: {list(self.results())}"
         return matches[-1]
+
+    def task_seconds(self) -> list[tuple[float, str]]:
+        """(seconds, task name) of every task the json callback timed, slowest first."""
+        timed = []
+        for play in self.report.get("plays", []):
+            for task in play.get("tasks", []):
+                duration = task["task"].get("duration") or {}
+                if "start" in duration and "end" in duration:
+                    start, end = (datetime.datetime.fromisoformat(duration[k]) for k in ("start", "end"))
+                    timed.append(((end - start).total_seconds(), task["task"]["name"]))
+        return sorted(timed, reverse=True)
 
     def failure_messages(self) -> list[str]:
         """Each failed task's message; a failed loop adds its items' messages (the json callback leaves out their
@@ -95,7 +111,20 @@ def run_playbook(
         report = json.loads(proc.stdout) if proc.stdout.strip() else {}
     except json.JSONDecodeError:
         report = {}
-    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, report)
+    run = PlaybookRun(proc.returncode, proc.stdout, proc.stderr, report)
+    record_timings(run, [inventory, *args])
+    return run
+
+
+def record_timings(run: PlaybookRun, argv: list[str]) -> None:
+    tasks = run.task_seconds()
+    if not tasks:
+        return
+    TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{shlex.join(argv)}: {sum(seconds for seconds, _ in tasks):.0f} s in tasks, slowest:"]
+    lines += [f"  {seconds:7.1f} s  {name}" for seconds, name in tasks[:SLOWEST]]
+    with TIMINGS.open("a") as out:
+        out.write("\n".join(lines) + "\n")
 
 
 def find_kubectl() -> str:
