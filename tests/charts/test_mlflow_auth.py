@@ -45,6 +45,13 @@ def test_the_server_runs_the_basic_auth_app_with_the_users_applied_first() -> No
     assert users_env["MLKUBE_AUTH_DATABASE_URI"]["value"] == "sqlite:////mlflow/basic_auth.db"  # on the PVC
     for role in ROLES:
         assert _secret_key(users_env, f"MLKUBE_AUTH_{role.upper()}_PASSWORD") == (AUTH_SECRET, f"{role}-password")
+    assert users_env["MLKUBE_AUTH_CACHE_SECONDS"]["value"] == "60"
+
+
+def test_the_credential_cache_can_be_turned_off() -> None:
+    spec = _mlflow_server(render(Scenario("mlflow", sets=("auth.cacheSeconds=0",))))["spec"]["template"]["spec"]
+    [users] = [c for c in spec["initContainers"] if c["name"] == "users"]
+    assert _env(users)["MLKUBE_AUTH_CACHE_SECONDS"]["value"] == "0"
 
 
 def test_with_postgresql_the_users_live_in_the_same_database() -> None:

@@ -28,6 +28,7 @@ PASSWORDS = {"admin": "admin-password-1", "trainer": "trainer-password-1", "roll
              "server": "server-password-1"}  # fmt: skip
 USERNAMES = {"admin": "admin", "trainer": "mlkube-trainer", "rollout": "mlkube-rollout", "server": "mlkube-server"}
 MODEL = "penguins-svm"
+CACHED = {"MLKUBE_AUTH_CACHE_SECONDS": "600"}  # as the chart sets it (auth.cacheSeconds), longer than the module
 
 
 def _users_env(workdir: Path, passwords: dict[str, str]) -> dict[str, str]:
@@ -40,22 +41,27 @@ def _users_env(workdir: Path, passwords: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _apply_users(workdir: Path, passwords: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlkube_train.mlflow_users"], env=_users_env(workdir, passwords),
+def _apply_users(workdir: Path, passwords: dict[str, str], **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mlkube_train.mlflow_users"], env=_users_env(workdir, passwords) | env,
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory) -> Iterator[MlflowServer]:
     workdir = tmp_path_factory.mktemp("mlflow-auth")
-    applied = _apply_users(workdir, PASSWORDS)
+    applied = _apply_users(workdir, PASSWORDS, **CACHED)
     assert applied.returncode == 0, applied.stderr
     assert applied.stdout.count("created") == 4, applied.stdout
-    env = {"MLFLOW_AUTH_CONFIG_PATH": str(workdir / "auth" / "basic_auth.ini"),
+    with _basic_auth_server(workdir, workdir) as server:
+        yield server
+
+
+def _basic_auth_server(workdir: Path, users_dir: Path, backend_store_uri: str | None = None):
+    """MLflow's basic-auth app with the ini and users that mlflow_users wrote into ``users_dir``."""
+    env = {"MLFLOW_AUTH_CONFIG_PATH": str(users_dir / "auth" / "basic_auth.ini"),
            "MLFLOW_AUTH_ADMIN_PASSWORD": PASSWORDS["admin"],
            "MLFLOW_FLASK_SERVER_SECRET_KEY": "csrf-key-of-the-test"}  # fmt: skip
-    with run_mlflow_server(workdir, extra_env=env, extra_args=("--app-name", "basic-auth")) as server:
-        yield server
+    return run_mlflow_server(workdir, backend_store_uri, extra_env=env, extra_args=("--app-name", "basic-auth"))
 
 
 def _client(server: MlflowServer, role: str, monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
@@ -118,17 +124,43 @@ def test_the_rollout_user_moves_aliases_and_tags_but_cannot_create_webhooks(auth
     assert deleting.value.error_code == "PERMISSION_DENIED"
 
 
-def test_a_new_secret_takes_effect_on_the_next_start(auth_server, registered):
+def test_a_new_secret_takes_effect_on_the_next_start(auth_server, registered, tmp_path):
+    """The restart that applies a rotated Secret knows only the new password; until then the running server keeps
+    the password it checked (its credential cache), also when the users were changed behind its back."""
     workdir = Path(auth_server.log_path).parent
+    url = "/api/2.0/mlflow/registered-models/get"
+
+    def status(server: MlflowServer, password: str) -> int:
+        auth = (USERNAMES["server"], password)
+        return httpx.get(f"{server.url}{url}", params={"name": registered}, auth=auth, timeout=10).status_code
+
+    assert status(auth_server, PASSWORDS["server"]) == 200
     rotated = PASSWORDS | {"server": "server-password-2"}
-    applied = _apply_users(workdir, rotated)
+    applied = _apply_users(workdir, rotated, **CACHED)
     assert applied.returncode == 0, applied.stderr
     assert applied.stdout.count("updated") == 4, applied.stdout
-    url = f"{auth_server.url}/api/2.0/mlflow/registered-models/get"
-    old = httpx.get(url, params={"name": registered}, auth=(USERNAMES["server"], PASSWORDS["server"]), timeout=10)
-    new = httpx.get(url, params={"name": registered}, auth=(USERNAMES["server"], rotated["server"]), timeout=10)
-    assert (old.status_code, new.status_code) == (401, 200)
-    assert _apply_users(workdir, PASSWORDS).returncode == 0  # back, for the other tests
+    try:
+        with _basic_auth_server(tmp_path, workdir, auth_server.backend_store_uri) as restarted:
+            assert (status(restarted, PASSWORDS["server"]), status(restarted, rotated["server"])) == (401, 200)
+        assert (status(auth_server, PASSWORDS["server"]), status(auth_server, rotated["server"])) == (200, 200)
+    finally:
+        assert _apply_users(workdir, PASSWORDS, **CACHED).returncode == 0  # back, for the other tests
+
+
+def test_the_credential_cache_is_configured_or_off(tmp_path):
+    config = tmp_path / "auth" / "basic_auth.ini"
+    for env, line in (
+        ({}, "auth_cache_ttl_seconds = 0"),
+        ({"MLKUBE_AUTH_CACHE_SECONDS": "60"}, "auth_cache_ttl_seconds = 60"),
+    ):
+        applied = _apply_users(tmp_path, PASSWORDS, **env)
+        assert applied.returncode == 0, applied.stderr
+        assert line in config.read_text().splitlines()
+    wrong = _apply_users(tmp_path, PASSWORDS, MLKUBE_AUTH_CACHE_SECONDS="1m")
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == (
+        "mlflow-users: MLKUBE_AUTH_CACHE_SECONDS: '1m' is not a whole number of seconds (0: no cache)"
+    )
 
 
 def test_a_missing_setting_is_one_line(tmp_path):

@@ -13,7 +13,8 @@ Least privilege, on top of the server's default permission (READ for every authe
 - server: nothing more than the default, so it can read and download, never move an alias.
 
 Environment: MLKUBE_AUTH_DATABASE_URI, MLKUBE_AUTH_CONFIG_PATH (the ini the server reads, written here),
-MLKUBE_AUTH_DEFAULT_PERMISSION, and MLKUBE_AUTH_<ROLE>_USERNAME / _PASSWORD for ADMIN, TRAINER, ROLLOUT, SERVER.
+MLKUBE_AUTH_DEFAULT_PERMISSION, MLKUBE_AUTH_CACHE_SECONDS (MLflow's credential cache: 0, MLflow's default, checks
+the password hash on every call), and MLKUBE_AUTH_<ROLE>_USERNAME / _PASSWORD for ADMIN, TRAINER, ROLLOUT, SERVER.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class AuthSetup:
     config_path: Path
     default_permission: str
     users: tuple[User, ...]
+    cache_seconds: int = 0
 
     @property
     def admin(self) -> User:
@@ -77,11 +79,21 @@ def setup_from(env: Mapping[str, str]) -> AuthSetup:
     permission = env.get("MLKUBE_AUTH_DEFAULT_PERMISSION", "READ")
     if permission not in PERMISSIONS:
         raise UsersError(f"MLKUBE_AUTH_DEFAULT_PERMISSION: {permission!r} is not one of {', '.join(PERMISSIONS)}")
-    return AuthSetup(need("MLKUBE_AUTH_DATABASE_URI"), Path(need("MLKUBE_AUTH_CONFIG_PATH")), permission, users)
+    cache = env.get("MLKUBE_AUTH_CACHE_SECONDS", "0")
+    if not (cache.isascii() and cache.isdigit()):
+        raise UsersError(f"MLKUBE_AUTH_CACHE_SECONDS: {cache!r} is not a whole number of seconds (0: no cache)")
+    return AuthSetup(
+        need("MLKUBE_AUTH_DATABASE_URI"), Path(need("MLKUBE_AUTH_CONFIG_PATH")), permission, users, int(cache)
+    )
 
 
 def write_config(setup: AuthSetup) -> None:
-    """The server's basic_auth.ini: it holds the database URI (and so its password), readable by this user only."""
+    """The server's basic_auth.ini: it holds the database URI (and so its password), readable by this user only.
+
+    The credential cache spares each call the password hash check (scrypt, ~0.1 s of CPU): a model server's start
+    makes about 20 calls per model. The platform's users change their passwords only through this script, on a
+    restart, which empties the cache; a replica still running beside a restarted one accepts an old password for
+    at most that many seconds, as does every worker but the one that served a change made through MLflow's API."""
     setup.config_path.parent.mkdir(parents=True, exist_ok=True)
     text = (
         "[mlflow]\n"
@@ -89,6 +101,7 @@ def write_config(setup: AuthSetup) -> None:
         f"database_uri = {setup.database_uri.replace('%', '%%')}\n"
         f"admin_username = {setup.admin.username}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        f"auth_cache_ttl_seconds = {setup.cache_seconds}\n"
     )
     descriptor = os.open(setup.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as file:
