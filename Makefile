@@ -116,13 +116,20 @@ help: ## Show this help
 	  /^[a-zA-Z0-9_.-]+:.*?##/ { printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2 } \
 	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
-# Suites joined by + run side by side. The trainer and server suites mostly wait on the servers, databases and
-# subprocesses they start (on 2 cores the two took 318 s together, 315 s and 276 s alone), and the Ansible suite
-# on image builds and downloads while it brings the local cluster up, so the three share a step; the charts,
-# monitoring and cluster smoke suites follow on that cluster (charts and monitoring: 400 s with the trainer and
-# server suites against 723 s one after another). They share .venv, which test-lint builds first, and Debian
-# packages, whose apt-get calls take turns (APT_GET). Every suite of TEST_SUITES must be in one step.
-TEST_STEPS := test-lint test-training+test-server+test-ansible test-charts+test-monitoring+test-cluster test-e2e
+.PHONY: test-tools
+test-tools: ansible-venv helm crane kubeconform helm-docs vegeta ## Build the tools the suites share (none needs .venv): the first step of `make test`, beside test-lint
+
+TEST_SUITES += test-tools
+
+# Suites joined by + run side by side; on 2 cores what decides the time is how busy both cores are. test-tools
+# builds the tools the suites share (Go builds and the Ansible venv) while test-lint builds .venv and lints, so
+# that no two suites of a later step build one tool at once. The trainer and server suites mostly wait on the
+# servers, databases and subprocesses they start, and the Ansible suite's local path leaves a core idle while it
+# links binaries, builds images and loads them, so they share a step with the Ansible tests that need no cluster;
+# the charts, monitoring and cluster smoke suites follow on that cluster. They share .venv and Debian packages,
+# whose apt-get calls take turns (APT_GET). Every suite of TEST_SUITES must be in one step.
+TEST_STEPS := test-lint+test-tools test-training+test-server+test-ansible-offline+test-ansible-cluster \
+  test-charts+test-monitoring+test-cluster test-e2e
 $(foreach suite,$(TEST_SUITES),$(if $(filter $(suite),$(subst +, ,$(TEST_STEPS))),,$(error TEST_STEPS: $(suite) is in no step)))
 $(foreach suite,$(subst +, ,$(TEST_STEPS)),$(if $(filter $(suite),$(TEST_SUITES)),,$(error TEST_STEPS: $(suite) is no suite)))
 

@@ -56,7 +56,8 @@ def run_mlflow_server(
     artifacts_dir = workdir / "artifacts"
     artifacts_dir.mkdir(exist_ok=True)
     port = free_port(HOST)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | (extra_env or {})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env |= {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(extra_env or {})}  # as the mlflow chart runs it
     process = ManagedProcess(
         "mlflow server",
         mlflow_server_argv(backend_store_uri, artifacts_dir, port, extra_args),
