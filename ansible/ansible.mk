@@ -124,7 +124,7 @@ ansible_pytest = rm -f $(CACHE)/ansible/playbook-times-$(2).txt; \
 	  $(PYTEST) tests/ansible -q --durations=15 $(1); status=$$?; \
 	echo "==> slowest tasks of each playbook run"; cat $(CACHE)/ansible/playbook-times-$(2).txt 2>/dev/null; exit $$status
 
-test-ansible-offline: venv ansible-venv helm ## Ansible tests without a cluster: syntax, lint, check mode (kind, cloud), EKS on moto, GKE kubeconfig, registry backup, long_command
+test-ansible-offline: venv ansible-venv helm chart-deps ## Ansible tests without a cluster: syntax, lint, check mode (kind, cloud), EKS on moto, GKE kubeconfig, registry backup, long_command
 	@$(call ansible_pytest,-m "not cluster",offline)
 
 test-ansible-cluster: venv ansible-venv helm crane image-wheelhouses ## The local path for real: cluster and images up, a second run changes nothing, the images pushed, the cloud path's check mode against it
