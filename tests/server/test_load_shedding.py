@@ -3,9 +3,9 @@
 the connection kept and readiness untouched, so that the requests the server accepts keep a bounded wait.
 
 A queue forms with the server's own settings, no test hook: the random forest evaluated by scikit-learn
-(`compile_trees` off, a few ms per call) and one request per predict call (`batching.max_batch_size` 1), so many
-concurrent clients wait for one predict thread. Overloads are bounded in time; timings are printed, never
-asserted (make bench measures).
+(`compile_trees` and `compile_preprocessing` off, a few ms per call) and one request per predict call
+(`batching.max_batch_size` 1), so many concurrent clients wait for one predict thread. Overloads are bounded
+in time; timings are printed, never asserted (make bench measures).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ CLIENTS = 48  # concurrent keep-alive connections of one overload, far above the
 SECONDS = 4.0  # each overload sends for this long; requests in flight then are still answered
 SLOW = {
     "MLKUBE_SERVER_COMPILE_TREES": "false",
+    "MLKUBE_SERVER_COMPILE_PREPROCESSING": "false",
     "MLKUBE_SERVER_BATCHING__MAX_BATCH_SIZE": "1",
     "MLKUBE_SERVER_SHED_RETRY_AFTER_SECONDS": str(RETRY_AFTER),
 }

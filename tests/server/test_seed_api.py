@@ -110,9 +110,11 @@ def test_models_and_model_info(server, trained):
     assert inputs["island"]["categories"] == ["Biscoe", "Dream", "Torgersen"]
     low, high = inputs["bill_length_mm"]["training_range"]
     assert low < 39.1 < high
-    # The random forest is evaluated by the compiled tree evaluator, the logistic regression by scikit-learn.
-    assert info["compiled_trees"] is False
-    assert server.client.get("/model/info", params={"model": RF}).json()["compiled_trees"] is True
+    # Both trained pipelines run compiled preprocessing; the random forest is evaluated by the compiled tree
+    # evaluator, the logistic regression by scikit-learn.
+    assert info["compiled_trees"] is False and info["compiled_preprocessing"] is True
+    rf = server.client.get("/model/info", params={"model": RF}).json()
+    assert rf["compiled_trees"] is True and rf["compiled_preprocessing"] is True
 
 
 def _png(digit_pixels: list[list[int]]) -> bytes:

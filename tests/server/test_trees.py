@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mlkube_server.trees import CompiledForest, accelerate
+from mlkube_server.trees import CompiledForest, compile_forest
 
 
 def _data(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -49,28 +44,14 @@ def test_missing_values_go_where_training_sent_them() -> None:
     assert np.array_equal(compiled.predict_proba(probe), forest.predict_proba(probe))
 
 
-def _pipeline(final) -> tuple[Pipeline, pd.DataFrame]:
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame({"size": rng.normal(10, 3, 200), "kind": rng.choice(["a", "b", "c"], 200)})
-    target = (frame["size"] > 10).astype(int) + (frame["kind"] == "c")
-    prep = ColumnTransformer([("num", StandardScaler(), ["size"]), ("cat", OneHotEncoder(), ["kind"])])
-    return Pipeline([("prep", prep), ("model", final)]).fit(frame, target), frame
+def test_only_forest_classifiers_compile() -> None:
+    from sklearn.linear_model import LogisticRegression
 
-
-def test_accelerate_keeps_the_pipeline_preprocessing() -> None:
-    pipeline, frame = _pipeline(RandomForestClassifier(n_estimators=30, random_state=0))
-    fast = accelerate(pipeline, frame.head(50))
-    assert fast is not None
-    assert np.array_equal(fast(frame), pipeline.predict_proba(frame))
-
-
-def test_accelerate_leaves_other_estimators_alone() -> None:
-    pipeline, frame = _pipeline(LogisticRegression())
-    assert accelerate(pipeline, frame.head(50)) is None
-
-
-def test_accelerate_refuses_when_the_probe_disagrees(monkeypatch) -> None:
-    pipeline, frame = _pipeline(RandomForestClassifier(n_estimators=5, random_state=0))
-    honest = CompiledForest.predict_proba
-    monkeypatch.setattr(CompiledForest, "predict_proba", lambda self, X: honest(self, X) + 1e-9)
-    assert accelerate(pipeline, frame) is None
+    X, y = _data(100)
+    assert compile_forest(LogisticRegression().fit(X, y)) is None
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    predict_proba = compile_forest(forest)
+    assert predict_proba is not None
+    assert np.array_equal(predict_proba(X), forest.predict_proba(X))
+    with pytest.raises(ValueError, match="expected 5 features"):
+        predict_proba(X[:, :3])

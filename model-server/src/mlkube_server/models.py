@@ -84,13 +84,17 @@ class TabularModel(ServedModel):
         return len(next(iter(part.values()), []))
 
     def combine(self, parts: list[dict[str, list[Any]]]) -> pd.DataFrame:
+        return self.schema.frame(self.join(parts))
+
+    def join(self, parts: list[dict[str, list[Any]]]) -> dict[str, list[Any]]:
+        """The validated columns of several requests, one list per column."""
         if len(parts) == 1:
-            return self.schema.frame(parts[0])
+            return parts[0]
         joined: dict[str, list[Any]] = {name: [] for name in self.schema.names}
         for part in parts:
             for name, values in part.items():
                 joined[name].extend(values)
-        return self.schema.frame(joined)
+        return joined
 
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()

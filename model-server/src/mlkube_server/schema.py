@@ -188,9 +188,9 @@ class TabularSchema:
                 )
         return value
 
-    def probe_frame(self, rows: int = 64, seed: int = 0) -> pd.DataFrame:
-        """Plausible rows for checking a model's behaviour: numbers across their training ranges (or
-        around zero), known categories, and some missing values in optional columns."""
+    def probe_values(self, rows: int = 64, seed: int = 0) -> dict[str, list[Any]]:
+        """Plausible rows for checking a model's behaviour, column by column: numbers across their training
+        ranges (or around zero), known categories, and some missing values in optional columns."""
         rng = np.random.default_rng(seed)
         values: dict[str, list[Any]] = {}
         for column in self.columns:
@@ -211,10 +211,14 @@ class TabularSchema:
             if not column.required:
                 series[::7] = [None] * len(series[::7])
             values[column.name] = series
-        return self.frame(values)
+        return values
 
-    def frame(self, values: dict[str, list[Any]]) -> pd.DataFrame:
-        """Validated columns -> the DataFrame the pipeline was trained on (signature dtypes)."""
+    def probe_frame(self, rows: int = 64, seed: int = 0) -> pd.DataFrame:
+        return self.frame(self.probe_values(rows, seed))
+
+    def arrays(self, values: dict[str, list[Any]]) -> dict[str, np.ndarray]:
+        """Validated columns -> one array each: numbers in their signature dtype (float64 with NaN where some
+        are missing), anything else as objects (None where missing)."""
         data = {}
         for column in self.columns:
             series = values[column.name]
@@ -223,7 +227,11 @@ class TabularSchema:
                 data[column.name] = np.asarray([np.nan if v is None else v for v in series], dtype=dtype)
             else:
                 data[column.name] = np.asarray(series, dtype=object)
-        return pd.DataFrame(data, columns=self.names, copy=False)
+        return data
+
+    def frame(self, values: dict[str, list[Any]]) -> pd.DataFrame:
+        """Validated columns -> the DataFrame the pipeline was trained on (signature dtypes)."""
+        return pd.DataFrame(self.arrays(values), columns=self.names, copy=False)
 
 
 def encoder_categories(estimator: Any) -> dict[str, tuple[str, ...]]:

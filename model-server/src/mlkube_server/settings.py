@@ -101,6 +101,12 @@ class ServerSettings(BaseSettings):
         description="evaluate a pipeline's final forest with the compiled NumPy evaluator (trees.py) when it "
         "reproduces scikit-learn's probabilities; false: always scikit-learn's predict_proba",
     )
+    compile_preprocessing: bool = Field(
+        True,
+        description="run a pipeline's first step, a ColumnTransformer of imputers, scalers, one-hot encoders and "
+        "function transformers, as NumPy on the request's columns (preprocess.py) when that reproduces "
+        "scikit-learn's probabilities; false: scikit-learn's transform",
+    )
     validate_ranges: bool = Field(True, description="reject numeric values outside the training ranges")
     range_tolerance: float = Field(
         0.5, ge=0, description="allowed excess beyond a training range, as a fraction of its width"

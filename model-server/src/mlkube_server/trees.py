@@ -7,20 +7,17 @@ all (row, tree) pairs descend one level per step in a handful of NumPy operation
 leaf values and the same accumulation over trees, in far less time. This is what Triton's FIL backend or
 Treelite do for GPUs and C; it needs nothing but NumPy.
 
-Only the final estimator is compiled: the pipeline's own preprocessing still prepares its input. A model is
-compiled only when the result matches scikit-learn's ``predict_proba`` on probe rows (see ``accelerate``).
+Only the evaluator lives here; the preprocessing before it may be compiled too (preprocess.py), and either
+is used only when the result matches scikit-learn's ``predict_proba`` on probe rows (sklearn_fast.py).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-log = logging.getLogger("mlkube_server.trees")
 
 LEAF = -1  # scikit-learn's TREE_LEAF: children of a leaf
 
@@ -100,46 +97,23 @@ def _forest_classifier(estimator: Any) -> bool:
     from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
     return (
-        isinstance(estimator, (RandomForestClassifier, ExtraTreesClassifier))
+        type(estimator) in (RandomForestClassifier, ExtraTreesClassifier)
         and getattr(estimator, "n_outputs_", 1) == 1
         and hasattr(estimator, "estimators_")
     )
 
 
-def _dense(X: Any) -> np.ndarray:
-    return X.toarray() if hasattr(X, "toarray") else np.asarray(X)
-
-
-def accelerate(estimator: Any, probe: Any) -> Callable[[Any], np.ndarray] | None:
-    """A faster ``predict_proba`` for ``estimator`` (a forest, or a Pipeline ending in one), or None.
-
-    ``probe`` is input the model accepts (a DataFrame of plausible rows): the compiled forest is used only
-    if it reproduces scikit-learn's probabilities on it (to 1e-12) with the same predicted classes.
-    """
-    steps = getattr(estimator, "steps", None)
-    final = steps[-1][1] if steps else estimator
-    if not _forest_classifier(final):
+def compile_forest(estimator: Any) -> Callable[[Any], np.ndarray] | None:
+    """``predict_proba`` of a fitted single-output random forest / extra-trees classifier, or None for any
+    other estimator. The caller checks it against scikit-learn before using it (sklearn_fast.py)."""
+    if not _forest_classifier(estimator):
         return None
-    prepare = estimator[:-1].transform if steps else (lambda X: X)
-    try:
-        forest = CompiledForest.from_forest(final)
+    forest = CompiledForest.from_forest(estimator)
 
-        def predict_proba(X: Any) -> np.ndarray:
-            features = _dense(prepare(X))
-            if features.ndim != 2 or features.shape[1] != forest.n_features:
-                raise ValueError(f"expected {forest.n_features} features, got shape {features.shape}")
-            return forest.predict_proba(features)
+    def predict_proba(features: Any) -> np.ndarray:
+        X = features.toarray() if hasattr(features, "toarray") else np.asarray(features)
+        if X.ndim != 2 or X.shape[1] != forest.n_features:
+            raise ValueError(f"expected {forest.n_features} features, got shape {X.shape}")
+        return forest.predict_proba(X)
 
-        expected = np.asarray(estimator.predict_proba(probe), dtype=np.float64)
-        got = predict_proba(probe)
-    except Exception as exc:  # noqa: BLE001 - any surprise means: keep scikit-learn's own path
-        log.warning("tree compilation skipped: %s", exc)
-        return None
-    if (
-        got.shape != expected.shape
-        or not np.allclose(got, expected, rtol=0, atol=1e-12)
-        or not (got.argmax(axis=1) == expected.argmax(axis=1)).all()
-    ):
-        log.warning("tree compilation skipped: it disagrees with scikit-learn on the probe rows")
-        return None
     return predict_proba

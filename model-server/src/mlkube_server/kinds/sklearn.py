@@ -10,13 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..models import ModelIdentity, TabularModel
 from ..schema import TabularSchema, encoder_categories
 from ..settings import ServerSettings
-from ..trees import accelerate
 from .base import Artifact, column_schema, training_categories
+from .sklearn_fast import fast_path
 
 FLAVOR = "sklearn"
 # scikit-learn's array-API adapter for PyTorch: importing it imports PyTorch, where PyTorch is installed.
@@ -27,17 +26,28 @@ log = logging.getLogger("mlkube_server.loader")
 
 class SklearnModel(TabularModel):
     def __init__(
-        self, identity: ModelIdentity, estimator: Any, schema: TabularSchema, compile_trees: bool = True
+        self,
+        identity: ModelIdentity,
+        estimator: Any,
+        schema: TabularSchema,
+        compile_trees: bool = True,
+        compile_preprocessing: bool = True,
     ) -> None:
         super().__init__(identity, [str(c) for c in estimator.classes_], schema)
         self.estimator = estimator
         self._has_proba = hasattr(estimator, "predict_proba")
-        # A forest at the end of the pipeline is evaluated by trees.py when that reproduces scikit-learn.
-        self._compiled = accelerate(estimator, schema.probe_frame()) if compile_trees else None
+        self._fast = fast_path(
+            identity.name, estimator, schema, trees=compile_trees, preprocessing=compile_preprocessing
+        )
 
-    def predict_proba(self, batch: pd.DataFrame) -> np.ndarray:
-        if self._compiled is not None:
-            return self._compiled(batch)
+    def combine(self, parts: list[dict[str, list[Any]]]) -> Any:
+        if self._fast is not None and self._fast.compiled_preprocessing:
+            return self.schema.arrays(self.join(parts))
+        return super().combine(parts)
+
+    def predict_proba(self, batch: Any) -> np.ndarray:
+        if self._fast is not None:
+            return self._fast.predict_proba(batch)
         if self._has_proba:
             return np.asarray(self.estimator.predict_proba(batch), dtype=np.float64)
         # A classifier without probabilities (e.g. SVC(probability=False)): certainty 1 for its answer.
@@ -49,7 +59,8 @@ class SklearnModel(TabularModel):
 
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()
-        meta["compiled_trees"] = self._compiled is not None
+        meta["compiled_trees"] = self._fast is not None and self._fast.compiled_trees
+        meta["compiled_preprocessing"] = self._fast is not None and self._fast.compiled_preprocessing
         return meta
 
 
@@ -114,4 +125,6 @@ def build(artifact: Artifact, settings: ServerSettings) -> SklearnModel:
         raise artifact.fail(f"{artifact.resolved.uri} is not a fitted classifier (no classes_)")
     categories = {**encoder_categories(estimator), **training_categories(artifact.resolved.tags)}
     schema = column_schema(artifact, settings, categories)
-    return SklearnModel(artifact.identity(FLAVOR), estimator, schema, settings.compile_trees)
+    return SklearnModel(
+        artifact.identity(FLAVOR), estimator, schema, settings.compile_trees, settings.compile_preprocessing
+    )
