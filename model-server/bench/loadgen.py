@@ -4,6 +4,7 @@ Each worker keeps one keep-alive connection and sends its next request as soon a
 returned, so concurrency is exactly N. Latencies are measured per request on the client side.
 p50, p99 and p99.9 are nearest-rank percentiles of the measured requests (the warm-up's are not kept).
 Usage (prints one JSON object): python loadgen.py URL BODY_FILE --concurrency 8 --duration 10
+BODY_FILE ``-``: GET requests without a body (the server's no-op ceiling, e.g. /v2/health/live).
 """
 
 from __future__ import annotations
@@ -19,13 +20,19 @@ import aiohttp
 
 
 async def _worker(
-    session: aiohttp.ClientSession, url: str, body: bytes, deadline: float, latencies: list[float], errors: list[str]
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes | None,
+    deadline: float,
+    latencies: list[float],
+    errors: list[str],
 ) -> None:
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    method = "POST" if body is not None else "GET"
     while time.perf_counter() < deadline:
         started = time.perf_counter()
         try:
-            async with session.post(url, data=body, headers=headers) as response:
+            async with session.request(method, url, data=body, headers=headers) as response:
                 await response.read()
                 if response.status != 200:
                     errors.append(f"HTTP {response.status}")
@@ -37,7 +44,7 @@ async def _worker(
         latencies.append(time.perf_counter() - started)
 
 
-async def run(url: str, body: bytes, concurrency: int, duration: float, warmup: float) -> dict:
+async def run(url: str, body: bytes | None, concurrency: int, duration: float, warmup: float) -> dict:
     timeout = aiohttp.ClientTimeout(total=30)
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -73,12 +80,13 @@ async def run(url: str, body: bytes, concurrency: int, duration: float, warmup: 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
-    parser.add_argument("body_file", type=Path)
+    parser.add_argument("body_file", help="a JSON body to POST, or - to GET")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     args = parser.parse_args()
-    result = asyncio.run(run(args.url, args.body_file.read_bytes(), args.concurrency, args.duration, args.warmup))
+    body = None if args.body_file == "-" else Path(args.body_file).read_bytes()
+    result = asyncio.run(run(args.url, body, args.concurrency, args.duration, args.warmup))
     json.dump(result, sys.stdout)
     print()
 
