@@ -535,8 +535,6 @@ def run_suite(suite: Suite, cache: Path, run_dir: Path, tracking_uri: str, durat
             results["ready_s"][peer.name] = time.monotonic() - started
             print(f"    every model ready {results['ready_s'][peer.name]:.1f} s after start", flush=True)
             measured = results["servers"].setdefault(peer.name, {})
-            if peer.name == "mlkube" and suite.key == "penguins":
-                results["ceiling"] = measure_ceiling(peer.port, duration)
             for name, directory in suite.model_dirs.items():
                 if peer.only_models is not None and name not in peer.only_models:
                     continue
@@ -554,6 +552,8 @@ def run_suite(suite: Suite, cache: Path, run_dir: Path, tracking_uri: str, durat
                         f"p99.9 {fmt(outcome.get('p999_ms'))} ms  errors {outcome['errors']}",
                         flush=True,
                     )
+            if peer.name == "mlkube" and suite.key == "penguins":
+                results["ceiling"] = measure_ceiling(peer.port, duration)
         finally:
             process.stop()
     return results
