@@ -214,10 +214,11 @@ def test_a_training_job_killed_mid_run(load, rows, mlflow_url):
 
 
 def test_overload_at_three_times_capacity(load, rows, mlflow_url):
-    """A crowd at 3x what one server pod answered to waiting callers (100-row batches), sent to that pod: every request is answered,
-    200 or 503 with Retry-After at once (load shedding, counted), none times out or errs, no pod restarts. The
-    latencies (the callers' p99, and the share of accepted requests within the SLO on the servers' own histogram)
-    are printed in the table, not asserted: on this machine the load generator shares the CPU with the servers.
+    """A crowd at 3x what one server pod answered to waiting callers (100-row batches), sent to that pod: every
+    request is answered, 200 or 503 with Retry-After at once (load shedding, counted), none times out or errs, no
+    pod restarts. The latencies (the callers' p99, and the share of accepted requests within the SLO on the servers'
+    own histogram) are printed in the table, not asserted: on this machine the load generator shares the CPU with
+    the servers.
 
     The crowd goes to the pod, not through the Gateway: Traefik bounds neither the connections nor the requests it
     holds, and a crowd of ~1,500 req/s through it got it OOMKilled (at 256Mi and at 512Mi) once the servers slowed
@@ -239,7 +240,8 @@ def test_overload_at_three_times_capacity(load, rows, mlflow_url):
         crowd = overload.attack(url, CROWD_BODY, OVERLOAD_S, rate=OVERLOAD * capacity)
         accepted, within_slo = faults.share_within(histogram, faults.accepted_latency_buckets(), SLO_SECONDS)
         fault.note = (
-            f"{CROWD_ROWS}-row batches: capacity {capacity:.0f}/s ({CAPACITY_CALLERS} waiting callers); at {OVERLOAD * capacity:.0f}/s: "
+            f"{CROWD_ROWS}-row batches: capacity {capacity:.0f}/s ({CAPACITY_CALLERS} waiting callers); "
+            f"at {OVERLOAD * capacity:.0f}/s: "
             f"{crowd.summary()}; servers: {within_slo:.1%} of {accepted:.0f} accepted within {SLO_SECONDS:g} s"
         )
     print(f"\ncapacity: {measured.summary()}\noverload: {crowd.summary()}")
