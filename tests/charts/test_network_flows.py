@@ -13,9 +13,12 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+import jinja2
 import pytest
 import yaml
 from chart_helpers import ALL_SCENARIOS, NAMESPACE, PLATFORM, ROOT, Scenario, containers, pod_templates, render
+
+from tests.support.api_server_policy import CALLERS, caller_policy
 
 API_SERVER = "10.1.2.3"  # what `make up` passes as global.networkPolicy.apiServer (the `kubernetes` endpoints)
 API_PORT = 6443
@@ -99,6 +102,30 @@ NAMESPACE_LABELS = {
     "gateway-system": {"app.kubernetes.io/part-of": "mlkube"},
 }
 MANIFESTS = ROOT / "manifests"
+# The platform role's egress policies to the API server for the components of manifests/, whose own policies cannot
+# know its address (ansible/roles/platform: defaults platform_api_server_callers, templates/api-server-egress.yaml.j2).
+ROLE = ROOT / "ansible" / "roles" / "platform"
+ROLE_CALLERS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["platform_api_server_callers"]
+# The variables the callers' namespaces are written with there.
+ROLE_NAMESPACES = {
+    "mlkube_gateway_namespace": PLATFORM["GATEWAY_NAMESPACE"],
+    "platform_argo_rollouts_namespace": PLATFORM["ARGO_ROLLOUTS_NAMESPACE"],
+}
+
+
+def _role_policy(caller: str, peers: list[str] | None = None, ports: list[int] | None = None) -> dict[str, Any]:
+    """The role's policy for `caller` (a key of platform_api_server_callers), rendered as Ansible renders templates
+    (trim_blocks), for the API server at `peers` (CIDRs) on `ports`: by default `make up`'s of this module."""
+    strict = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    settings = dict(ROLE_CALLERS[caller])
+    settings["namespace"] = strict.from_string(settings["namespace"]).render(ROLE_NAMESPACES)
+    template = strict.from_string((ROLE / "templates" / "api-server-egress.yaml.j2").read_text())
+    text = template.render(
+        platform_api_server_egress=settings,
+        platform_api_server_peers=[{"ipBlock": {"cidr": c}} for c in (peers or [f"{API_SERVER}/32"])],
+        platform_api_server_ports=ports or [API_PORT],
+    )
+    return yaml.safe_load(text)
 
 
 def _peer_matches(peer: dict[str, Any], pod: Pod, policy_namespace: str) -> bool:
@@ -169,12 +196,16 @@ def _pods(objects: tuple[dict[str, Any], ...]) -> list[Pod]:
 
 def _platform(profile: Scenario) -> tuple[list[dict[str, Any]], list[Pod], tuple[dict[str, Any], ...]]:
     """(NetworkPolicies, pods, objects) of what a target runs: the release, the Argo Rollouts controller (every
-    target, with manifests/argo-rollouts' policy) and, on the local cluster, Traefik (manifests/gateway)."""
+    target, with manifests/argo-rollouts' policy) and, on the local cluster, Traefik (manifests/gateway), each with
+    the platform role's egress policy to the API server."""
     objects = render(profile)
     paths = sorted((MANIFESTS / "argo-rollouts").glob("*.yaml"))
+    callers = ["argo_rollouts"]
     if profile.values == ("profiles/local.yaml",):
         paths += sorted((MANIFESTS / "gateway").glob("*.yaml"))
+        callers.append("gateway")
     objects += tuple(doc for path in paths for doc in yaml.safe_load_all(path.read_text()) if doc)
+    objects += tuple(_role_policy(caller) for caller in callers)
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
     return policies, _pods(objects), objects
 
@@ -273,8 +304,6 @@ def test_what_a_component_has_no_reason_to_call_is_refused(profile: Scenario) ->
                 port is None
                 or (source.name, target.name) in needed
                 or component == _kind_of(target)  # shadow traffic, replicas
-                # manifests/ cannot know the API server's address: their policies admit its ports (443, 6443).
-                or (target is INTERNET and source.namespace != NAMESPACE)
             ):
                 continue
             # Each end refuses by itself: a caller's egress does not count on the callee's ingress, nor the reverse.
@@ -287,6 +316,63 @@ def test_what_a_component_has_no_reason_to_call_is_refused(profile: Scenario) ->
             if target.ip is None and target.namespace == NAMESPACE and not _open_to_every_pod(policies, target):
                 ingress = _allowed(policies, "ingress", target, source, port, "TCP")
                 assert not ingress, f"{target.name} admits {source.name} on {port}"
+
+
+# manifests/' components: the directory of each of the role's API server callers.
+MANIFEST_DIRECTORIES = {"gateway": "gateway", "argo_rollouts": "argo-rollouts"}
+LOCAL_PROGRESSIVE = Scenario("mlkube", ("profiles/local.yaml",), AS_MAKE_UP + PROGRESSIVE)
+
+
+@pytest.mark.parametrize("caller", sorted(MANIFEST_DIRECTORIES))
+def test_the_role_and_the_end_to_end_suite_add_the_same_api_server_policy(caller: str) -> None:
+    """The role's policy (templates/api-server-egress.yaml.j2 with platform_api_server_callers) and the one the
+    end-to-end suite applies (tests/support/api_server_policy.py) are the same object."""
+    assert set(ROLE_CALLERS) == set(CALLERS) == set(MANIFEST_DIRECTORIES)
+    assert _role_policy(caller) == caller_policy(CALLERS[caller], [API_SERVER], [API_PORT])
+    dual_stack = _role_policy(caller, [f"{API_SERVER}/32", "fd00::1/128"], [443, 6443])
+    assert dual_stack == caller_policy(CALLERS[caller], [API_SERVER, "fd00::1"], [443, 6443])
+    assert dual_stack["spec"]["egress"] == [
+        {
+            "to": [{"ipBlock": {"cidr": f"{API_SERVER}/32"}}, {"ipBlock": {"cidr": "fd00::1/128"}}],
+            "ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}],
+        }
+    ]
+    with pytest.raises(ValueError):  # a rule without peers would admit every address
+        caller_policy(CALLERS[caller], [], [API_PORT])
+
+
+@pytest.mark.parametrize("caller", sorted(MANIFEST_DIRECTORIES))
+def test_the_api_server_policy_selects_the_pods_of_the_components_own_policy(caller: str) -> None:
+    paths = sorted((MANIFESTS / MANIFEST_DIRECTORIES[caller]).glob("*.yaml"))
+    docs = [d for path in paths for d in yaml.safe_load_all(path.read_text()) if d]
+    (own,) = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    added = _role_policy(caller)
+    assert added["metadata"]["namespace"] == own["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert added["spec"]["podSelector"] == own["spec"]["podSelector"]
+    assert _selects(added["spec"]["podSelector"], deployment["spec"]["template"]["metadata"]["labels"])
+    assert added["metadata"]["name"] != own["metadata"]["name"], "the two add up: neither replaces the other"
+    # The role and the end-to-end suite apply 00-namespace.yaml alone, then this policy, then the whole directory.
+    assert paths[0].name == "00-namespace.yaml"
+    (namespace,) = [d for d in yaml.safe_load_all(paths[0].read_text()) if d]
+    assert namespace["kind"] == "Namespace" and namespace["metadata"]["name"] == added["metadata"]["namespace"]
+
+
+def test_the_components_of_manifests_reach_the_api_servers_address_only() -> None:
+    """Traefik and the Argo Rollouts controller reach the API server's address on its port, and no other address on
+    the API server's usual ports."""
+    policies, pods, _ = _platform(LOCAL_PROGRESSIVE)
+    callers = [p for p in pods if p.labels.get("app.kubernetes.io/name") in {"traefik", "argo-rollouts"}]
+    assert {p.labels["app.kubernetes.io/name"] for p in callers} == {"traefik", "argo-rollouts"}
+    neighbour = Pod("next-address", {}, namespace="", ip=str(ipaddress.ip_address(API_SERVER) + 1))
+    for pod in callers:
+        assert _reaches(policies, pod, API, API_PORT), f"{pod.name} cannot reach the API server"
+        assert not _reaches(policies, pod, API, 443), f"{pod.name} reaches the API server's address on another port"
+        for target in (INTERNET, neighbour):
+            for port in (443, 6443):
+                assert not _allowed(policies, "egress", pod, target, port, "TCP"), (
+                    f"{pod.name} reaches {target.ip}:{port}"
+                )
 
 
 def _kind_of(pod: Pod) -> tuple[str | None, str | None]:

@@ -7,6 +7,7 @@ unless MLKUBE_E2E_KEEP=1.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.kube import apply_staged_crds, read_env_file
+from tests.support.api_server_policy import CALLERS, caller_policy
 
 from . import kube
 from .kube import CACHE, NAMESPACE, ROOT, helm, kubectl, kubectl_json
@@ -26,6 +28,7 @@ from .platform import (
     RELEASE,
     TIMINGS,
     UMBRELLA,
+    api_server_endpoints,
     platform_values,
 )
 from .progressive_versions import progressive_versions  # noqa: F401 - a session fixture of two modules
@@ -60,6 +63,7 @@ def gateway(cluster) -> str:
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(GATEWAY_CRDS), namespace=None)
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(GATEWAY_CRDS), namespace=None)
     _apply_crds(TRAEFIK_CRDS)
+    _let_reach_the_api_server("gateway", GATEWAY_MANIFESTS / "00-namespace.yaml")
     kubectl("apply", "-f", str(GATEWAY_MANIFESTS), namespace=None)
     kubectl(
         "wait",
@@ -79,6 +83,7 @@ def argo_rollouts(cluster) -> str:
     started = time.monotonic()
     kubectl("apply", "-f", str(ROOT / "manifests" / "priority-classes.yaml"), namespace=None)
     _apply_crds(ARGO_ROLLOUTS_CRDS)
+    _let_reach_the_api_server("argo_rollouts", ROOT / "manifests" / "argo-rollouts" / "00-namespace.yaml")
     kubectl("apply", "-f", str(ROOT / "manifests" / "argo-rollouts"), namespace=None)
     namespace = PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]
     kubectl(
@@ -91,6 +96,14 @@ def argo_rollouts(cluster) -> str:
     )
     TIMINGS["install argo-rollouts"] = time.monotonic() - started
     return namespace
+
+
+def _let_reach_the_api_server(caller: str, namespace_file: Path) -> None:
+    """As the platform role does before the workload of manifests/gateway or manifests/argo-rollouts, whose own
+    policies cannot know the API server's address: their namespace, then the policy that admits its endpoints."""
+    kubectl("apply", "-f", str(namespace_file), namespace=None)
+    policy = caller_policy(CALLERS[caller], *api_server_endpoints())
+    kubectl("apply", "-f", "-", namespace=None, input=json.dumps(policy))
 
 
 def _apply_crds(directory: Path) -> None:

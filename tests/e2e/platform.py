@@ -6,6 +6,7 @@ import os
 from functools import cache
 
 from tests.cluster.kube import read_env_file
+from tests.support.api_server_policy import cidr, endpoints
 
 from .kube import CACHE, ROOT, kubectl_json
 
@@ -43,14 +44,19 @@ def platform_values(**overrides: str) -> list[str]:
 
 
 @cache
+def api_server_endpoints() -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The API server's addresses and ports: the `kubernetes` Service's endpoints, as the platform role reads them."""
+    slices = kubectl_json("get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes", namespace="default")
+    addresses, ports = endpoints(slices)
+    return tuple(addresses), tuple(ports)
+
+
+@cache
 def api_server_values() -> tuple[str, ...]:
     """The API server's endpoints, as `make up` passes them (ansible/roles/platform, global.networkPolicy): the
     egress policies of the pods that call the API admit these addresses and ports only."""
-    slices = kubectl_json("get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes", namespace="default")
-    addresses = sorted({a for s in slices["items"] for e in s.get("endpoints") or [] for a in e["addresses"]})
-    ports = sorted({p["port"] for s in slices["items"] for p in s.get("ports") or []})
+    addresses, ports = api_server_endpoints()
     args = ["--set", "global.networkPolicy.apiServerPorts={" + ",".join(map(str, ports)) + "}"]
     for i, address in enumerate(addresses):
-        prefix = 128 if ":" in address else 32
-        args += ["--set", f"global.networkPolicy.apiServer[{i}].ipBlock.cidr={address}/{prefix}"]
+        args += ["--set", f"global.networkPolicy.apiServer[{i}].ipBlock.cidr={cidr(address)}"]
     return tuple(args)
