@@ -140,15 +140,6 @@ class MicroBatcher:
         self._queue.put_nowait(_Item(part, rows, future))
         return await future
 
-    def _inline(self) -> bool:
-        """Run this batch on the event loop: the model's calls are too quick to be worth a thread hand-off.
-
-        Profiled on the compiled Penguins forest (single rows, concurrency 8): the predict call was 6 % of the
-        server's samples, the hand-off to the predict thread and the GIL passed back and forth 14 %. The first
-        call (no average yet) goes to the thread, so a slow model never blocks the loop to find out it is slow.
-        """
-        return 0.0 < self._predict_seconds * 1000.0 < self._settings.inline_max_ms
-
     def _call(self, parts: list[Any]) -> np.ndarray:
         return self.model.predict_proba(self.model.combine(parts))
 
@@ -193,13 +184,9 @@ class MicroBatcher:
                 continue
             rows = sum(item.rows for item in batch)
             self._last_requests = len(batch)
-            parts = [item.part for item in batch]
             started = loop.time()
             try:
-                if self._inline():
-                    result = self._call(parts)
-                else:
-                    result = await loop.run_in_executor(self._executor, self._call, parts)
+                result = await loop.run_in_executor(self._executor, self._call, [item.part for item in batch])
             except asyncio.CancelledError:
                 self._fail(batch)
                 raise
@@ -208,9 +195,7 @@ class MicroBatcher:
                     if not item.future.done():
                         item.future.set_exception(exc)
                 continue
-            elapsed = loop.time() - started
-            average = self._predict_seconds
-            self._predict_seconds = elapsed if average == 0.0 else 0.8 * average + 0.2 * elapsed
+            self._predict_seconds = 0.8 * self._predict_seconds + 0.2 * (loop.time() - started)
             self._on_batch(self.model, rows)
             offset = 0
             for item in batch:

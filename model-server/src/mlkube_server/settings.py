@@ -39,13 +39,6 @@ class BatchingSettings(BaseModel):
         description="longest a queued request waits for company (never more than half a predict call), "
         "and only while more requests are on their way",
     )
-    inline_max_ms: float = Field(
-        1.0,
-        ge=0,
-        description="a model whose predict calls average less than this runs them on the event loop instead of "
-        "the predict thread: handing a sub-millisecond call to a thread and back cost more than the call (0: "
-        "always the thread)",
-    )
 
 
 class ServerSettings(BaseSettings):
