@@ -36,6 +36,9 @@ def test_progress_line_and_metrics_per_epoch(digits_run):
     run = client.get_run(model.run_id)
     assert run.data.params["device"] == "cpu"
     assert run.data.metrics["test_accuracy"] > 0.3  # 2 small epochs; chance is 0.1
+    epochs = [m.value for m in client.get_metric_history(model.run_id, "epoch_seconds")]
+    assert run.data.metrics["first_epoch_seconds"] == pytest.approx(epochs[0])
+    assert run.data.metrics["steady_epoch_seconds_mean"] == pytest.approx(epochs[1])
     assert "confusion_matrix.png" in {a.path for a in client.list_artifacts(model.run_id)}
 
 
@@ -86,3 +89,16 @@ def test_retrain_same_seed_keeps_champion(digits_run):
     assert model.metrics["test_accuracy"] == first.models[0].metrics["test_accuracy"]
     assert model.promotion_decision == "kept_champion"
     assert aliases(MlflowClient(), "digits-cnn") == {"champion": "1", "challenger": "2"}
+
+
+def test_epoch_timings_keep_the_first_epoch_apart():
+    from mlkube_train.digits.train import epoch_timings
+
+    assert epoch_timings([1.65, 0.06, 0.08]) == pytest.approx(
+        {"epoch_seconds_mean": 0.5967, "first_epoch_seconds": 1.65, "steady_epoch_seconds_mean": 0.07}, abs=1e-4
+    )
+    assert epoch_timings([0.5]) == {
+        "epoch_seconds_mean": 0.5,
+        "first_epoch_seconds": 0.5,
+        "steady_epoch_seconds_mean": 0.5,
+    }
