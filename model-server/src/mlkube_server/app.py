@@ -18,6 +18,7 @@ from starlette.responses import Response
 from . import __version__
 from .api import mlflow_scoring, repository, seed, v1, v2
 from .api.calls import request_info
+from .api.direct import DirectRoutes
 from .api.docs import install_openapi
 from .api.protocols import ProtocolTable
 from .batching import ArrivalGate
@@ -130,7 +131,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     routers = (v2, repository, v1, mlflow_scoring, seed)
     for module in routers:
         app.include_router(module.router)
-    app.add_middleware(ServingMiddleware, state=state, protocol_of=ProtocolTable(routers))
+    app.add_middleware(
+        ServingMiddleware,
+        state=state,
+        protocol_of=ProtocolTable(routers),
+        direct_routes=DirectRoutes(routers) if settings.direct_routes else None,
+    )
     install_openapi(app)
     return app
 

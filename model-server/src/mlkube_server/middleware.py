@@ -9,8 +9,10 @@ import os
 import time
 from collections.abc import Callable
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .api.direct import DirectCall, DirectRoutes
 from .api.mlflow_scoring import PROTOCOL as MLFLOW
 from .context import AppState, RequestInfo
 from .errors import ApiError, at_capacity, internal_error
@@ -27,10 +29,17 @@ UNCOUNTED = ("/v2/health/", "/metrics", "/docs", "/openapi.json", "/redoc")
 
 
 class ServingMiddleware:
-    def __init__(self, app: ASGIApp, state: AppState, protocol_of: Callable[[str], str | None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        state: AppState,
+        protocol_of: Callable[[str], str | None],
+        direct_routes: DirectRoutes | None = None,
+    ) -> None:
         self.app = app
         self.state = state
         self.protocol_of = protocol_of  # api.protocols.ProtocolTable: read from the routes
+        self.direct_routes = direct_routes  # api.direct: prediction routes called past FastAPI's layers
         revision = state.settings.revision
         # Tells the canary's answers from the stable's (and a shadow copy that came back to its sender).
         self.fixed_headers = [(b"x-mlkube-revision", revision.encode("latin-1", errors="replace"))] if revision else []
@@ -91,8 +100,12 @@ class ServingMiddleware:
         if scope["method"] == "POST":
             info.arriving = True
             state.gate.pending += 1
+        direct = self.direct_routes(scope["method"], scope["path"]) if self.direct_routes is not None else None
         try:
-            await self.app(scope, limited_receive, send_with_headers)
+            if direct is not None:
+                await self._call_direct(direct, info, scope, limited_receive, send_with_headers)
+            else:
+                await self.app(scope, limited_receive, send_with_headers)
         except Exception as exc:
             if started_response:
                 raise
@@ -106,6 +119,15 @@ class ServingMiddleware:
             if predicting:
                 state.in_progress -= 1
             self._finish(info, scope, status, started)
+
+    @staticmethod
+    async def _call_direct(direct: DirectCall, info: RequestInfo, scope: Scope, receive: Receive, send: Send) -> None:
+        """What FastAPI would do for this route, less its layers: the app's ApiError handler answers the same."""
+        try:
+            response = await direct.endpoint(Request(scope, receive), **direct.path_params)
+        except ApiError as exc:
+            response = error_response(exc, mlflow=info.protocol == MLFLOW)
+        await response(scope, receive, send)
 
     async def _refuse_at_capacity(self, info: RequestInfo, scope: Scope, receive: Receive, send: Send,
                                   started: float) -> None:  # fmt: skip

@@ -107,6 +107,11 @@ class ServerSettings(BaseSettings):
         "function transformers, as NumPy on the request's columns (preprocess.py) when that reproduces "
         "scikit-learn's probabilities; false: scikit-learn's transform",
     )
+    direct_routes: bool = Field(
+        True,
+        description="the serving middleware calls the V2 inference and V1 predict routes itself, past FastAPI's "
+        "middleware, routing and dependency layers (api/direct.py); false: FastAPI calls them like every other route",
+    )
     validate_ranges: bool = Field(True, description="reject numeric values outside the training ranges")
     range_tolerance: float = Field(
         0.5, ge=0, description="allowed excess beyond a training range, as a fraction of its width"

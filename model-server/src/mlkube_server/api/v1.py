@@ -10,6 +10,7 @@ from ..jsonio import FastJSONResponse, probabilities_by_class, read_json, requir
 from ..models import TabularModel
 from .bodies import V1Request, validated
 from .calls import app_state, serving
+from .direct import direct
 from .docs import body_doc
 
 PROTOCOL = "v1"
@@ -47,6 +48,7 @@ async def model_status(request: Request, name: str) -> FastJSONResponse:
     summary="Predict: rows as objects, or as lists in signature order; image models take nested arrays",
     openapi_extra=body_doc(V1Request, EXAMPLE),
 )
+@direct
 async def predict(request: Request, name: str) -> FastJSONResponse:
     plane, call = serving(request)
     model = plane.select_model(call, name)

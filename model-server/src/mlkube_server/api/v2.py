@@ -21,6 +21,7 @@ from ..models import ImageModel, ServedModel, TabularModel
 from . import v2_binary
 from .bodies import InferenceRequest, InferenceResponse, OutputName
 from .calls import app_state, request_info, serving
+from .direct import direct
 from .docs import body_doc, response_doc
 from .protocols import PROBES
 from .v2_tensors import decode_request
@@ -137,6 +138,7 @@ INFER_DOC = {**body_doc(InferenceRequest, INFER_EXAMPLE), **response_doc(Inferen
 
 
 @router.post("/models/{name}/infer", summary="Inference", openapi_extra=INFER_DOC)
+@direct
 async def infer(request: Request, name: str) -> Response:
     return await _infer(request, name, None)
 
@@ -146,6 +148,7 @@ async def infer(request: Request, name: str) -> Response:
     summary="Inference on one model version (404 unless it is the loaded one)",
     openapi_extra=INFER_DOC,
 )
+@direct
 async def infer_version(request: Request, name: str, version: str) -> Response:
     return await _infer(request, name, version)
 
