@@ -183,6 +183,22 @@ def test_time_limit_and_check_mode(tmp_path: Path) -> None:
     assert not (tmp_path / "touched").exists() and not (tmp_path / "check").exists()
 
 
+# After one Ctrl-C, ansible-core 2.21.5 answers "User interrupted execution" and then, in about half the runs on a
+# loaded machine (5 of 10 measured beside CI), never exits: its interpreter waits at exit for the thread of its own
+# worker-to-controller RPC server (ansible/_internal/_rpc_host.py), which nothing stops on that path. A second
+# Ctrl-C ends it (the 5 of 5 hung runs), as it would for a user (ansible/README.md says so).
+SECOND_INTERRUPT_AFTER = 15.0
+
+
+def interrupt_as_a_user_would(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+    try:
+        proc.wait(timeout=SECOND_INTERRUPT_AFTER)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGINT)  # and again
+        proc.wait(timeout=60)
+
+
 @pytest.mark.slow
 def test_a_new_run_stops_the_command_of_an_interrupted_playbook(tmp_path: Path) -> None:
     log = tmp_path / "shared.log"
@@ -201,8 +217,7 @@ def test_a_new_run_stops_the_command_of_an_interrupted_playbook(tmp_path: Path) 
         for line in proc.stdout:  # the command runs once its first progress line is out
             if PROGRESS.match(line):
                 break
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
-        proc.wait(timeout=60)
+        interrupt_as_a_user_would(proc)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
