@@ -61,7 +61,8 @@ def test_registered_as_onnx_that_agrees_with_the_logged_pytorch_model(digits_run
     images = digits.images.astype(np.float32).reshape(-1, 1, 8, 8)[:200]
     (onnx_logits,) = mlflow.pyfunc.load_model("models:/digits-cnn@champion").predict(images).values()
     tags = MlflowClient().get_model_version("digits-cnn", model.version).tags
-    eager = mlflow.pyfunc.load_model(tags["pytorch_model_uri"])  # the eager network, logged in the same run
+    # the eager network, logged in the same run; on the CPU also where a GPU is visible (pyfunc would pick CUDA)
+    eager = mlflow.pyfunc.load_model(tags["pytorch_model_uri"], model_config={"device": "cpu"})
     torch_logits = np.asarray(eager.predict(images))
     assert onnx_logits.shape == torch_logits.shape == (200, 10)
     assert (onnx_logits.argmax(axis=1) == torch_logits.argmax(axis=1)).all()
