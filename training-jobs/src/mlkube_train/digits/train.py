@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -158,7 +157,7 @@ class DigitsTrainer(Trainer[DigitsSettings]):
         # is visible, and a torch.export'ed (pt2) model saved from CPU weights refuses to load there: measured on a
         # GPU machine, every GPU Job logged "can't be loaded on 'cuda' device". The model is saved on the CPU and
         # served on the CPU (the server's pytorch kind maps it there), so check it there.
-        with _environment(MLFLOW_DEFAULT_PREDICTION_DEVICE="cpu"):
+        with mock.patch.dict(os.environ, {"MLFLOW_DEFAULT_PREDICTION_DEVICE": "cpu"}):
             eager = mlflow.pytorch.log_model(
                 model,
                 name="pytorch",
@@ -213,20 +212,6 @@ def epoch_timings(seconds: list[float]) -> dict[str, float]:
         "first_epoch_seconds": float(seconds[0]),
         "steady_epoch_seconds_mean": float(np.mean(steady)),
     }
-
-
-@contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _sha256(*arrays: np.ndarray) -> str:
