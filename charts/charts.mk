@@ -10,7 +10,9 @@ GATEWAY_API_CRDS := httproutes gateways gatewayclasses
 # and Traefik's CRDs (its TraefikService carries the canary weights behind the gateway).
 ARGO_ROLLOUTS_CRDS := rollout analysis-template
 TRAEFIK_CRDS := docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml
-SCHEMA_STAMP := $(SCHEMA_DIR)/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(KSERVE_VERSION)-$(ARGO_ROLLOUTS_VERSION)-$(TRAEFIK_VERSION)-$(shell (sha256sum charts/tools/build_schemas.py; echo $(GATEWAY_API_CRDS) $(ARGO_ROLLOUTS_CRDS)) 2>/dev/null | sha256sum | cut -c1-8)
+# KEDA's ScaledObject (the model-server chart's `autoscaling.keda`).
+KEDA_CRDS := config/crd/bases/keda.sh_scaledobjects.yaml
+SCHEMA_STAMP := $(SCHEMA_DIR)/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(KSERVE_VERSION)-$(ARGO_ROLLOUTS_VERSION)-$(TRAEFIK_VERSION)-$(KEDA_VERSION)-$(shell (sha256sum charts/tools/build_schemas.py; echo $(GATEWAY_API_CRDS) $(ARGO_ROLLOUTS_CRDS)) 2>/dev/null | sha256sum | cut -c1-8)
 KUBECONFORM_STAMP := $(CHART_TOOLS)/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
 HELM_DOCS_STAMP := $(CHART_TOOLS)/helm-docs-$(HELM_DOCS_VERSION)/helm-docs
 # Every chart's README.md from its values.yaml (`# --` comments) through the one template charts/README.md.gotmpl.
@@ -53,16 +55,17 @@ chart-promtool: ## Install promtool (Debian's prometheus package) to check the s
 	  $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 .PHONY: chart-schemas
-chart-schemas: $(SCHEMA_STAMP) ## Generate the JSON schemas (Kubernetes, Prometheus Operator, Gateway API, KServe, Argo Rollouts, Traefik) into .cache/schemas
+chart-schemas: $(SCHEMA_STAMP) ## Generate the JSON schemas (Kubernetes, Prometheus Operator, Gateway API, KServe, Argo Rollouts, Traefik, KEDA) into .cache/schemas
 
 $(SCHEMA_STAMP): charts/tools/build_schemas.py | venv
-	@echo "==> schemas for Kubernetes $(KUBERNETES_VERSION), prometheus-operator $(PROMETHEUS_OPERATOR_VERSION), gateway-api $(GATEWAY_API_VERSION), kserve $(KSERVE_VERSION), argo-rollouts $(ARGO_ROLLOUTS_VERSION), traefik $(TRAEFIK_VERSION)"
+	@echo "==> schemas for Kubernetes $(KUBERNETES_VERSION), prometheus-operator $(PROMETHEUS_OPERATOR_VERSION), gateway-api $(GATEWAY_API_VERSION), kserve $(KSERVE_VERSION), argo-rollouts $(ARGO_ROLLOUTS_VERSION), traefik $(TRAEFIK_VERSION), keda $(KEDA_VERSION)"
 	@mkdir -p $(CACHE)/wheels
 	@k8s=$$($(call GO_DOWNLOAD,k8s.io/kubernetes@v$(KUBERNETES_VERSION))); \
 	 promop=$$($(call GO_DOWNLOAD,github.com/prometheus-operator/prometheus-operator@v$(PROMETHEUS_OPERATOR_VERSION))); \
 	 gwapi=$$($(call GO_DOWNLOAD,sigs.k8s.io/gateway-api@v$(GATEWAY_API_VERSION))); \
 	 argo=$$($(call GO_MODULE_ZIP,github.com/argoproj/argo-rollouts@v$(ARGO_ROLLOUTS_VERSION))); \
 	 traefik=$$($(call GO_MODULE_ZIP,github.com/traefik/traefik/v3@v$(TRAEFIK_VERSION))); \
+	 keda=$$($(call GO_MODULE_ZIP,github.com/kedacore/keda/v2@v$(KEDA_VERSION))); \
 	 $(PY) -m pip download --quiet --no-deps --dest $(CACHE)/wheels kserve==$(KSERVE_VERSION); \
 	 rm -rf $(SCHEMA_DIR) && \
 	 $(PY) charts/tools/build_schemas.py --out $(SCHEMA_DIR) \
@@ -73,7 +76,8 @@ $(SCHEMA_STAMP): charts/tools/build_schemas.py | venv
 	   $$(for crd in $(GATEWAY_API_CRDS); do \
 	        echo --crd $$gwapi/config/crd/standard/gateway.networking.k8s.io_$$crd.yaml; done) \
 	   $$(for crd in $(ARGO_ROLLOUTS_CRDS); do echo --crd-in-zip "$$argo!manifests/crds/$$crd-crd.yaml"; done) \
-	   --crd-in-zip "$$traefik!$(TRAEFIK_CRDS)"
+	   --crd-in-zip "$$traefik!$(TRAEFIK_CRDS)" \
+	   --crd-in-zip "$$keda!$(KEDA_CRDS)"
 	@touch $@
 
 .PHONY: chart-deps

@@ -164,15 +164,19 @@ def test_argo_rollouts_agrees_with_platform_env() -> None:
     assert (subject["name"], subject["namespace"]) == (pod["serviceAccountName"], namespace)
 
 
-def test_argo_rollouts_meets_restricted_pod_security() -> None:
-    assert argo_object("Namespace")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    pod = argo_object("Deployment")["spec"]["template"]["spec"]
+def assert_restricted(namespace: dict, pod: dict) -> None:
+    """The namespace enforces the restricted Pod Security level, and the pod meets it with a read-only root."""
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     (container,) = pod["containers"]
     assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] != 0
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     security = container["securityContext"]
     assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
     assert security["readOnlyRootFilesystem"] is True
+
+
+def test_argo_rollouts_meets_restricted_pod_security() -> None:
+    assert_restricted(argo_object("Namespace"), argo_object("Deployment")["spec"]["template"]["spec"])
 
 
 def test_argo_rollouts_role_covers_what_the_platform_uses_and_no_more() -> None:
@@ -194,3 +198,60 @@ def test_argo_rollouts_role_covers_what_the_platform_uses_and_no_more() -> None:
         "apisix.apache.org",
         "traefik.containo.us",
     }
+
+
+KEDA_OBJECTS = manifest_objects("keda")
+
+
+def keda_objects(kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in KEDA_OBJECTS if o["kind"] == kind}
+
+
+def test_keda_agrees_with_platform_env_and_its_own_services() -> None:
+    namespace = PLATFORM["KEDA_NAMESPACE"]
+    assert list(keda_objects("Namespace")) == [namespace]
+    cluster_scoped = ("Namespace", "ClusterRole", "ClusterRoleBinding", "APIService")
+    namespaces = {o["metadata"].get("namespace") for o in KEDA_OBJECTS if o["kind"] not in cluster_scoped}
+    assert namespaces == {namespace, "kube-system"}  # the metrics API server reads the authentication ConfigMap there
+    deployments = keda_objects("Deployment")
+    assert set(deployments) == {"keda-operator", "keda-metrics-apiserver"}
+    for deployment in deployments.values():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == f"{PLATFORM['KEDA_IMAGE']}:{VERSIONS['KEDA_VERSION']}"
+        assert container["imagePullPolicy"] == "IfNotPresent"
+    services = keda_objects("Service")
+    for name, service in services.items():
+        (pod_labels, pod) = (deployments[name]["spec"]["template"]["metadata"]["labels"],
+                             deployments[name]["spec"]["template"]["spec"])  # fmt: skip
+        assert service["spec"]["selector"].items() <= pod_labels.items(), name
+        ports = {p["name"] for c in pod["containers"] for p in c["ports"]}
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports, name
+    (api_service,) = keda_objects("APIService").values()
+    assert api_service["spec"]["service"] == {"name": "keda-metrics-apiserver", "namespace": namespace}
+    assert (api_service["spec"]["group"], api_service["spec"]["version"]) == ("external.metrics.k8s.io", "v1beta1")
+    # The metrics API server asks the operator over gRPC at the operator Service's default address.
+    assert {p["port"] for p in services["keda-operator"]["spec"]["ports"]} >= {9666}
+    # The operator queries Prometheus: the monitoring chart's policy admits pods with this label.
+    operator_labels = deployments["keda-operator"]["spec"]["template"]["metadata"]["labels"]
+    assert operator_labels[PLATFORM["LABEL_PROMETHEUS_CLIENT"]] == "true"
+    for binding in [*keda_objects("ClusterRoleBinding").values(), *keda_objects("RoleBinding").values()]:
+        for subject in binding["subjects"]:
+            if subject["kind"] == "ServiceAccount" and subject["name"] == "keda-operator":
+                assert subject["namespace"] == namespace
+
+
+def test_keda_meets_restricted_pod_security() -> None:
+    (namespace,) = keda_objects("Namespace").values()
+    for deployment in keda_objects("Deployment").values():
+        assert_restricted(namespace, deployment["spec"]["template"]["spec"])
+
+
+def test_keda_answers_only_the_hpa_controller() -> None:
+    """The external metrics are readable by the HPA controller alone, not by every authenticated user."""
+    (reader,) = [b for b in keda_objects("ClusterRoleBinding").values()
+                 if b["roleRef"]["name"] == "keda-external-metrics-reader"]  # fmt: skip
+    assert reader["subjects"] == [
+        {"kind": "ServiceAccount", "name": "horizontal-pod-autoscaler", "namespace": "kube-system"}
+    ]
+    role = keda_objects("ClusterRole")["keda-external-metrics-reader"]
+    assert rbac_verbs(role, "external.metrics.k8s.io", "*") == {"get", "list", "watch"}

@@ -18,8 +18,6 @@ import pytest
 import yaml
 from chart_helpers import ALL_SCENARIOS, NAMESPACE, PLATFORM, ROOT, Scenario, containers, pod_templates, render
 
-from tests.support.api_server_policy import CALLERS, caller_policy
-
 API_SERVER = "10.1.2.3"  # what `make up` passes as global.networkPolicy.apiServer (the `kubernetes` endpoints)
 API_PORT = 6443
 OUTSIDE = "93.184.216.34"  # an address on the internet
@@ -110,6 +108,7 @@ ROLE_CALLERS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["pla
 ROLE_NAMESPACES = {
     "mlkube_gateway_namespace": PLATFORM["GATEWAY_NAMESPACE"],
     "platform_argo_rollouts_namespace": PLATFORM["ARGO_ROLLOUTS_NAMESPACE"],
+    "platform_keda_namespace": PLATFORM["KEDA_NAMESPACE"],
 }
 
 
@@ -196,14 +195,14 @@ def _pods(objects: tuple[dict[str, Any], ...]) -> list[Pod]:
 
 def _platform(profile: Scenario) -> tuple[list[dict[str, Any]], list[Pod], tuple[dict[str, Any], ...]]:
     """(NetworkPolicies, pods, objects) of what a target runs: the release, the Argo Rollouts controller (every
-    target, with manifests/argo-rollouts' policy) and, on the local cluster, Traefik (manifests/gateway), each with
-    the platform role's egress policy to the API server."""
+    target, with manifests/argo-rollouts' policy) and, on the local cluster, Traefik (manifests/gateway) and KEDA
+    (manifests/keda), each with the platform role's egress policy to the API server."""
     objects = render(profile)
     paths = sorted((MANIFESTS / "argo-rollouts").glob("*.yaml"))
     callers = ["argo_rollouts"]
     if profile.values == ("profiles/local.yaml",):
-        paths += sorted((MANIFESTS / "gateway").glob("*.yaml"))
-        callers.append("gateway")
+        paths += sorted((MANIFESTS / "gateway").glob("*.yaml")) + sorted((MANIFESTS / "keda").glob("*.yaml"))
+        callers += ["gateway", "keda"]
     objects += tuple(doc for path in paths for doc in yaml.safe_load_all(path.read_text()) if doc)
     objects += tuple(_role_policy(caller) for caller in callers)
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
@@ -227,6 +226,8 @@ def _needed_flows(pods: list[Pod], objects: tuple[dict[str, Any], ...]) -> list[
     scale_downs = _component(pods, "model-server", "scale-down")
     controllers = [p for p in pods if p.labels.get("app.kubernetes.io/name") == "argo-rollouts"]
     gateways = [p for p in pods if p.labels.get("app.kubernetes.io/name") == "traefik"]
+    keda_operators = [p for p in pods if p.labels.get("app.kubernetes.io/name") == "keda-operator"]
+    keda_metrics = [p for p in pods if p.labels.get("app.kubernetes.io/name") == "keda-metrics-apiserver"]
     mlflow_port, prometheus_port = int(PLATFORM["MLFLOW_PORT"]), int(PLATFORM["PROMETHEUS_PORT"])
     flows = []
     for pod in pods:
@@ -239,7 +240,10 @@ def _needed_flows(pods: list[Pod], objects: tuple[dict[str, Any], ...]) -> list[
             flows += [(pod, p, int(PLATFORM["PUSHGATEWAY_PORT"])) for p in pushgateway]
     flows += [(m, d, 5432) for m in mlflow for d in database]
     flows += [(m, t, t.port_number("http")) for m in mlflow for t in triggers]  # webhooks
-    flows += [(t, API, API_PORT) for t in triggers + scale_downs + controllers + gateways]
+    api_callers = triggers + scale_downs + controllers + gateways + keda_operators + keda_metrics
+    flows += [(t, API, API_PORT) for t in api_callers]
+    flows += [(k, p, prometheus_port) for k in keda_operators for p in prometheus]  # the triggers' queries
+    flows += [(m, o, 9666) for m in keda_metrics for o in keda_operators]  # the metrics, over gRPC
     flows += [(c, p, prometheus_port) for c in controllers for p in prometheus]  # the analyses' queries
     flows += [(c, t, t.port_number("http")) for c in controllers for t in triggers]  # prometheus-reachable
     flows += [(g, s, s.port_number("http")) for g in gateways for s in servers]
@@ -319,51 +323,53 @@ def test_what_a_component_has_no_reason_to_call_is_refused(profile: Scenario) ->
 
 
 # manifests/' components: the directory of each of the role's API server callers.
-MANIFEST_DIRECTORIES = {"gateway": "gateway", "argo_rollouts": "argo-rollouts"}
+MANIFEST_DIRECTORIES = {"gateway": "gateway", "argo_rollouts": "argo-rollouts", "keda": "keda"}
 LOCAL_PROGRESSIVE = Scenario("mlkube", ("profiles/local.yaml",), AS_MAKE_UP + PROGRESSIVE)
 
 
 @pytest.mark.parametrize("caller", sorted(MANIFEST_DIRECTORIES))
-def test_the_role_and_the_end_to_end_suite_add_the_same_api_server_policy(caller: str) -> None:
-    """The role's policy (templates/api-server-egress.yaml.j2 with platform_api_server_callers) and the one the
-    end-to-end suite applies (tests/support/api_server_policy.py) are the same object."""
-    assert set(ROLE_CALLERS) == set(CALLERS) == set(MANIFEST_DIRECTORIES)
-    assert _role_policy(caller) == caller_policy(CALLERS[caller], [API_SERVER], [API_PORT])
-    dual_stack = _role_policy(caller, [f"{API_SERVER}/32", "fd00::1/128"], [443, 6443])
-    assert dual_stack == caller_policy(CALLERS[caller], [API_SERVER, "fd00::1"], [443, 6443])
-    assert dual_stack["spec"]["egress"] == [
+def test_the_roles_api_server_policy_admits_the_api_servers_endpoints_only(caller: str) -> None:
+    """The role's policy (templates/api-server-egress.yaml.j2 with platform_api_server_callers), which `make up` and
+    the end-to-end suite both apply through the role: egress to each endpoint address on each port, nothing else."""
+    assert set(ROLE_CALLERS) == set(MANIFEST_DIRECTORIES)
+    policy = _role_policy(caller, [f"{API_SERVER}/32", "fd00::1/128"], [443, 6443])
+    assert policy["kind"] == "NetworkPolicy" and policy["spec"]["policyTypes"] == ["Egress"]
+    assert policy["spec"]["egress"] == [
         {
             "to": [{"ipBlock": {"cidr": f"{API_SERVER}/32"}}, {"ipBlock": {"cidr": "fd00::1/128"}}],
             "ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}],
         }
     ]
-    with pytest.raises(ValueError):  # a rule without peers would admit every address
-        caller_policy(CALLERS[caller], [], [API_PORT])
+    labels = ROLE_CALLERS[caller]["pod_labels"]
+    assert policy["spec"]["podSelector"] == ({"matchLabels": labels} if labels else {})
 
 
 @pytest.mark.parametrize("caller", sorted(MANIFEST_DIRECTORIES))
 def test_the_api_server_policy_selects_the_pods_of_the_components_own_policy(caller: str) -> None:
     paths = sorted((MANIFESTS / MANIFEST_DIRECTORIES[caller]).glob("*.yaml"))
     docs = [d for path in paths for d in yaml.safe_load_all(path.read_text()) if d]
-    (own,) = [d for d in docs if d["kind"] == "NetworkPolicy"]
-    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    own = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
     added = _role_policy(caller)
-    assert added["metadata"]["namespace"] == own["metadata"]["namespace"] == deployment["metadata"]["namespace"]
-    assert added["spec"]["podSelector"] == own["spec"]["podSelector"]
-    assert _selects(added["spec"]["podSelector"], deployment["spec"]["template"]["metadata"]["labels"])
-    assert added["metadata"]["name"] != own["metadata"]["name"], "the two add up: neither replaces the other"
-    # The role and the end-to-end suite apply 00-namespace.yaml alone, then this policy, then the whole directory.
+    assert {added["metadata"]["namespace"]} == {d["metadata"]["namespace"] for d in own + deployments}
+    for deployment in deployments:  # each is selected by the added policy and by one of the component's own
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert _selects(added["spec"]["podSelector"], labels)
+        assert [p for p in own if _selects(p["spec"]["podSelector"], labels)], deployment["metadata"]["name"]
+    assert added["metadata"]["name"] not in {p["metadata"]["name"] for p in own}, "they add up: none is replaced"
+    # The role applies 00-namespace.yaml alone, then this policy, then the whole directory.
     assert paths[0].name == "00-namespace.yaml"
     (namespace,) = [d for d in yaml.safe_load_all(paths[0].read_text()) if d]
     assert namespace["kind"] == "Namespace" and namespace["metadata"]["name"] == added["metadata"]["namespace"]
 
 
 def test_the_components_of_manifests_reach_the_api_servers_address_only() -> None:
-    """Traefik and the Argo Rollouts controller reach the API server's address on its port, and no other address on
-    the API server's usual ports."""
+    """Traefik, the Argo Rollouts controller and KEDA reach the API server's address on its port, and no other address
+    on the API server's usual ports."""
     policies, pods, _ = _platform(LOCAL_PROGRESSIVE)
-    callers = [p for p in pods if p.labels.get("app.kubernetes.io/name") in {"traefik", "argo-rollouts"}]
-    assert {p.labels["app.kubernetes.io/name"] for p in callers} == {"traefik", "argo-rollouts"}
+    names = {"traefik", "argo-rollouts", "keda-operator", "keda-metrics-apiserver"}
+    callers = [p for p in pods if p.labels.get("app.kubernetes.io/name") in names]
+    assert {p.labels["app.kubernetes.io/name"] for p in callers} == names
     neighbour = Pod("next-address", {}, namespace="", ip=str(ipaddress.ip_address(API_SERVER) + 1))
     for pod in callers:
         assert _reaches(policies, pod, API, API_PORT), f"{pod.name} cannot reach the API server"

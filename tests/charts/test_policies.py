@@ -125,8 +125,8 @@ def test_selectors_match_their_pods(scenario: Scenario) -> None:
         assert any(selects(selector["matchLabels"], labels) and set(present) <= set(labels) for labels in pod_labels), (
             policy["metadata"]["name"]
         )
-    for hpa in find(objects, "HorizontalPodAutoscaler"):
-        assert find(objects, hpa["spec"]["scaleTargetRef"]["kind"], hpa["spec"]["scaleTargetRef"]["name"])
+    for scaler in find(objects, "HorizontalPodAutoscaler") + find(objects, "ScaledObject"):
+        assert find(objects, scaler["spec"]["scaleTargetRef"]["kind"], scaler["spec"]["scaleTargetRef"]["name"])
 
 
 @pytest.mark.parametrize("scenario", ALL_SCENARIOS, ids=IDS)
@@ -135,7 +135,7 @@ def test_every_workload_with_more_than_one_pod_has_a_disruption_budget(scenario:
     Rollouts with replicas > 1 or an autoscaler)."""
     objects = render(scenario)
     scaled = {(h["spec"]["scaleTargetRef"]["kind"], h["spec"]["scaleTargetRef"]["name"])
-              for h in find(objects, "HorizontalPodAutoscaler")}  # fmt: skip
+              for h in find(objects, "HorizontalPodAutoscaler") + find(objects, "ScaledObject")}  # fmt: skip
     budgets = [pdb["spec"]["selector"]["matchLabels"] for pdb in find(objects, "PodDisruptionBudget")]
     for obj in objects:
         if obj["kind"] not in ("Deployment", "StatefulSet", "Rollout"):

@@ -19,6 +19,7 @@ KINDS_FROM_CRDS = {
     "Rollout": "rollout-argoproj-v1alpha1.json",
     "AnalysisTemplate": "analysistemplate-argoproj-v1alpha1.json",
     "TraefikService": "traefikservice-traefik-v1alpha1.json",
+    "ScaledObject": "scaledobject-keda-v1alpha1.json",
 }
 
 
@@ -98,6 +99,7 @@ def test_every_custom_kind_is_rendered_somewhere() -> None:
             ["spec", "weighted"],
             "service",
         ),
+        (scenario("model-server", "ci/keda-values.yaml"), "ScaledObject", ["spec", "triggers", 0], "metadataa"),
     ],
 )
 def test_validation_rejects_a_misspelt_field(
@@ -121,6 +123,6 @@ def test_unknown_kind_fails_instead_of_being_skipped(kubeconform: str, schemas: 
 
 def test_manifests_are_valid(kubeconform: str, schemas: Path) -> None:
     files = [p for p in sorted((ROOT / "manifests").rglob("*.yaml")) if p.name != "kind-config.yaml"]
-    assert {"gateway", "argo-rollouts"} <= {p.parent.name for p in files}, files
+    assert {"gateway", "argo-rollouts", "keda"} <= {p.parent.name for p in files}, files
     result = kubeconform_run(kubeconform, schemas, "\n---\n".join(p.read_text() for p in files))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -7,36 +7,25 @@ unless MLKUBE_E2E_KEEP=1.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.cluster.kube import apply_staged_crds, read_env_file
-from tests.support.api_server_policy import CALLERS, caller_policy
+from tests.ansible.playbook import run_playbook
 
 from . import kube
-from .kube import CACHE, NAMESPACE, ROOT, helm, kubectl, kubectl_json
+from .kube import NAMESPACE, helm, kubectl, kubectl_json
 from .platform import (
-    GATEWAY_CRDS,
-    GATEWAY_MANIFESTS,
     GATEWAY_NAME,
     GATEWAY_NAMESPACE,
     PLATFORM,
     RELEASE,
     TIMINGS,
     UMBRELLA,
-    api_server_endpoints,
     platform_values,
 )
 from .progressive_versions import progressive_versions  # noqa: F401 - a session fixture of two modules
-
-VERSIONS = read_env_file(ROOT / "versions.env")
-# Traefik's own CRDs (TraefikService backends) and Argo Rollouts' CRDs, staged by `make images`.
-TRAEFIK_CRDS = CACHE / "gateway" / f"traefik-crds-{VERSIONS['TRAEFIK_VERSION']}"
-ARGO_ROLLOUTS_CRDS = CACHE / "argo-rollouts" / f"crds-{VERSIONS['ARGO_ROLLOUTS_VERSION']}"
 
 
 @pytest.fixture(scope="session")
@@ -54,60 +43,34 @@ def _node_ready(node: dict) -> bool:
 
 
 @pytest.fixture(scope="session")
-def gateway(cluster) -> str:
-    """The local Gateway (Traefik, manifests/gateway/) the local profile's HTTPRoute attaches to; its URL."""
+def cluster_addons(cluster) -> None:
+    """What `make up` installs before the chart, by the same path: the platform role with
+    platform_release_install=false applies the cluster-level manifests, then the local Gateway (Traefik,
+    manifests/gateway), Argo Rollouts (manifests/argo-rollouts) and KEDA (manifests/keda), each after its namespace
+    and the NetworkPolicy that lets it reach the API server's endpoints only, and waits until each serves."""
     started = time.monotonic()
-    kubectl("apply", "-f", str(ROOT / "manifests" / "priority-classes.yaml"), namespace=None)
-    if not GATEWAY_CRDS.is_dir():
-        pytest.fail(f"no Gateway API CRDs at {GATEWAY_CRDS}: run `make images` first", pytrace=False)
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(GATEWAY_CRDS), namespace=None)
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(GATEWAY_CRDS), namespace=None)
-    _apply_crds(TRAEFIK_CRDS)
-    _let_reach_the_api_server("gateway", GATEWAY_MANIFESTS / "00-namespace.yaml")
-    kubectl("apply", "-f", str(GATEWAY_MANIFESTS), namespace=None)
-    kubectl(
-        "wait",
-        "--for=condition=Programmed",
-        "--timeout=180s",
-        f"gateway/{GATEWAY_NAME}",
-        namespace=GATEWAY_NAMESPACE,
-        timeout=200,
-    )
-    TIMINGS["install gateway"] = time.monotonic() - started
+    run = run_playbook("local", "--tags", "platform", "-e", "platform_release_install=false", timeout=1200)
+    if run.rc != 0:
+        pytest.fail(f"the platform role's add-ons failed:\n{run.explain()}", pytrace=False)
+    TIMINGS["install gateway, argo-rollouts, keda (platform role)"] = time.monotonic() - started
+
+
+@pytest.fixture(scope="session")
+def gateway(cluster_addons) -> str:
+    """The local Gateway the local profile's HTTPRoute attaches to; its URL."""
     return kube.service_url(GATEWAY_NAME, "http", namespace=GATEWAY_NAMESPACE)
 
 
 @pytest.fixture(scope="session")
-def argo_rollouts(cluster) -> str:
-    """The Argo Rollouts controller (manifests/argo-rollouts/, image built by `make images`); its namespace."""
-    started = time.monotonic()
-    kubectl("apply", "-f", str(ROOT / "manifests" / "priority-classes.yaml"), namespace=None)
-    _apply_crds(ARGO_ROLLOUTS_CRDS)
-    _let_reach_the_api_server("argo_rollouts", ROOT / "manifests" / "argo-rollouts" / "00-namespace.yaml")
-    kubectl("apply", "-f", str(ROOT / "manifests" / "argo-rollouts"), namespace=None)
-    namespace = PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]
-    kubectl(
-        "wait",
-        "--for=condition=Available",
-        "--timeout=180s",
-        "deployment/argo-rollouts",
-        namespace=namespace,
-        timeout=200,
-    )
-    TIMINGS["install argo-rollouts"] = time.monotonic() - started
-    return namespace
+def argo_rollouts(cluster_addons) -> str:
+    """The Argo Rollouts controller's namespace."""
+    return PLATFORM["ARGO_ROLLOUTS_NAMESPACE"]
 
 
-def _let_reach_the_api_server(caller: str, namespace_file: Path) -> None:
-    """As the platform role does before the workload of manifests/gateway or manifests/argo-rollouts, whose own
-    policies cannot know the API server's address: their namespace, then the policy that admits its endpoints."""
-    kubectl("apply", "-f", str(namespace_file), namespace=None)
-    policy = caller_policy(CALLERS[caller], *api_server_endpoints())
-    kubectl("apply", "-f", "-", namespace=None, input=json.dumps(policy))
-
-
-def _apply_crds(directory: Path) -> None:
-    apply_staged_crds(lambda *args: kubectl(*args, namespace=None), directory)
+@pytest.fixture(scope="session")
+def keda(cluster_addons) -> str:
+    """KEDA's namespace (its external metrics API is served: the role waited for the APIService)."""
+    return PLATFORM["KEDA_NAMESPACE"]
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,9 @@ import os
 from functools import cache
 
 from tests.cluster.kube import read_env_file
-from tests.support.api_server_policy import cidr, endpoints
+from tests.support.api_server import cidr, endpoints
 
-from .kube import CACHE, ROOT, kubectl_json
+from .kube import ROOT, kubectl_json
 
 RELEASE = "mlkube"
 UMBRELLA = ROOT / "charts" / "mlkube"
@@ -17,9 +17,7 @@ TIMINGS: dict[str, float] = {}
 
 
 PLATFORM = read_env_file(ROOT / "platform.env")
-# The local cluster's Gateway API implementation (manifests/gateway/) and the CRDs `make images` staged.
-GATEWAY_MANIFESTS = ROOT / "manifests" / "gateway"
-GATEWAY_CRDS = CACHE / "gateway" / f"crds-{read_env_file(ROOT / 'versions.env')['GATEWAY_API_VERSION']}"
+# The local cluster's Gateway API implementation (manifests/gateway/, installed by the platform role).
 GATEWAY_NAMESPACE = PLATFORM["GATEWAY_NAMESPACE"]
 GATEWAY_NAME = PLATFORM["GATEWAY_NAME"]
 

@@ -17,9 +17,8 @@ Plain helpers (usable from scripts and any test framework):
 - ``training.train_penguins(tracking_uri, algorithms=("logistic_regression",), ...)``: runs the real
   ``mlkube-train penguins`` command with the fast config and returns the ``RegisteredModel`` entries it registered
   (name, version, algorithm, run id, ``models:/`` URI, champion decision). ``training.train_digits(...)`` likewise.
-- ``api_server_policy.api_server_policy(name, namespace, pod_labels, addresses, ports)``: the egress NetworkPolicy
-  to the API server's endpoints that the platform role adds for the components of manifests/ (``CALLERS``: Traefik,
-  the Argo Rollouts controller; ``endpoints(slices)`` reads the ``kubernetes`` Service's EndpointSlices).
+- ``api_server.endpoints(slices)``: the API server's addresses and ports from the ``kubernetes`` Service's
+  EndpointSlices, as the platform role reads them; ``api_server.cidr(address)``: one as an ipBlock names it.
 
 Pytest fixtures: import them into your suite's conftest.py (``from tests.support.fixtures import mlflow_server``);
 pytest refuses ``pytest_plugins`` in a conftest below the rootdir (tests/) when whole trees are collected.

@@ -24,6 +24,7 @@ WORK_DIR=$MLKUBE_CACHE/images
 DOCKER_DIR=$MLKUBE_CACHE/docker
 GATEWAY_DIR=$MLKUBE_CACHE/gateway
 ARGO_ROLLOUTS_DIR=$MLKUBE_CACHE/argo-rollouts
+KEDA_DIR=$MLKUBE_CACHE/keda
 # The base rootfs depends only on its recipe (suite, packages, BASE_RECIPE), never on the checkout: one
 # copy per machine lets a fresh clone reuse it, and with it Docker's layer cache for every image.
 SHARED_DIR=${MLKUBE_SHARED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlkube}/images
@@ -64,6 +65,7 @@ image_specs() {
   echo "$IMAGE_PREFIX/pushgateway|$files/pushgateway/Dockerfile|$files/pushgateway|"
   echo "$GATEWAY_IMAGE|$files/gateway/Dockerfile||gateway_context"
   echo "$ARGO_ROLLOUTS_IMAGE|$files/argo-rollouts/Dockerfile||argo_rollouts_context|$ARGO_ROLLOUTS_VERSION"
+  echo "$KEDA_IMAGE|$files/keda/Dockerfile||keda_context|$KEDA_VERSION"
   echo "$MODEL_SERVER_IMAGE|model-server/Dockerfile||model_server_context"
   echo "$TRAINING_IMAGE|training-jobs/Dockerfile||training_context"
 }
@@ -99,6 +101,21 @@ argo_rollouts_context() {
   rm -rf "$CONTEXT" && mkdir -p "$CONTEXT"
   cp -l "$ARGO_ROLLOUTS_DIR/rollouts-controller-$ARGO_ROLLOUTS_VERSION" "$CONTEXT/rollouts-controller" 2>/dev/null \
     || cp "$ARGO_ROLLOUTS_DIR/rollouts-controller-$ARGO_ROLLOUTS_VERSION" "$CONTEXT/rollouts-controller"
+  BUILD_ARGS=()
+}
+
+# KEDA's operator and metrics API server built from Go modules (cached by version); the same step stages its
+# CRDs (KEDA_DIR/crds-<version>).
+keda_context() {
+  "$FILES_DIR/keda/build-keda.sh" "$KEDA_DIR" || die "the keda binaries could not be built"
+  CONTEXT=$WORK_DIR/contexts/keda
+  rm -rf "$CONTEXT" && mkdir -p "$CONTEXT"
+  local binary name
+  for binary in operator:keda adapter:keda-adapter; do
+    name=${binary#*:}
+    binary=$KEDA_DIR/${binary%%:*}-$KEDA_VERSION
+    cp -l "$binary" "$CONTEXT/$name" 2>/dev/null || cp "$binary" "$CONTEXT/$name"
+  done
   BUILD_ARGS=()
 }
 

@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from . import analysis, placeholders, rule_tests, rules, yamlout
+from . import analysis, autoscaling, placeholders, rule_tests, rules, yamlout
 from .dashboards import all_dashboards
 from .settings import CHART_DIR, CHARTS_DIR, MonitoringValues
 
@@ -34,6 +34,7 @@ def generated_files() -> dict[Path, str]:
     """The committed generated files, by path relative to charts/."""
     files = {MONITORING / "files" / path: text for path, text in templated_files().items()}
     files[Path("model-server") / analysis.GENERATED_PATH] = yamlout.dump(analysis.document(), analysis.HEADER)
+    files[Path("model-server") / autoscaling.GENERATED_PATH] = yamlout.dump(autoscaling.document(), autoscaling.HEADER)
     return files
 
 
