@@ -278,9 +278,6 @@ def test_every_component_is_behind_an_ingress_and_an_egress_policy(profile: Scen
     for pod in pods:
         if pod.hook or pod.spec.get("hostNetwork"):
             continue
-        # A Knative revision's pods are reached through its activator and queue-proxy: KServe's own policies.
-        if "serving.knative.dev/revision" in pod.labels or pod.name.startswith("InferenceService/"):
-            continue
         types = {
             t
             for p in policies
@@ -440,3 +437,32 @@ def test_the_evaluator_reads_policies_as_the_cluster_does() -> None:
     assert not _reaches(policies, a, c, 8000)
     assert _reaches(policies, c, a, 1234), "an unselected pod's egress is open"
     assert not _reaches(policies, a, API, 443), "an address needs an ipBlock"
+
+
+KSERVE = [Scenario("model-server", (f"ci/kserve-{mode}-values.yaml",)) for mode in ("standard", "knative")]
+
+
+@pytest.mark.parametrize("profile", KSERVE, ids=lambda s: s.id)
+def test_kserve_predictors_are_reached_on_their_serving_ports_and_reach_only_dns_and_mlflow(profile: Scenario) -> None:
+    objects = render(profile)
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    knative = "knative" in profile.id
+    predictors = [pod for pod in _pods(objects) if pod.name.startswith("InferenceService/")]
+    assert len(predictors) == (1 if knative else 2), "Standard mode: the stable and the canary predictor"
+    mlflow = Pod("mlflow", {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "tracking-server"})
+    client = Pod("client", {"app": "client"}, namespace="elsewhere")
+    knative_peers = [
+        Pod("activator", {"app": "activator"}, namespace="knative-serving"),
+        Pod("autoscaler", {"app": "autoscaler"}, namespace="knative-serving"),
+        Pod("kourier", {"app": "3scale-kourier-gateway"}, namespace="kourier-system"),
+    ]
+    for pod in predictors:
+        assert _reaches(policies, client, pod, 8080), "the server port stays open to `networkPolicy.from` (any)"
+        assert _reaches(policies, pod, mlflow, int(PLATFORM["MLFLOW_PORT"]))
+        assert _reaches(policies, pod, DNS, 53, "UDP")
+        for callee, port in ((INTERNET, 443), (API, API_PORT), (client, 8080)):
+            assert not _reaches(policies, pod, callee, port), f"{pod.name} -> {callee.name}:{port}"
+        for port in (8012, 8013, 8022, 9090):  # the queue-proxy's: requests, HTTP/2, probes, autoscaler metrics
+            assert not _reaches(policies, client, pod, port)
+            for peer in knative_peers:
+                assert _reaches(policies, peer, pod, port) == knative, f"{peer.name} -> {pod.name}:{port}"

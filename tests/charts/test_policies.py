@@ -114,10 +114,9 @@ def test_selectors_match_their_pods(scenario: Scenario) -> None:
     for pdb in find(objects, "PodDisruptionBudget"):
         selector = pdb["spec"]["selector"]["matchLabels"]
         assert any(selects(selector, labels) for _, labels in templates), pdb["metadata"]["name"]
-    # A policy may select Jobs' pods too, and by a label's presence.
-    pod_labels = [
-        labels for o in objects if o["kind"] in (*WORKLOADS, "Job", "CronJob") for labels, _ in pod_templates(o)
-    ]
+    # A policy may select Jobs' and KServe predictors' pods too, and by a label's presence.
+    pod_kinds = (*WORKLOADS, "Job", "CronJob", "InferenceService")
+    pod_labels = [labels for o in objects if o["kind"] in pod_kinds for labels, _ in pod_templates(o)]
     for policy in find(objects, "NetworkPolicy"):
         selector = policy["spec"]["podSelector"]
         present = [e["key"] for e in selector.get("matchExpressions", []) if e["operator"] == "Exists"]

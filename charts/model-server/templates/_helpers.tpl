@@ -184,6 +184,19 @@ and scales it to zero once its own pods are Healthy, so the Deployment's pods se
 {{- end }}
 {{- end }}
 
+{{/* The workload an autoscaler (HPA or KEDA ScaledObject) scales for the variant .variant: the Rollout when Argo
+Rollouts drives the release, else the variant's Deployment. */}}
+{{- define "model-server.scaleTarget" -}}
+{{- if include "model-server.progressive" .root }}
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+{{- else }}
+apiVersion: apps/v1
+kind: Deployment
+{{- end }}
+name: {{ .variant.deployment }}
+{{- end }}
+
 {{/* The Service the candidate answers on: Argo's canaryService (canary) or previewService (blue-green). */}}
 {{- define "model-server.candidateService" -}}
 {{- printf "%s-%s" (include "model-server.fullname" .) (ternary "canary" "preview" (eq .Values.strategy "progressiveCanary")) }}
