@@ -126,10 +126,11 @@ TEST_SUITES += test-tools
 # that no two suites of a later step build one tool at once. The trainer and server suites mostly wait on the
 # servers, databases and subprocesses they start, and the Ansible suite's local path leaves a core idle while it
 # links binaries, builds images and loads them, so they share a step with the Ansible tests that need no cluster;
-# the charts, monitoring and cluster smoke suites follow on that cluster. They share .venv and Debian packages,
+# the charts, monitoring and cluster smoke suites follow on that cluster, beside the kind suite (its own cluster in
+# Docker, from the binaries the local path built). They share .venv and Debian packages,
 # whose apt-get calls take turns (APT_GET). Every suite of TEST_SUITES must be in one step.
 TEST_STEPS := test-lint+test-tools test-training+test-server+test-ansible-offline+test-ansible-cluster \
-  test-charts+test-monitoring+test-cluster test-e2e
+  test-charts+test-monitoring+test-cluster+test-kind test-e2e
 $(foreach suite,$(TEST_SUITES),$(if $(filter $(suite),$(subst +, ,$(TEST_STEPS))),,$(error TEST_STEPS: $(suite) is in no step)))
 $(foreach suite,$(subst +, ,$(TEST_STEPS)),$(if $(filter $(suite),$(TEST_SUITES)),,$(error TEST_STEPS: $(suite) is no suite)))
 

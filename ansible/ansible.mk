@@ -115,7 +115,7 @@ restore: ansible-venv ## Restore the model registry from BACKUP=<folder> into th
 ansible-lint: ansible-venv ## Lint the playbook and roles (ansible-lint, production profile)
 	@cd ansible && $(ANSIBLE_ENV) ansible-lint
 
-.PHONY: test-ansible test-ansible-offline test-ansible-cluster
+.PHONY: test-ansible test-ansible-offline test-ansible-cluster test-kind
 test-ansible: test-ansible-offline test-ansible-cluster ## Ansible tests: both parts below, one after the other
 
 # Each part prints the slowest tasks of its playbook runs at the end (where CI time goes).
@@ -125,11 +125,14 @@ ansible_pytest = rm -f $(CACHE)/ansible/playbook-times-$(2).txt; \
 	echo "==> slowest tasks of each playbook run"; cat $(CACHE)/ansible/playbook-times-$(2).txt 2>/dev/null; exit $$status
 
 test-ansible-offline: venv ansible-venv helm chart-deps ## Ansible tests without a cluster: syntax, lint, check mode (kind, cloud), EKS on moto, GKE kubeconfig, registry backup, long_command
-	@$(call ansible_pytest,-m "not cluster",offline)
+	@$(call ansible_pytest,-m "not cluster and not kind",offline)
 
 test-ansible-cluster: venv ansible-venv helm crane image-wheelhouses ## The local path for real: cluster and images up, a second run changes nothing, the images pushed, the cloud path's check mode against it
 	@$(call ansible_pytest,-m cluster,cluster)
 
+test-kind: venv ansible-venv ## kind for real: the node image built offline, a two-node cluster from it, pods across nodes, DNS; deleted after
+	@$(call ansible_pytest,-m kind,kind)
+
 # The two parts run side by side in `make test`: the local path leaves a core idle while it links, loads images
 # and waits, and the other part's playbooks are one Python process each.
-TEST_SUITES += test-ansible-offline test-ansible-cluster
+TEST_SUITES += test-ansible-offline test-ansible-cluster test-kind

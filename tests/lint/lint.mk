@@ -2,8 +2,10 @@
 
 LINT_VENV := $(CACHE)/lint-venv
 LINT_STAMP := $(LINT_VENV)/.stamp-ruff-$(RUFF_VERSION)
-# Every shell script in the repository: the executables and the libraries cluster.sh sources.
-SHELL_SCRIPTS = $(shell git ls-files -- '*.sh' .ci/run)
+# Every shell script in the repository: the executables, the libraries cluster.sh sources, and the scripts whose
+# name a program expects (kind's docker shim, the kind node's entrypoint).
+SHELL_SCRIPTS = $(shell git ls-files -- '*.sh' .ci/run ansible/roles/kind_cluster/files/docker-shim/docker \
+  ansible/roles/kind_cluster/files/node-image/mlkube-entrypoint)
 
 $(LINT_STAMP): versions.env
 	@echo "==> ruff $(RUFF_VERSION) (.cache/lint-venv)"

@@ -7,6 +7,7 @@
 #        mlkube-images.sh all   local|kind|none  build, then load
 #        mlkube-images.sh push  REGISTRY         push the built images as REGISTRY/<name>:<tag>
 #        mlkube-images.sh list                   print the references of the images (<name>:<tag>)
+#        mlkube-images.sh base                   only the Debian base image (the kind node image's base)
 #        mlkube-images.sh dockerd-stop           stop the dockerd this script started (by PID)
 #
 # Settings (environment; defaults in brackets): MLKUBE_ROOT [repository root], MLKUBE_CACHE
@@ -384,7 +385,9 @@ load_local() {
 load_kind() {
   local ref=$1 out t
   t=$SECONDS
-  out=$(kind load docker-image "$ref" --name "$KIND_CLUSTER_NAME" 2>&1) \
+  # kind execs into its nodes with --privileged: the kind_cluster role's shim where the host cannot start such.
+  out=$(PATH="$MLKUBE_ROOT/ansible/roles/kind_cluster/files/docker-shim:$PATH" \
+    kind load docker-image "$ref" --name "$KIND_CLUSTER_NAME" 2>&1) \
     || die "kind load of $ref into cluster '$KIND_CLUSTER_NAME' failed: $out"
   if grep -q 'not yet present' <<<"$out"; then
     say "loaded $ref into kind/$KIND_CLUSTER_NAME in $((SECONDS - t)) s"
@@ -481,8 +484,9 @@ main() {
     all) cmd_build; cmd_load "$@" ;;
     push) cmd_push "$@" ;;
     list) cmd_list; return 0 ;;
+    base) ensure_docker; step "base image $(base_image)"; build_base_tarball; import_base ;;
     dockerd-stop) dockerd_stop ;;
-    *) sed -n '4,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '4,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
   echo "mlkube-images: changed=$CHANGED"
   if [ "${#FAILED[@]}" -gt 0 ]; then

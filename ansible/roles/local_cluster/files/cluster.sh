@@ -10,6 +10,7 @@
 #   cluster.sh has-image REF        exit 0 if the image (e.g. mlkube/model-server:0.1.0) is imported
 #   cluster.sh pack-image NAME ARCHIVE ENTRYPOINT USER SOURCE:DEST [PORT/PROTO...]
 #                                   one static file as a one-layer image archive (for import-image)
+#   cluster.sh kind-node-bits DIR   kubeadm, kubelet, kubectl and the control plane's images for a kind node image
 #   cluster.sh kubeconfig           print the admin kubeconfig path
 #   cluster.sh kubectl ARGS...      kubectl with the admin kubeconfig
 #
@@ -67,7 +68,7 @@ export PAUSE_IMAGE=$IMAGE_PREFIX/pause:$IMAGE_TAG
 export COREDNS_IMAGE=$IMAGE_PREFIX/coredns:$COREDNS_VERSION
 export LOCAL_PATH_HELPER_IMAGE=$IMAGE_PREFIX/local-path-helper:$IMAGE_TAG
 
-for lib in build pki network processes components images addons teardown; do
+for lib in build pki network processes components images addons teardown kind_node; do
   # shellcheck source=/dev/null
   . "$FILES_DIR/lib/$lib.sh"
 done
@@ -170,7 +171,7 @@ cmd_import_image() {
   import_archives "$@"
 }
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # up, down and build change shared host state: one at a time, whoever calls (make, Ansible, a test).
 take_lock() {
@@ -184,7 +185,7 @@ take_lock() {
 
 main() {
   local cmd="${1:-}"; shift || true
-  case "$cmd" in build|up|down) take_lock ;; esac
+  case "$cmd" in build|up|down|kind-node-bits) take_lock ;; esac
   case "$cmd" in
     build) cmd_build ;;
     up) cmd_up ;;
@@ -198,6 +199,10 @@ main() {
     pack-image)
       [ "$#" -ge 5 ] || die "usage: $0 pack-image NAME ARCHIVE ENTRYPOINT USER SOURCE:DEST [PORT/PROTO...]"
       pack_image "$@" ;;
+    kind-node-bits)
+      [ "$#" = 1 ] || die "usage: $0 kind-node-bits DIR"
+      mkdir -p "$BIN_CACHE" "$BUILD_CACHE"
+      kind_node_bits "$1" ;;
     kubeconfig) echo "$KUBECONFIG_ADMIN" ;;
     kubectl) kubectl_admin "$@" ;;
     -h|--help|help) usage ;;

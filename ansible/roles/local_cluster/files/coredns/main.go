@@ -1,5 +1,5 @@
-// CoreDNS with only the plugins the local cluster's Corefile uses. Importing the plugins
-// registers them; the directive list fixes their order in the server's plugin chain.
+// CoreDNS with only the plugins the local cluster's Corefile and kubeadm's default one (the kind node image's)
+// use. Importing the plugins registers them; the directive list fixes their order in the server's plugin chain.
 package main
 
 import (
@@ -8,10 +8,13 @@ import (
 
 	_ "github.com/coredns/coredns/plugin/cache"
 	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/forward"
 	_ "github.com/coredns/coredns/plugin/health"
 	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
 	_ "github.com/coredns/coredns/plugin/log"
 	_ "github.com/coredns/coredns/plugin/loop"
+	_ "github.com/coredns/coredns/plugin/metrics"
 	_ "github.com/coredns/coredns/plugin/ready"
 	_ "github.com/coredns/coredns/plugin/reload"
 )
@@ -21,11 +24,14 @@ var directives = []string{
 	"reload",
 	"health",
 	"ready",
+	"prometheus",
 	"errors",
 	"log",
+	"loadbalance",
 	"cache",
 	"loop",
 	"kubernetes",
+	"forward",
 }
 
 func main() {

@@ -8,7 +8,8 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 
 k8s_dir()     { echo "$BIN_CACHE/kubernetes-$KUBERNETES_VERSION"; }
 etcd_dir()    { echo "$BIN_CACHE/etcd-$ETCD_VERSION"; }
-coredns_dir() { echo "$BIN_CACHE/coredns-$COREDNS_VERSION"; }
+# Keyed by the plugin set too: a changed coredns/main.go is a new build.
+coredns_dir() { echo "$BIN_CACHE/coredns-$COREDNS_VERSION-$(sha256sum "$FILES_DIR/coredns/main.go" | cut -c1-8)"; }
 kwok_dir()    { echo "$BIN_CACHE/kwok-$KWOK_VERSION"; }
 local_path_dir() { echo "$BIN_CACHE/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION"; }
 kube_router_dir() { echo "$BIN_CACHE/kube-router-$KUBE_ROUTER_VERSION"; }

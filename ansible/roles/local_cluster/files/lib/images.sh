@@ -16,6 +16,8 @@ docker_name() {
 
 # pack_image NAME ARCHIVE ENTRYPOINT USER SOURCE:DEST [PORT/PROTO...] — one file (mode 0755) in a one-layer image:
 # umoci makes the OCI layout, skopeo writes it as a docker-save archive, whose tag names the image on import.
+# FILE_CAPS (environment, setcap's syntax) gives the file capabilities, as upstream images give CoreDNS
+# cap_net_bind_service: a non-root user's process gets a pod's added capabilities only through them.
 pack_image() {
   local name="$1" archive="$2" entrypoint="$3" user="$4" file="$5" work port; shift 5
   work=$(mktemp -d "$archive.XXXXXX")
@@ -23,6 +25,7 @@ pack_image() {
   umoci new --image "$work/layout:image"
   umoci unpack --image "$work/layout:image" "$work/bundle" >/dev/null
   install -D -m 0755 "${file%%:*}" "$work/bundle/rootfs${file#*:}"
+  [ -z "${FILE_CAPS:-}" ] || setcap "$FILE_CAPS" "$work/bundle/rootfs${file#*:}"
   umoci repack --image "$work/layout:image" "$work/bundle"
   local config=(--config.entrypoint "$entrypoint")
   [ -z "$user" ] || config+=(--config.user "$user")
@@ -59,7 +62,7 @@ build_pause_image() {
 }
 
 build_coredns_image() {
-  local dir; dir=$(IMAGES_DIR)/coredns-$COREDNS_VERSION
+  local dir; dir=$(IMAGES_DIR)/$(basename "$(coredns_dir)")
   if [ ! -f "$dir/coredns.tar" ]; then
     mkdir -p "$dir"
     pack_image "$COREDNS_IMAGE" "$dir/coredns.tar" /coredns 65532:65532 "$(coredns_dir)/coredns:/coredns" \
