@@ -2,7 +2,8 @@
 CoreDNS from their Go modules, Debian's containerd, no registry), a control plane and a worker started from it
 by the pinned kind CLI (through files/docker-shim where the host cannot start privileged containers), the nodes
 Ready with every system pod, a pod on one node reaching a pod on the other by its address and through a Service
-by name (the pod network, kube-proxy and CoreDNS), and a second run that changes nothing. The cluster is deleted
+by name with its own address as the source (the pod network, kube-proxy and CoreDNS), and a second run that
+changes nothing. The cluster is deleted
 at the end; the node image stays cached."""
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ def test_pods_on_two_nodes_reach_each_other_and_the_cluster_dns(kind_cluster: tu
     _kubectl(tmp_path, "apply", "-f", "-", stdin="---\n".join(manifests))
     _kubectl(tmp_path, "wait", "--for=condition=Ready", "pod/server", "pod/client", "--timeout=120s")
     server_ip = _kubectl(tmp_path, "get", "pod", "server", "-o", "jsonpath={.status.podIP}")
+    client_ip = _kubectl(tmp_path, "get", "pod", "client", "-o", "jsonpath={.status.podIP}")
     for url in (f"http://{server_ip}:8080/", "http://server.default.svc.cluster.local/"):
         fetch = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=10).status)"
         deadline = time.monotonic() + 60
@@ -141,6 +143,10 @@ def test_pods_on_two_nodes_reach_each_other_and_the_cluster_dns(kind_cluster: tu
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(2)
+    # Pod to pod across nodes keeps the sender's address (no masquerading inside the pod range): what
+    # NetworkPolicies match on. The server logs each request's source.
+    sources = {line.split()[0] for line in _kubectl(tmp_path, "logs", "server").splitlines() if "GET /" in line}
+    assert sources == {client_ip}, sources
 
 
 def test_a_second_run_changes_nothing(kind_cluster: tuple[Path, PlaybookRun]) -> None:
