@@ -130,7 +130,7 @@ test-ansible-offline: venv ansible-venv helm chart-deps ## Ansible tests without
 test-ansible-cluster: venv ansible-venv helm crane image-wheelhouses ## The local path for real: cluster and images up, a second run changes nothing, the images pushed, the cloud path's check mode against it
 	@$(call ansible_pytest,-m cluster,cluster)
 
-test-kind: venv ansible-venv ## kind for real: the node image built offline, a two-node cluster from it, pods across nodes, DNS; deleted after
+test-kind: venv ansible-venv helm image-wheelhouses ## kind for real: the node image built offline, a cluster from it (pods across nodes, DNS, policies, volumes), then the platform on kind and its printed commands; deleted after
 	@$(call ansible_pytest,-m kind,kind)
 
 # The two parts run side by side in `make test`: the local path leaves a core idle while it links, loads images

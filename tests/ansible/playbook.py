@@ -12,7 +12,10 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.cluster.kube import read_env_file
+
 ROOT = Path(__file__).resolve().parents[2]
+VERSIONS = read_env_file(ROOT / "versions.env")
 ANSIBLE_DIR = ROOT / "ansible"
 INVENTORIES = ("kind", "cloud", "local")
 # Every playbook run's slowest tasks, appended for `make test-ansible-*` to print at the end (where CI time goes).
@@ -127,14 +130,14 @@ def record_timings(run: PlaybookRun, argv: list[str]) -> None:
         out.write("\n".join(lines) + "\n")
 
 
+def built_kubectl() -> Path:
+    """Where the local cluster's build puts its kubectl (the kind node image's build too)."""
+    return ROOT / ".cache" / "cluster-bin" / f"kubernetes-{VERSIONS['KUBERNETES_VERSION']}" / "kubectl"
+
+
 def find_kubectl() -> str:
     """The local cluster's own kubectl when it has been built, else one on PATH."""
-    versions = dict(
-        line.split("=", 1)
-        for line in (ROOT / "versions.env").read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
-    built = ROOT / ".cache" / "cluster-bin" / f"kubernetes-{versions['KUBERNETES_VERSION']}" / "kubectl"
+    built = built_kubectl()
     if built.is_file():
         return str(built)
     found = shutil.which("kubectl")

@@ -2,30 +2,31 @@
 CoreDNS from their Go modules, Debian's containerd, no registry), a control plane and a worker started from it
 by the pinned kind CLI (through files/docker-shim where the host cannot start privileged containers), the nodes
 Ready with every system pod, a pod on one node reaching a pod on the other by its address and through a Service
-by name with its own address as the source (the pod network, kube-proxy and CoreDNS), and a second run that
-changes nothing. The cluster is deleted
-at the end; the node image stays cached."""
+by name with its own address as the source (the pod network, kube-proxy and CoreDNS), NetworkPolicies enforced
+(kube-router), a claim of the default StorageClass bound and written (local-path-provisioner), and a second run that
+changes nothing. The cluster is deleted at the end; the node image stays cached."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.ansible.playbook import ROOT, PlaybookRun, run_playbook
+from tests.ansible.playbook import ROOT, VERSIONS, PlaybookRun, built_kubectl, run_playbook
+from tests.cluster.kube import read_env_file
 
 pytestmark = pytest.mark.kind
 
 NAME = "mlkube-kind-test"
-VERSIONS = dict(
-    line.split("=", 1) for line in (ROOT / "versions.env").read_text().splitlines() if "=" in line and line[0] != "#"
-)
 # The kubectl the node image's build compiles (the local cluster's).
-KUBECTL = ROOT / ".cache" / "cluster-bin" / f"kubernetes-{VERSIONS['KUBERNETES_VERSION']}" / "kubectl"
+KUBECTL = built_kubectl()
+PLATFORM = read_env_file(ROOT / "platform.env")
+# A small image of the platform's, built if missing and loaded with `kind load` (through the docker shim).
+LOADED_IMAGE = f"{PLATFORM['IMAGE_PREFIX']}/pushgateway"
 CONFIG = """\
 kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
@@ -51,13 +52,44 @@ spec:
 """
 SERVE = "import http.server as h; h.ThreadingHTTPServer(('', 8080), h.SimpleHTTPRequestHandler).serve_forever()"
 SLEEP = "import time; time.sleep(3600)"
+POLICY = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: server-ingress}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  policyTypes: [Ingress]
+  ingress: [{from: [{podSelector: {matchLabels: {server-access: "true"}}}]}]
+"""
+# A non-root pod writes into a claim of the default StorageClass (the provisioner makes its directory writable).
+# Scheduled, not placed: the class binds a claim where the scheduler puts its first pod.
+CLAIM = """\
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: data}}
+spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 16Mi}}}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: writer}}
+spec:
+  nodeSelector: {{kubernetes.io/hostname: {node}}}
+  restartPolicy: Never
+  securityContext: {{runAsUser: 65534, runAsGroup: 65534}}
+  containers:
+    - name: main
+      image: {image}
+      command: [sh, -c, "echo written > /data/file && cat /data/file"]
+      volumeMounts: [{{name: data, mountPath: /data}}]
+  volumes: [{{name: data, persistentVolumeClaim: {{claimName: data}}}}]
+"""
 
 
 def _play(tmp_path: Path, *args: str) -> PlaybookRun:
     return run_playbook(
         "kind",
         "--tags",
-        "tools,cluster",
+        "tools,cluster,images",
         "-e",
         "cluster_tools_kubectl=false",
         "-e",
@@ -73,6 +105,7 @@ def _play(tmp_path: Path, *args: str) -> PlaybookRun:
         *args,
         MLKUBE_KIND_NODE_IMAGE_BUILD="true",
         MLKUBE_GPU="false",
+        MLKUBE_IMAGES=LOADED_IMAGE,
         timeout=3600,
     )
 
@@ -119,7 +152,26 @@ def test_the_cluster_comes_up_from_the_node_image_built_here(kind_cluster: tuple
     assert all(image.startswith("mlkube/") for image in images), images
 
 
-def test_pods_on_two_nodes_reach_each_other_and_the_cluster_dns(kind_cluster: tuple[Path, PlaybookRun]) -> None:
+def _fetch(tmp_path: Path, url: str) -> bool:
+    """Whether the client pod gets a 200 from url (within 5 s)."""
+    fetch = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=5).status)"
+    try:
+        return _kubectl(tmp_path, "exec", "client", "--", "python3", "-c", fetch).strip() == "200"
+    except subprocess.CalledProcessError:
+        return False
+
+
+def _until(what: str, check: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"not within {seconds:.0f} s: {what}"
+        time.sleep(2)
+
+
+@pytest.fixture(scope="module")
+def pods(kind_cluster: tuple[Path, PlaybookRun]) -> tuple[str, str]:
+    """A server pod on the worker, a client pod on the control plane and a Service in front of the server; their
+    addresses."""
     tmp_path, _ = kind_cluster
     image = f"mlkube/kube-proxy:v{VERSIONS['KUBERNETES_VERSION']}"
     manifests = [
@@ -132,21 +184,58 @@ def test_pods_on_two_nodes_reach_each_other_and_the_cluster_dns(kind_cluster: tu
     _kubectl(tmp_path, "wait", "--for=condition=Ready", "pod/server", "pod/client", "--timeout=120s")
     server_ip = _kubectl(tmp_path, "get", "pod", "server", "-o", "jsonpath={.status.podIP}")
     client_ip = _kubectl(tmp_path, "get", "pod", "client", "-o", "jsonpath={.status.podIP}")
+    return server_ip, client_ip
+
+
+def test_pods_on_two_nodes_reach_each_other_and_the_cluster_dns(
+    kind_cluster: tuple[Path, PlaybookRun], pods: tuple[str, str]
+) -> None:
+    tmp_path, _ = kind_cluster
+    server_ip, client_ip = pods
     for url in (f"http://{server_ip}:8080/", "http://server.default.svc.cluster.local/"):
-        fetch = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=10).status)"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                assert _kubectl(tmp_path, "exec", "client", "--", "python3", "-c", fetch).strip() == "200"
-                break
-            except (subprocess.CalledProcessError, AssertionError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
+        _until(f"the client fetches {url}", lambda url=url: _fetch(tmp_path, url))
     # Pod to pod across nodes keeps the sender's address (no masquerading inside the pod range): what
     # NetworkPolicies match on. The server logs each request's source.
     sources = {line.split()[0] for line in _kubectl(tmp_path, "logs", "server").splitlines() if "GET /" in line}
     assert sources == {client_ip}, sources
+
+
+def test_network_policies_are_enforced(kind_cluster: tuple[Path, PlaybookRun], pods: tuple[str, str]) -> None:
+    """A policy admitting only labelled pods to the server shuts the client out until it carries the label."""
+    tmp_path, _ = kind_cluster
+    server_ip, _ = pods
+    url = f"http://{server_ip}:8080/"
+    _until("the client reaches the server before any policy", lambda: _fetch(tmp_path, url))
+    _kubectl(tmp_path, "apply", "-f", "-", stdin=POLICY)
+    _until("the policy shuts the unlabelled client out", lambda: not _fetch(tmp_path, url))
+    _kubectl(tmp_path, "label", "pod", "client", "server-access=true")
+    _until("the labelled client gets in", lambda: _fetch(tmp_path, url))
+    _kubectl(tmp_path, "delete", "networkpolicy", "server-ingress")
+
+
+def test_a_claim_of_the_default_storage_class_is_bound_and_written(kind_cluster: tuple[Path, PlaybookRun]) -> None:
+    tmp_path, _ = kind_cluster
+    classes = json.loads(_kubectl(tmp_path, "get", "storageclass", "-o", "json"))["items"]
+    default = "storageclass.kubernetes.io/is-default-class"
+    defaults = [c["metadata"]["name"] for c in classes if c["metadata"].get("annotations", {}).get(default) == "true"]
+    assert defaults == ["standard"], defaults
+    claim = CLAIM.format(node=f"{NAME}-worker", image=f"mlkube/kube-proxy:v{VERSIONS['KUBERNETES_VERSION']}")
+    _kubectl(tmp_path, "apply", "-f", "-", stdin=claim)
+    _kubectl(tmp_path, "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/writer", "--timeout=120s")
+    assert _kubectl(tmp_path, "get", "pvc", "data", "-o", "jsonpath={.status.phase}") == "Bound"
+    assert _kubectl(tmp_path, "logs", "writer").strip() == "written"
+
+
+def test_an_image_loaded_by_the_images_role_runs(kind_cluster: tuple[Path, PlaybookRun]) -> None:
+    """The images role's `kind load` (through the docker shim: kind execs into the nodes with --privileged)."""
+    tmp_path, run = kind_cluster
+    load = run.result("Load the images into the cluster")
+    assert any(LOADED_IMAGE in line for line in load["stdout_lines"]), load["stdout_lines"]
+    ref = f"{LOADED_IMAGE}:{PLATFORM['IMAGE_TAG']}"
+    overrides = {"spec": {"containers": [{"name": "loaded", "image": ref, "imagePullPolicy": "Never",
+                                          "args": ["--version"]}]}}  # fmt: skip
+    _kubectl(tmp_path, "run", "loaded", f"--image={ref}", "--restart=Never", f"--overrides={json.dumps(overrides)}")
+    _kubectl(tmp_path, "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/loaded", "--timeout=120s")
 
 
 def test_a_second_run_changes_nothing(kind_cluster: tuple[Path, PlaybookRun]) -> None:

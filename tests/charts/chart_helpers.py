@@ -13,21 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cluster.kube import read_env_file
+
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT / "charts"
 CHART_NAMES = ("model-server", "training-job", "mlflow", "monitoring", "mlkube")
 NAMESPACE = "mlkube"
 RELEASE = "mlkube"
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    pairs = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            pairs[key.strip()] = value.strip()
-    return pairs
 
 
 VERSIONS = read_env_file(ROOT / "versions.env")
@@ -90,7 +82,7 @@ def scenarios() -> list[Scenario]:
             found.append(Scenario(chart, (f"ci/{path.name}",)))
     for path in sorted((CHARTS / "mlkube" / "profiles").glob("*.yaml")):
         values = (f"profiles/{path.name}",)
-        if path.stem == "gpu":
+        if path.stem in ("gpu", "kind-offline"):
             values = ("profiles/kind.yaml", f"profiles/{path.name}")
         if path.stem == "kind-gpu":
             values = ("profiles/kind.yaml", "profiles/gpu.yaml", f"profiles/{path.name}")

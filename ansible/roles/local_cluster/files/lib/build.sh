@@ -13,6 +13,7 @@ coredns_dir() { echo "$BIN_CACHE/coredns-$COREDNS_VERSION-$(sha256sum "$FILES_DI
 kwok_dir()    { echo "$BIN_CACHE/kwok-$KWOK_VERSION"; }
 local_path_dir() { echo "$BIN_CACHE/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION"; }
 kube_router_dir() { echo "$BIN_CACHE/kube-router-$KUBE_ROUTER_VERSION"; }
+crictl_dir() { echo "$BIN_CACHE/crictl-$CRICTL_VERSION"; }
 
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
@@ -131,6 +132,16 @@ build_kube_router() {
   mkdir -p "$out.partial"
   GOBIN="$out.partial" go install -trimpath -ldflags "-s -w" \
     "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$KUBE_ROUTER_VERSION"
+  rm -rf "$out" && mv "$out.partial" "$out"
+}
+
+# crictl for the kind node image (lib/kind_node.sh); the local cluster does not use it.
+build_crictl() {
+  local out; out=$(crictl_dir)
+  if all_present "$out" crictl; then say "crictl $CRICTL_VERSION: cached in $out"; return; fi
+  step "crictl $CRICTL_VERSION: go install"
+  mkdir -p "$out.partial"
+  GOBIN="$out.partial" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/cri-tools/cmd/crictl@v$CRICTL_VERSION"
   rm -rf "$out" && mv "$out.partial" "$out"
 }
 

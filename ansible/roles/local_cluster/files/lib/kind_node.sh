@@ -4,18 +4,24 @@
 # one-layer archives named as kubeadm asks for them with imageRepository $IMAGE_PREFIX (kind_cluster role's
 # node image; kind's own `kind build node-image` pulls these from registries).
 
-# kind_node_bits DIR — DIR/bin/{kubeadm,kubelet,kubectl}, DIR/images/*.tar, DIR/version (v<Kubernetes version>) and
-# DIR/kube-proxy (its image also needs the iptables tools: the kind_cluster role builds it).
+# kind_node_bits DIR — DIR/bin/{kubeadm,kubelet,kubectl,crictl}, DIR/images/*.tar, DIR/version (v<Kubernetes version>),
+# DIR/kube-proxy and DIR/kube-router (their images also need the iptables and ipset tools: the kind_cluster role
+# builds them on the Debian base).
 kind_node_bits() {
   local dir="$1" k8s name
   K8S_BINARIES+=(kubeadm)
   build_kubernetes
   build_etcd
   build_coredns
+  build_local_path_provisioner
+  build_kube_router
+  build_crictl
   k8s=$(k8s_dir)
   mkdir -p "$dir/bin" "$dir/images"
   for name in kubeadm kubelet kubectl; do install -m 0755 "$k8s/$name" "$dir/bin/$name"; done
+  install -m 0755 "$(crictl_dir)/crictl" "$dir/bin/crictl"
   install -m 0755 "$k8s/kube-proxy" "$dir/kube-proxy"
+  install -m 0755 "$(kube_router_dir)/kube-router" "$dir/kube-router"
   echo "v$KUBERNETES_VERSION" > "$dir/version"
   for name in kube-apiserver kube-controller-manager kube-scheduler; do
     kind_node_image "$IMAGE_PREFIX/$name:v$KUBERNETES_VERSION" "$dir/images/$name.tar" "/usr/local/bin/$name" "" \
@@ -28,6 +34,11 @@ kind_node_bits() {
   FILE_CAPS=cap_net_bind_service=+ep kind_node_image "$IMAGE_PREFIX/coredns:$COREDNS_VERSION-kind" \
     "$dir/images/coredns.tar" /coredns 65532:65532 "$(coredns_dir)/coredns:/coredns" 53/udp 53/tcp
   cp "$(build_pause_image)" "$dir/images/pause.tar"
+  # The default StorageClass's provisioner and the helper pods it starts (the node image's default-storage.yaml).
+  kind_node_image "$IMAGE_PREFIX/local-path-provisioner:v$LOCAL_PATH_PROVISIONER_VERSION" \
+    "$dir/images/local-path-provisioner.tar" /local-path-provisioner "" \
+    "$(local_path_dir)/local-path-provisioner:/local-path-provisioner"
+  cp "$(build_local_path_helper_image)" "$dir/images/local-path-helper.tar"
   step "kind node bits ready in $dir"
 }
 

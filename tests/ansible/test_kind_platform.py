@@ -1,0 +1,142 @@
+"""The platform on kind, on this machine: `make up`'s path through the playbook with the kind inventory and the node
+image built here. The cluster of manifests/kind-config.yaml (control plane, CPU worker, tainted GPU worker); every
+platform image built and loaded with `kind load` (through the docker shim); Argo Rollouts built from its Go module;
+the umbrella chart with the kind and kind-offline profiles, its NetworkPolicies enforced by kube-router and its
+volumes made by local-path-provisioner; the training Jobs registering the models the server then serves. Then what
+`make up` prints for kind answers from this machine as printed: the "Try it" requests on localhost:8080 (the kind
+config's port mappings), MLflow on localhost:5000 and Prometheus on localhost:9090. The cluster is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.ansible.playbook import ROOT, VERSIONS, PlaybookRun, built_kubectl, run_playbook
+from tests.e2e.docs import printed_section
+
+pytestmark = pytest.mark.kind
+
+NAME = "mlkube-kind-platform"
+NAMESPACE = "mlkube"
+KUBECTL = built_kubectl()
+CACHE = Path(os.environ.get("MLKUBE_CACHE", ROOT / ".cache"))
+# As `make up WITH_TORCH=false`: the digits Job needs the torch build of the training image.
+NO_TORCH = json.dumps({"platform_values": {"training-job": {"jobs": {"digits": {"enabled": False}}}}})
+
+
+def _play(tmp_path: Path, *args: str) -> PlaybookRun:
+    return run_playbook(
+        "kind",
+        "-e",
+        "cluster_tools_kubectl=false",
+        "-e",
+        f"mlkube_kubectl={KUBECTL}",
+        "-e",
+        f"kind_cluster_name={NAME}",
+        "-e",
+        f"kind_cluster_rendered_config={tmp_path / 'rendered' / 'kind-config.yaml'}",
+        "-e",
+        f"mlkube_kubeconfig={tmp_path / 'kubeconfig'}",
+        "-e",
+        NO_TORCH,
+        *args,
+        MLKUBE_KIND_NODE_IMAGE_BUILD="true",
+        MLKUBE_GPU="false",
+        WITH_TORCH="false",
+        timeout=5400,
+    )
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, PlaybookRun]]:
+    tmp_path = tmp_path_factory.mktemp("kind-platform")
+    # The Docker engine, started as the images role starts it where no service manager runs one.
+    subprocess.run([ROOT / "ansible/roles/images/files/mlkube-images.sh", "base"], check=True, timeout=1200)
+    run = _play(tmp_path)
+    try:
+        yield tmp_path, run
+    finally:
+        if os.environ.get("MLKUBE_KIND_KEEP") != "1":
+            down = _play(tmp_path, "--tags", "cluster", "-e", "mlkube_action=down")
+            assert down.rc == 0, down.explain()
+
+
+def _kubectl(tmp_path: Path, *args: str) -> str:
+    return subprocess.run(
+        [KUBECTL, f"--kubeconfig={tmp_path / 'kubeconfig'}", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+
+
+def test_make_up_s_path_brings_the_platform_up_on_kind(platform: tuple[Path, PlaybookRun]) -> None:
+    tmp_path, run = platform
+    assert run.rc == 0, run.explain()
+    slowest = run.task_seconds()[:6]
+    print("\nkind platform: slowest tasks:", *(f"{s:6.1f} s  {n}" for s, n in slowest), sep="\n  ")
+    pods = json.loads(_kubectl(tmp_path, "-n", NAMESPACE, "get", "pods", "-o", "json"))["items"]
+    images = {c["image"] for p in pods for c in p["spec"]["containers"]}
+    assert images and all(i.startswith("mlkube/") for i in images), images
+    # Volumes of the default StorageClass, bound on the node where their pod runs.
+    claims = json.loads(_kubectl(tmp_path, "-n", NAMESPACE, "get", "pvc", "-o", "json"))["items"]
+    assert claims and all(c["status"]["phase"] == "Bound" for c in claims), claims
+    # Every pod of the platform is behind a NetworkPolicy, which kube-router enforces on each node.
+    routers = json.loads(_kubectl(tmp_path, "-n", "kube-system", "get", "daemonset", "kube-router", "-o", "json"))
+    assert routers["status"]["numberReady"] == 3, routers["status"]
+
+
+def test_the_printed_commands_answer_from_this_machine(platform: tuple[Path, PlaybookRun]) -> None:
+    tmp_path, _ = platform
+    env = {**os.environ, "KUBECONFIG": str(tmp_path / "kubeconfig"), "PATH": f"{KUBECTL.parent}:{os.environ['PATH']}"}
+    printed = subprocess.run(
+        [ROOT / "ansible" / "scripts" / "print-access.sh", "kind", NAMESPACE, "mlkube"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    print(printed)
+    tries = printed_section(printed, "Try it")
+    assert len(tries) == 3, tries
+    for command in tries:
+        assert "http://127.0.0.1:8080/" in command, command
+        out = subprocess.run(["bash", "-euo", "pipefail", "-c", command], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        answer = json.loads(out.stdout)
+        assert "detail" not in answer and answer, answer
+    assert httpx.get("http://127.0.0.1:5000/health", timeout=10).status_code == 200
+    query = httpx.get("http://127.0.0.1:9090/api/v1/query", params={"query": "up"}, timeout=10).json()
+    assert query["status"] == "success" and query["data"]["result"], query
+
+
+# A pod in another namespace without any of the platform's client labels: what the policies admit from it.
+PROBE = """\
+import urllib.error, urllib.request
+for url in ("http://mlkube-model-server.mlkube:8080/v2/health/ready", "http://mlkube-mlflow.mlkube:5000/health"):
+    try:
+        print(url, urllib.request.urlopen(url, timeout=5).status)
+    except (urllib.error.URLError, OSError) as error:
+        print(url, "refused:", error)
+"""
+
+
+def test_the_platform_s_policies_are_enforced(platform: tuple[Path, PlaybookRun]) -> None:
+    """The model server admits any caller on its port; MLflow only its clients (kube-router enforces both)."""
+    tmp_path, _ = platform
+    image = f"mlkube/kube-proxy:v{VERSIONS['KUBERNETES_VERSION']}"  # on every node (the node image's)
+    _kubectl(tmp_path, "run", "probe", f"--image={image}", "--image-pull-policy=Never", "--restart=Never",
+             "--command", "--", "python3", "-c", PROBE)  # fmt: skip
+    _kubectl(tmp_path, "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/probe", "--timeout=120s")
+    answers = dict(line.split(" ", 1) for line in _kubectl(tmp_path, "logs", "probe").splitlines())
+    assert answers["http://mlkube-model-server.mlkube:8080/v2/health/ready"] == "200", answers
+    assert answers["http://mlkube-mlflow.mlkube:5000/health"].startswith("refused:"), answers
