@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.ansible.playbook import ROOT, VERSIONS, PlaybookRun, built_kubectl, run_playbook
 from tests.cluster.kube import read_env_file
@@ -91,9 +92,7 @@ def _play(tmp_path: Path, *args: str) -> PlaybookRun:
         "--tags",
         "tools,cluster,images",
         "-e",
-        "cluster_tools_kubectl=false",
-        "-e",
-        f"kind_cluster_kubectl={KUBECTL}",
+        f"kind_cluster_user_kubeconfig={tmp_path / 'user-kubeconfig'}",
         "-e",
         f"kind_cluster_name={NAME}",
         "-e",
@@ -122,6 +121,9 @@ def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
     finally:
         down = _play(tmp_path, "-e", "mlkube_action=down")
         assert down.rc == 0, down.explain()
+        # kind took the context out of the user's kubeconfig again.
+        user = yaml.safe_load((tmp_path / "user-kubeconfig").read_text()) or {}
+        assert f"kind-{NAME}" not in {c["name"] for c in user.get("contexts") or []}, user
 
 
 def _kubectl(tmp_path: Path, *args: str, stdin: str | None = None) -> str:
@@ -150,6 +152,9 @@ def test_the_cluster_comes_up_from_the_node_image_built_here(kind_cluster: tuple
     images = {c["image"] for p in json.loads(_kubectl(tmp_path, "-n", "kube-system", "get", "pods", "-o", "json"))[
         "items"] for c in p["spec"]["containers"]}  # fmt: skip
     assert all(image.startswith("mlkube/") for image in images), images
+    # The user's own kubectl reaches the cluster: its context exported into their kubeconfig and selected.
+    user = yaml.safe_load((tmp_path / "user-kubeconfig").read_text())
+    assert user["current-context"] == f"kind-{NAME}", user["current-context"]
 
 
 def _fetch(tmp_path: Path, url: str) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.ansible.playbook import ROOT, VERSIONS, PlaybookRun, built_kubectl, run_playbook
 from tests.e2e.docs import printed_section
@@ -35,9 +36,7 @@ def _play(tmp_path: Path, *args: str) -> PlaybookRun:
     return run_playbook(
         "kind",
         "-e",
-        "cluster_tools_kubectl=false",
-        "-e",
-        f"mlkube_kubectl={KUBECTL}",
+        f"kind_cluster_user_kubeconfig={tmp_path / 'user-kubeconfig'}",
         "-e",
         f"kind_cluster_name={NAME}",
         "-e",
@@ -117,6 +116,29 @@ def test_the_printed_commands_answer_from_this_machine(platform: tuple[Path, Pla
     assert httpx.get("http://127.0.0.1:5000/health", timeout=10).status_code == 200
     query = httpx.get("http://127.0.0.1:9090/api/v1/query", params={"query": "up"}, timeout=10).json()
     assert query["status"] == "success" and query["data"]["result"], query
+
+
+def test_the_user_s_own_kubectl_and_helm_reach_the_cluster(platform: tuple[Path, PlaybookRun]) -> None:
+    """`make up` exports the context into the user's kubeconfig and selects it, as kind does; the printed "Roll out"
+    commands then work as printed with the pinned tools on PATH (what `eval "$(make env)"` puts there)."""
+    tmp_path, _ = platform
+    user = yaml.safe_load((tmp_path / "user-kubeconfig").read_text())
+    assert user["current-context"] == f"kind-{NAME}", user["current-context"]
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(tmp_path / "user-kubeconfig"),
+        "PATH": f"{CACHE / 'bin'}:{os.environ['PATH']}",
+    }
+    printed = subprocess.run(
+        [ROOT / "ansible" / "scripts" / "print-access.sh", "kind", NAMESPACE, "mlkube"],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    rollout = printed_section(printed, "Roll out")
+    assert len(rollout) == 2, rollout
+    for command in rollout:
+        out = subprocess.run(["bash", "-euo", "pipefail", "-c", command], env=env, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+        assert out.returncode == 0, (command, out.stderr)
 
 
 # A pod in another namespace without any of the platform's client labels: what the policies admit from it.
