@@ -13,7 +13,8 @@
 # Settings (environment; defaults in brackets): MLKUBE_ROOT [repository root], MLKUBE_CACHE
 # [$MLKUBE_ROOT/.cache], MLKUBE_SHARED_CACHE [~/.cache/mlkube: the debootstrap base, shared by every
 # checkout on the machine], MLKUBE_DEBIAN_MIRROR [the machine's apt sources], KIND_CLUSTER_NAME
-# [mlkube], MLKUBE_IMAGES [every image], MLKUBE_CLUSTER_CTL [the local_cluster role's cluster.sh].
+# [mlkube], KIND_NODES [its workers, comma-separated], MLKUBE_IMAGES [every image], MLKUBE_CLUSTER_CTL [the
+# local_cluster role's cluster.sh].
 # Versions and names come from versions.env and platform.env. The last line printed is
 # `mlkube-images: changed=N` (N = images built, loaded or pushed), for callers that track changes.
 set -euo pipefail
@@ -382,15 +383,26 @@ load_local() {
   CHANGED=$((CHANGED + 1))
 }
 
+# The nodes the platform's pods run on: the workers (kind taints the control plane of a cluster with workers
+# NoSchedule), or the one node of a single-node cluster. kind load copies an image to every node it is given, and
+# each copy of the training image takes GBs.
+kind_workload_nodes() {
+  local nodes workers
+  nodes=$(kind get nodes --name "$KIND_CLUSTER_NAME") || die "no kind cluster '$KIND_CLUSTER_NAME': run 'make cluster-up'"
+  workers=$(grep -v -E -- '-control-plane[0-9]*$' <<<"$nodes" | paste -s -d, - || true)
+  echo "${workers:-$(paste -s -d, - <<<"$nodes")}"
+}
+
 load_kind() {
   local ref=$1 out t
   t=$SECONDS
+  [ -n "${KIND_NODES:-}" ] || KIND_NODES=$(kind_workload_nodes)
   # kind execs into its nodes with --privileged: the kind_cluster role's shim where the host cannot start such.
   out=$(PATH="$MLKUBE_ROOT/ansible/roles/kind_cluster/files/docker-shim:$PATH" \
-    kind load docker-image "$ref" --name "$KIND_CLUSTER_NAME" 2>&1) \
+    kind load docker-image "$ref" --name "$KIND_CLUSTER_NAME" --nodes "$KIND_NODES" 2>&1) \
     || die "kind load of $ref into cluster '$KIND_CLUSTER_NAME' failed: $out"
   if grep -q 'not yet present' <<<"$out"; then
-    say "loaded $ref into kind/$KIND_CLUSTER_NAME in $((SECONDS - t)) s"
+    say "loaded $ref into kind/$KIND_CLUSTER_NAME ($KIND_NODES) in $((SECONDS - t)) s"
     CHANGED=$((CHANGED + 1))
   else
     say "$ref already in kind/$KIND_CLUSTER_NAME"
