@@ -135,6 +135,18 @@ def built_kubectl() -> Path:
     return ROOT / ".cache" / "cluster-bin" / f"kubernetes-{VERSIONS['KUBERNETES_VERSION']}" / "kubectl"
 
 
+def built_kubectl_output(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
+    """What the built kubectl prints for args against kubeconfig; raises CalledProcessError when it fails."""
+    return subprocess.run(
+        [built_kubectl(), f"--kubeconfig={kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+
+
 def find_kubectl() -> str:
     """The local cluster's own kubectl when it has been built, else one on PATH."""
     built = built_kubectl()

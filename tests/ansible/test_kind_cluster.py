@@ -17,14 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.ansible.playbook import ROOT, VERSIONS, PlaybookRun, built_kubectl, run_playbook
+from tests.ansible.playbook import ROOT, VERSIONS, PlaybookRun, built_kubectl_output, run_playbook
 from tests.cluster.kube import read_env_file
 
 pytestmark = pytest.mark.kind
 
 NAME = "mlkube-kind-test"
-# The kubectl the node image's build compiles (the local cluster's).
-KUBECTL = built_kubectl()
 PLATFORM = read_env_file(ROOT / "platform.env")
 # A small image of the platform's, built if missing and loaded with `kind load` (through the docker shim).
 LOADED_IMAGE = f"{PLATFORM['IMAGE_PREFIX']}/pushgateway"
@@ -127,14 +125,7 @@ def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
 
 
 def _kubectl(tmp_path: Path, *args: str, stdin: str | None = None) -> str:
-    return subprocess.run(
-        [KUBECTL, f"--kubeconfig={tmp_path / 'kubeconfig'}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    ).stdout
+    return built_kubectl_output(tmp_path / "kubeconfig", *args, stdin=stdin)
 
 
 def test_the_cluster_comes_up_from_the_node_image_built_here(kind_cluster: tuple[Path, PlaybookRun]) -> None:

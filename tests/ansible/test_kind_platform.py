@@ -19,7 +19,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.ansible.playbook import ROOT, VERSIONS, PlaybookRun, built_kubectl, run_playbook
+from tests.ansible.playbook import ROOT, VERSIONS, PlaybookRun, built_kubectl, built_kubectl_output, run_playbook
 from tests.e2e.docs import printed_section
 
 pytestmark = pytest.mark.kind
@@ -67,14 +67,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
             assert down.rc == 0, down.explain()
 
 
-def _kubectl(tmp_path: Path, *args: str) -> str:
-    return subprocess.run(
-        [KUBECTL, f"--kubeconfig={tmp_path / 'kubeconfig'}", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    ).stdout
+def _kubectl(tmp_path: Path, *args: str, stdin: str | None = None) -> str:
+    return built_kubectl_output(tmp_path / "kubeconfig", *args, stdin=stdin)
 
 
 def test_make_up_s_path_brings_the_platform_up_on_kind(platform: tuple[Path, PlaybookRun]) -> None:

@@ -106,44 +106,30 @@ build_coredns() {
   rm -rf "$out" && mv "$out.partial" "$out"
 }
 
-build_kwok() {
-  local out; out=$(kwok_dir)
-  if all_present "$out" kwok; then say "kwok $KWOK_VERSION: cached in $out"; return; fi
-  step "kwok $KWOK_VERSION: go install"
+# go_install_cached NAME VERSION DIR PACKAGE — DIR/NAME built by `go install PACKAGE@vVERSION`, unless already there.
+go_install_cached() {
+  local name="$1" version="$2" out="$3" package="$4"
+  if all_present "$out" "$name"; then say "$name $version: cached in $out"; return; fi
+  step "$name $version: go install"
   mkdir -p "$out.partial"
-  GOBIN="$out.partial" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+  GOBIN="$out.partial" go install -trimpath -ldflags "-s -w" "$package@v$version"
   rm -rf "$out" && mv "$out.partial" "$out"
 }
 
+build_kwok() { go_install_cached kwok "$KWOK_VERSION" "$(kwok_dir)" sigs.k8s.io/kwok/cmd/kwok; }
+
 build_local_path_provisioner() {
-  local out; out=$(local_path_dir)
-  if all_present "$out" local-path-provisioner; then say "local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION: cached in $out"; return; fi
-  step "local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION: go install"
-  mkdir -p "$out.partial"
-  GOBIN="$out.partial" go install -trimpath -ldflags "-s -w" \
-    "github.com/rancher/local-path-provisioner@v$LOCAL_PATH_PROVISIONER_VERSION"
-  rm -rf "$out" && mv "$out.partial" "$out"
+  go_install_cached local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" "$(local_path_dir)" \
+    github.com/rancher/local-path-provisioner
 }
 
 build_kube_router() {
-  local out; out=$(kube_router_dir)
-  if all_present "$out" kube-router; then say "kube-router $KUBE_ROUTER_VERSION: cached in $out"; return; fi
-  step "kube-router $KUBE_ROUTER_VERSION: go install"
-  mkdir -p "$out.partial"
-  GOBIN="$out.partial" go install -trimpath -ldflags "-s -w" \
-    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$KUBE_ROUTER_VERSION"
-  rm -rf "$out" && mv "$out.partial" "$out"
+  go_install_cached kube-router "$KUBE_ROUTER_VERSION" "$(kube_router_dir)" \
+    github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 }
 
 # crictl for the kind node image (lib/kind_node.sh); the local cluster does not use it.
-build_crictl() {
-  local out; out=$(crictl_dir)
-  if all_present "$out" crictl; then say "crictl $CRICTL_VERSION: cached in $out"; return; fi
-  step "crictl $CRICTL_VERSION: go install"
-  mkdir -p "$out.partial"
-  GOBIN="$out.partial" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/cri-tools/cmd/crictl@v$CRICTL_VERSION"
-  rm -rf "$out" && mv "$out.partial" "$out"
-}
+build_crictl() { go_install_cached crictl "$CRICTL_VERSION" "$(crictl_dir)" sigs.k8s.io/cri-tools/cmd/crictl; }
 
 wrapper_lists_all() {
   local work="$1" binary
