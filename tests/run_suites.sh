@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: runs the test suites in order and prints each one's time. A step `a+b` runs suites a and b side
 # by side (each line of their output prefixed with its name) and waits for both. Stops at the first step that
-# fails, unless KEEP_GOING is set.
+# fails, unless KEEP_GOING is set. The failed tests of a failed suite are repeated after the phase times: the last
+# lines of the output say what failed, whichever suite printed last.
 # Usage: tests/run_suites.sh MAKE STEP...
 set -uo pipefail
 
@@ -9,14 +10,21 @@ make_cmd=$1
 shift
 summary=""
 failed=""
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 
 run_suite() {  # suite [prefix]: the suite's make target, its output prefixed when it shares the terminal
   local suite=$1 prefix=${2:-}
   if [ -z "$prefix" ]; then
-    "$make_cmd" "$suite"
+    "$make_cmd" "$suite" 2>&1 | tee "$logs/$suite.log"
   else
-    "$make_cmd" "$suite" 2>&1 | sed -u "s/^/[$suite] /"
+    "$make_cmd" "$suite" 2>&1 | sed -u "s/^/[$suite] /" | tee "$logs/$suite.log"
   fi
+}
+
+failures() {  # suite: pytest's lines of failed and errored tests and its counts, and make's error, at most 12
+  grep -E '(^|\] )(FAILED|ERROR) |[0-9]+ (failed|errors?)\b|make(\[[0-9]+\])?: \*\*\*' "$logs/$1.log" 2>/dev/null \
+    | cut -c1-300 | tail -n 12
 }
 
 record() {  # suite status seconds
@@ -53,6 +61,10 @@ done
 
 printf '\n==> phase times\n%s' "$summary"
 if [ -n "$failed" ]; then
+  for suite in $failed; do
+    echo "==> $suite failed:"
+    failures "$suite"
+  done
   echo "FAILED:$failed"
   exit 1
 fi

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.ansible.host_routes import host_routes, route_keys
 from tests.ansible.playbook import ROOT, VERSIONS, PlaybookRun, built_kubectl_output, run_playbook
 from tests.cluster.kube import read_env_file
 
@@ -113,12 +114,17 @@ def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
     (tmp_path / "kind-config.yaml").write_text(CONFIG)
     # The Docker engine, started as the images role starts it where no service manager runs one.
     subprocess.run([ROOT / "ansible/roles/images/files/mlkube-images.sh", "base"], check=True, timeout=1200)
+    # What `down` must leave as it found it: the role takes out only routes into kind's ranges through its nodes, and
+    # this cluster's ranges (kind's defaults) are the local cluster's, whose own route to its pods may be here.
+    routes_before = route_keys(host_routes())
     run = _play(tmp_path)
     try:
         yield tmp_path, run
     finally:
         down = _play(tmp_path, "-e", "mlkube_action=down")
         assert down.rc == 0, down.explain()
+        lost = routes_before - route_keys(host_routes())
+        assert not lost, f"`down` took out routes it did not add: {sorted(lost, key=str)}"
         # kind took the context out of the user's kubeconfig again.
         user = yaml.safe_load((tmp_path / "user-kubeconfig").read_text()) or {}
         assert f"kind-{NAME}" not in {c["name"] for c in user.get("contexts") or []}, user

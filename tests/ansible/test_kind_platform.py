@@ -4,7 +4,9 @@ platform image built and loaded with `kind load` (through the docker shim); Argo
 the umbrella chart with the kind and kind-offline profiles, its NetworkPolicies enforced by kube-router and its
 volumes made by local-path-provisioner; the training Jobs registering the models the server then serves. Then what
 `make up` prints for kind answers from this machine as printed: the "Try it" requests on localhost:8080 (the kind
-config's port mappings), MLflow on localhost:5000 and Prometheus on localhost:9090. The cluster is deleted at the end.
+config's port mappings), MLflow on localhost:5000 and Prometheus on localhost:9090. With the host routes the
+end-to-end suite brings kind up with (MLKUBE_KIND_HOST_ROUTES=true), Services and pods answer here on their cluster
+addresses. The cluster is deleted at the end, and its routes with it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.ansible.host_routes import route_keys, routes_into
 from tests.ansible.playbook import ROOT, VERSIONS, PlaybookRun, built_kubectl, built_kubectl_output, run_playbook
 from tests.e2e.docs import printed_section
 
@@ -28,6 +31,9 @@ NAME = "mlkube-kind-platform"
 NAMESPACE = "mlkube"
 KUBECTL = built_kubectl()
 CACHE = Path(os.environ.get("MLKUBE_CACHE", ROOT / ".cache"))
+# manifests/kind-config.yaml's pod and Service ranges, which the host routes lead into.
+KIND_NETWORKING = yaml.safe_load((ROOT / "manifests" / "kind-config.yaml").read_text())["networking"]
+KIND_RANGES = [KIND_NETWORKING["podSubnet"], KIND_NETWORKING["serviceSubnet"]]
 # As `make up WITH_TORCH=false`: the digits Job needs the torch build of the training image.
 NO_TORCH = json.dumps({"platform_values": {"training-job": {"jobs": {"digits": {"enabled": False}}}}})
 
@@ -47,6 +53,7 @@ def _play(tmp_path: Path, *args: str) -> PlaybookRun:
         NO_TORCH,
         *args,
         MLKUBE_KIND_NODE_IMAGE_BUILD="true",
+        MLKUBE_KIND_HOST_ROUTES="true",
         MLKUBE_GPU="false",
         WITH_TORCH="false",
         timeout=5400,
@@ -65,10 +72,34 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
         if os.environ.get("MLKUBE_KIND_KEEP") != "1":
             down = _play(tmp_path, "--tags", "cluster", "-e", "mlkube_action=down")
             assert down.rc == 0, down.explain()
+            left = routes_into(KIND_RANGES)
+            assert not left, f"routes into kind's ranges left after down: {left}"
 
 
 def _kubectl(tmp_path: Path, *args: str, stdin: str | None = None) -> str:
     return built_kubectl_output(tmp_path / "kubeconfig", *args, stdin=stdin)
+
+
+def _user_env(tmp_path: Path) -> dict[str, str]:
+    """The user's shell after `make up`: the kubeconfig the context was exported into, the pinned tools on PATH (what
+    `eval "$(make env)"` puts there)."""
+    return {
+        **os.environ,
+        "KUBECONFIG": str(tmp_path / "user-kubeconfig"),
+        "PATH": f"{CACHE / 'bin'}:{os.environ['PATH']}",
+    }
+
+
+@pytest.fixture(scope="module")
+def printed(platform: tuple[Path, PlaybookRun]) -> str:
+    """What `make up` prints for kind once the platform is up (its last step), in the user's shell."""
+    tmp_path, _ = platform
+    printed = subprocess.run(
+        [ROOT / "ansible" / "scripts" / "print-access.sh", "kind", NAMESPACE, "mlkube"],
+        env=_user_env(tmp_path), capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    print(printed)
+    return printed
 
 
 def test_make_up_s_path_brings_the_platform_up_on_kind(platform: tuple[Path, PlaybookRun]) -> None:
@@ -87,18 +118,7 @@ def test_make_up_s_path_brings_the_platform_up_on_kind(platform: tuple[Path, Pla
     assert routers["status"]["numberReady"] == 3, routers["status"]
 
 
-def test_the_printed_commands_answer_from_this_machine(platform: tuple[Path, PlaybookRun]) -> None:
-    tmp_path, _ = platform
-    env = {**os.environ, "KUBECONFIG": str(tmp_path / "kubeconfig"), "PATH": f"{KUBECTL.parent}:{os.environ['PATH']}"}
-    printed = subprocess.run(
-        [ROOT / "ansible" / "scripts" / "print-access.sh", "kind", NAMESPACE, "mlkube"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    print(printed)
+def test_the_printed_commands_answer_from_this_machine(printed: str) -> None:
     tries = printed_section(printed, "Try it")
     assert len(tries) == 3, tries
     for command in tries:
@@ -112,27 +132,38 @@ def test_the_printed_commands_answer_from_this_machine(platform: tuple[Path, Pla
     assert query["status"] == "success" and query["data"]["result"], query
 
 
-def test_the_user_s_own_kubectl_and_helm_reach_the_cluster(platform: tuple[Path, PlaybookRun]) -> None:
+def test_the_user_s_own_kubectl_and_helm_reach_the_cluster(platform: tuple[Path, PlaybookRun], printed: str) -> None:
     """`make up` exports the context into the user's kubeconfig and selects it, as kind does; the printed "Roll out"
     commands then work as printed with the pinned tools on PATH (what `eval "$(make env)"` puts there)."""
     tmp_path, _ = platform
     user = yaml.safe_load((tmp_path / "user-kubeconfig").read_text())
     assert user["current-context"] == f"kind-{NAME}", user["current-context"]
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(tmp_path / "user-kubeconfig"),
-        "PATH": f"{CACHE / 'bin'}:{os.environ['PATH']}",
-    }
-    printed = subprocess.run(
-        [ROOT / "ansible" / "scripts" / "print-access.sh", "kind", NAMESPACE, "mlkube"],
-        env=env, capture_output=True, text=True, timeout=120, check=True,
-    ).stdout  # fmt: skip
     rollout = printed_section(printed, "Roll out")
     assert len(rollout) == 2, rollout
     for command in rollout:
-        out = subprocess.run(["bash", "-euo", "pipefail", "-c", command], env=env, capture_output=True, text=True,
-                             timeout=300)  # fmt: skip
+        out = subprocess.run(["bash", "-euo", "pipefail", "-c", command], env=_user_env(tmp_path),
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
         assert out.returncode == 0, (command, out.stderr)
+
+
+def test_services_and_pods_answer_on_their_cluster_addresses(platform: tuple[Path, PlaybookRun]) -> None:
+    """The host routes: kind's Service range through the control plane, each node's pod range through the node."""
+    tmp_path, _ = platform
+    nodes = json.loads(_kubectl(tmp_path, "get", "nodes", "-o", "json"))["items"]
+    routes = route_keys(routes_into(KIND_RANGES))
+    for node in nodes:
+        [address] = [a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"]
+        assert (node["spec"]["podCIDR"], address) in {(dst, via) for dst, via, _ in routes}, (
+            node["metadata"]["name"],
+            routes,
+        )
+    service = json.loads(_kubectl(tmp_path, "-n", NAMESPACE, "get", "service", "mlkube-model-server", "-o", "json"))
+    port = service["spec"]["ports"][0]["port"]
+    assert httpx.get(f"http://{service['spec']['clusterIP']}:{port}/v2/health/ready", timeout=10).status_code == 200
+    server_pods = json.loads(_kubectl(tmp_path, "-n", NAMESPACE, "get", "pods", "-l",
+                                      "app.kubernetes.io/name=model-server", "-o", "json"))["items"]  # fmt: skip
+    for pod in server_pods:
+        assert httpx.get(f"http://{pod['status']['podIP']}:{port}/v2/health/ready", timeout=10).status_code == 200
 
 
 # A pod in another namespace without any of the platform's client labels: what the policies admit from it.

@@ -6,6 +6,7 @@ That the local cluster enforces them (a pod outside the set is refused) is prove
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,9 +42,9 @@ def test_only_the_pods_that_call_a_component_are_labelled_as_its_clients(profile
     label_key, env_names = CALLERS[component]
     label = PLATFORM[label_key]
     [service] = find(objects, "Service", f"{RELEASE}-monitoring-{component}")
-    if service["spec"]["type"] != "ClusterIP":
-        [rule] = policies[0]["spec"]["ingress"]
-        assert "from" not in rule, "a NodePort's callers come from outside the pod network"
+    [rule] = policies[0]["spec"]["ingress"]
+    if "from" not in rule:
+        assert service["spec"]["type"] != "ClusterIP", f"{component} admits every pod"
         return
     peer = _client_peer(policies[0], label)
     assert peer == {"namespaceSelector": {}, "podSelector": {"matchLabels": {label: "true"}}}
@@ -90,6 +91,19 @@ def test_prometheus_admits_grafana_and_the_rollout_controller_and_can_be_switche
     [grafana] = find(objects, "NetworkPolicy", f"{RELEASE}-monitoring-grafana")
     assert grafana["spec"]["ingress"] == [{"ports": [{"port": 3000, "protocol": "TCP"}]}]
     assert not find(render(Scenario("monitoring", sets=("networkPolicy.enabled=false",))), "NetworkPolicy")
+
+
+def test_kinds_prometheus_admits_its_clients_and_the_docker_network_only() -> None:
+    """The kind profile's NodePort Prometheus (localhost:9090) is reached from kind's Docker network; a pod still
+    needs the client label."""
+    [kind] = [s for s in UMBRELLA if s.values and Path(s.values[-1]).stem == "kind"]
+    [policy] = find(render(kind), "NetworkPolicy", f"{RELEASE}-monitoring-prometheus")
+    [rule] = policy["spec"]["ingress"]
+    assert {"ipBlock": {"cidr": "172.16.0.0/12"}} in rule["from"]
+    label = PLATFORM["LABEL_PROMETHEUS_CLIENT"]
+    assert _client_peer(policy, label) == {"namespaceSelector": {}, "podSelector": {"matchLabels": {label: "true"}}}
+    # Every other peer names its pods by label: none admits any pod.
+    assert all(p.get("ipBlock") or p.get("podSelector", {}).get("matchLabels") for p in rule["from"]), rule["from"]
 
 
 def _server_policy(*sets: str) -> dict[str, Any]:

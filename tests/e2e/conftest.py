@@ -1,4 +1,5 @@
-"""End-to-end fixtures: the umbrella chart installed on the local cluster, once per session.
+"""End-to-end fixtures: the umbrella chart installed on the suite's cluster (the local cluster, or kind with
+MLKUBE_E2E_TARGET=kind), once per session.
 
 The cluster itself is brought up by `make cluster-up` (tests/e2e/e2e.mk runs it before pytest); these
 fixtures only check it, install the platform into a namespace of their own and remove it at the end
@@ -33,8 +34,8 @@ def cluster():
     if not kube.KUBECONFIG.exists():
         pytest.fail(f"no cluster: {kube.KUBECONFIG} is missing — run `make cluster-up` first", pytrace=False)
     nodes = kubectl_json("get", "nodes", namespace=None)["items"]
-    real = [n for n in nodes if n["metadata"].get("annotations", {}).get("kwok.x-k8s.io/node") != "fake"]
-    assert real and all(kube.ready(n) or _node_ready(n) for n in real), "the cluster's real node is not Ready"
+    real = [n for n in nodes if not kube.fake(n)]
+    assert real and all(kube.ready(n) or _node_ready(n) for n in real), "a node of the cluster is not Ready"
     return nodes
 
 
@@ -47,9 +48,11 @@ def cluster_addons(cluster) -> None:
     """What `make up` installs before the chart, by the same path: the platform role with
     platform_release_install=false applies the cluster-level manifests, then the local Gateway (Traefik,
     manifests/gateway), Argo Rollouts (manifests/argo-rollouts) and KEDA (manifests/keda), each after its namespace
-    and the NetworkPolicy that lets it reach the API server's endpoints only, and waits until each serves."""
+    and the NetworkPolicy that lets it reach the API server's endpoints only, and waits until each serves. On kind,
+    whose inventory leaves the Gateway and KEDA to the user, the suite asks for both, as the local profile uses them."""
     started = time.monotonic()
-    run = run_playbook("local", "--tags", "platform", "-e", "platform_release_install=false", timeout=1200)
+    extra = ["-e", "platform_gateway=true", "-e", "platform_keda=true"] if kube.TARGET == "kind" else []
+    run = run_playbook(kube.TARGET, "--tags", "platform", "-e", "platform_release_install=false", *extra, timeout=1200)
     if run.rc != 0:
         pytest.fail(f"the platform role's add-ons failed:\n{run.explain()}", pytrace=False)
     TIMINGS["install gateway, argo-rollouts, keda (platform role)"] = time.monotonic() - started
@@ -75,7 +78,7 @@ def keda(cluster_addons) -> str:
 
 @pytest.fixture(scope="session")
 def platform(cluster, gateway, argo_rollouts):
-    """`helm upgrade --install` of the umbrella chart (local profile); yields once every pod is Ready."""
+    """`helm upgrade --install` of the umbrella chart (the target's profiles); yields once every pod is Ready."""
     started = time.monotonic()
     kubectl("create", "namespace", NAMESPACE, namespace=None, check=False)
     kubectl(

@@ -12,10 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlkube_server import metric_names as server_metrics
 from mlkube_server.repository import State
 
-from .kube import CACHE, kubectl, kubectl_json, ready, run, wait_for
+from .kube import CACHE, kubectl, kubectl_json, node_runtime, ready, wait_for
 from .platform import RELEASE
 from .registry_versions import client
-from .rollout import CONTAINERD_SOCK, serving_pods
+from .rollout import serving_pods
 
 MLFLOW = f"deployment/{RELEASE}-mlflow"
 POSTGRES = f"statefulset/{RELEASE}-mlflow-postgres"
@@ -116,7 +116,7 @@ def kill_on_the_node(pod: dict) -> int:
     back; returns the container's restart count before the kill."""
     status = pod["status"]["containerStatuses"][0]
     container_id = status["containerID"].removeprefix("containerd://")
-    run("ctr", "--address", str(CONTAINERD_SOCK), "-n", "k8s.io", "tasks", "kill", "--signal", "SIGKILL", container_id)
+    node_runtime(pod["spec"]["nodeName"], "tasks", "kill", "--signal", "SIGKILL", container_id)
     return int(status["restartCount"])
 
 

@@ -1,12 +1,17 @@
-"""Thin helpers around the real `kubectl` and `helm` binaries, pointed at the local cluster."""
+"""Thin helpers around the real `kubectl` and `helm` binaries, pointed at the suite's cluster: the local cluster, or
+kind (MLKUBE_E2E_TARGET=kind, which `MLKUBE_TARGET=kind make test-e2e` sets)."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import socket
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +19,14 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("MLKUBE_CACHE", ROOT / ".cache"))
-KUBECONFIG = Path(os.environ.get("KUBECONFIG", CACHE / "cluster" / "kubeconfig"))
+TARGET = os.environ.get("MLKUBE_E2E_TARGET", "local")
+# The kubeconfig each target's role writes (ansible/inventories/<target>: mlkube_kubeconfig).
+TARGET_KUBECONFIGS = {"local": CACHE / "cluster" / "kubeconfig", "kind": CACHE / "kind" / "kubeconfig"}
+if TARGET not in TARGET_KUBECONFIGS:
+    raise SystemExit(f"MLKUBE_E2E_TARGET={TARGET}: the suite runs on {' or '.join(TARGET_KUBECONFIGS)}")
+KUBECONFIG = Path(os.environ.get("KUBECONFIG", TARGET_KUBECONFIGS[TARGET]))
+# The local cluster's containerd, on this machine; kind's run inside its node containers.
+CONTAINERD_SOCK = CACHE / "cluster" / "containerd" / "containerd.sock"
 NAMESPACE = os.environ.get("MLKUBE_E2E_NAMESPACE", "mlkube-e2e")
 
 
@@ -36,9 +48,9 @@ def run(*args: str, check: bool = True, timeout: float = 300, input: str | None 
 
 
 def make(target: str, *args: str, timeout: float = 1800, stream: bool = False) -> subprocess.CompletedProcess:
-    """`make -s <target>` for the local cluster, as a user runs it, pointed at the suite's kubeconfig. `stream`: its
-    output goes to the suite's own as it runs (a long target reports its progress), not into the error."""
-    command = ["make", "-s", target, "MLKUBE_TARGET=local", *args]
+    """`make -s <target>` for the suite's cluster, as a user runs it. `stream`: its output goes to the suite's own as
+    it runs (a long target reports its progress), not into the error."""
+    command = ["make", "-s", target, f"MLKUBE_TARGET={TARGET}", *args]
     output = {} if stream else {"capture_output": True, "text": True}
     proc = subprocess.run(command, cwd=ROOT, timeout=timeout, env=dict(os.environ), **output)
     assert proc.returncode == 0, f"{' '.join(command)} exited {proc.returncode}" + (
@@ -88,6 +100,58 @@ def prometheus_query(prometheus_url: str, query: str) -> list[dict]:
     """The result vector of an instant PromQL query."""
     response = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": query}, timeout=10)
     return response.raise_for_status().json()["data"]["result"]
+
+
+def node_runtime(node: str, *args: str) -> subprocess.CompletedProcess:
+    """`ctr -n k8s.io <args>` against the containerd of `node`: the local cluster's on this machine, a kind node's
+    inside its container."""
+    if TARGET == "kind":
+        return run("docker", "exec", node, "ctr", "-n", "k8s.io", *args)
+    return run("ctr", "--address", str(CONTAINERD_SOCK), "-n", "k8s.io", *args)
+
+
+def fake(node: dict) -> bool:
+    """A KWOK node of the local cluster: the API server lists it, nothing runs on it."""
+    return node["metadata"].get("annotations", {}).get("kwok.x-k8s.io/node") == "fake"
+
+
+def workload_nodes() -> list[str]:
+    """The nodes that hold the platform's images and may run its pods: kind's workers (`make images` loads them
+    there; the control plane is tainted), the local cluster's one real node."""
+    nodes = kubectl_json("get", "nodes", namespace=None)["items"]
+    return [
+        n["metadata"]["name"]
+        for n in nodes
+        if not fake(n)
+        and not any(t["key"] == "node-role.kubernetes.io/control-plane" for t in n["spec"].get("taints", []))
+    ]
+
+
+@contextlib.contextmanager
+def port_forward(target: str, port: int, namespace: str, timeout: float = 30) -> Iterator[str]:
+    """`kubectl port-forward <target> :<port>` while the block runs: the URL of the local end. For what a policy lets
+    only the cluster's nodes reach: the local cluster's host is one of them, kind's Docker host is not."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        local_port = probe.getsockname()[1]
+    command = ["kubectl", "-n", namespace, "port-forward", "--address=127.0.0.1", target, f"{local_port}:{port}"]
+    proc = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if "Forwarding from" not in line:
+            raise AssertionError(
+                f"`{' '.join(command)}` did not forward: {line}{proc.stdout.read() if proc.stdout else ''}"
+            )
+        # It prints a line per connection: read on, so that a full pipe never stalls it.
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        yield f"http://127.0.0.1:{local_port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def pods(selector: str) -> list[dict]:

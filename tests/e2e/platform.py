@@ -8,11 +8,14 @@ from functools import cache
 from tests.cluster.kube import read_env_file
 from tests.support.api_server import cidr, endpoints
 
-from .kube import ROOT, kubectl_json
+from .kube import ROOT, TARGET, kubectl_json
 
 RELEASE = "mlkube"
 UMBRELLA = ROOT / "charts" / "mlkube"
-PROFILE = UMBRELLA / "profiles" / "local.yaml"
+# The profiles `make up` installs on each target, then the local profile: what the suite tests (the Gateway route,
+# KEDA, a 5 s scrape) on either cluster. On kind, the kind profiles' NodePorts still serve localhost:8080, 5000 and
+# 9090 (manifests/kind-config.yaml), and the kind-offline profile leaves out Grafana.
+PROFILES = {"local": ["local"], "kind": ["kind", "kind-offline", "local"]}[TARGET]
 TIMINGS: dict[str, float] = {}
 
 
@@ -28,8 +31,9 @@ WITH_TORCH = os.environ.get("WITH_TORCH", "false") == "true"
 
 
 def platform_values(**overrides: str) -> list[str]:
-    """helm arguments: the local profile (written for the release name `mlkube`) plus the overrides."""
-    args = ["-f", str(PROFILE), *api_server_values()]
+    """helm arguments: the target's profiles (written for the release name `mlkube`) plus the overrides."""
+    args = [arg for name in PROFILES for arg in ("-f", str(UMBRELLA / "profiles" / f"{name}.yaml"))]
+    args += api_server_values()
     if WITH_TORCH:  # the digits Job registers the network (as ONNX): the server serves it too
         args += ["--set", "model-server.server.models.digits-cnn=models:/digits-cnn@champion"]
     else:

@@ -8,13 +8,12 @@ import time
 
 import httpx
 
-from .kube import CACHE, helm, kubectl, pods, run, wait_for
+from .kube import helm, kubectl, node_runtime, pods, wait_for, workload_nodes
 from .load import PENGUIN
 from .platform import RELEASE, UMBRELLA, platform_values
 
 SERVER = f"{RELEASE}-model-server"
 IMAGE = "docker.io/mlkube/model-server"
-CONTAINERD_SOCK = CACHE / "cluster" / "containerd" / "containerd.sock"
 SERVER_PODS = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=model-server"
 
 
@@ -41,9 +40,10 @@ def upgrade(wait: bool = True, **values: str) -> None:
 
 
 def tag_image(source: str, target_tag: str) -> str:
-    """Adds a tag to an image already in the cluster's containerd (no registry involved)."""
+    """Adds a tag to an image already in the containerd of every node that runs the server (no registry involved)."""
     target = f"{IMAGE}:{target_tag}"
-    run("ctr", "--address", str(CONTAINERD_SOCK), "-n", "k8s.io", "images", "tag", "--force", source, target)
+    for node in workload_nodes():
+        node_runtime(node, "images", "tag", "--force", source, target)
     return target
 
 

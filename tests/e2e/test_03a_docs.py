@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from .docs import commands, printed_section, readme_blocks
-from .kube import CACHE, KUBECONFIG, NAMESPACE, ROOT
+from .kube import CACHE, KUBECONFIG, NAMESPACE, ROOT, TARGET
 from .platform import RELEASE
 
 README_NAMESPACE = "mlkube"
@@ -27,7 +27,7 @@ def _newcomer_env() -> dict[str, str]:
     # A newcomer's shell has no MLflow credentials or signing key either: the README says where they come from.
     prefixes = ("KUBECONFIG", "MAKE", "MFLAGS", "MLFLOW_", "MLKUBE_TRAIN_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    return {**env, "PATH": path, "MLKUBE_TARGET": "local"}
+    return {**env, "PATH": path, "MLKUBE_TARGET": TARGET}
 
 
 def _bash(script: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -52,7 +52,7 @@ def printed(platform) -> str:
     """What `make up` prints once the platform is up (its last step), for this suite's release."""
     env = {**os.environ, "KUBECONFIG": str(KUBECONFIG), "PATH": f"{CACHE / 'bin'}:{os.environ['PATH']}"}
     proc = subprocess.run(
-        [str(ROOT / "ansible" / "scripts" / "print-access.sh"), "local", NAMESPACE, RELEASE],
+        [str(ROOT / "ansible" / "scripts" / "print-access.sh"), TARGET, NAMESPACE, RELEASE],
         env=env,
         capture_output=True,
         text=True,

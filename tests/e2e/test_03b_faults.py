@@ -28,7 +28,19 @@ from mlkube_server import metric_names as server_metrics
 from mlkube_train import metric_names as training_metrics
 
 from . import faults, overload
-from .kube import NAMESPACE, ROOT, kubectl, kubectl_json, make, pods, prometheus_query, ready, service_url, wait_for
+from .kube import (
+    NAMESPACE,
+    ROOT,
+    TARGET,
+    kubectl,
+    kubectl_json,
+    make,
+    pods,
+    prometheus_query,
+    ready,
+    service_url,
+    wait_for,
+)
 from .load import PENGUIN, LoadGenerator
 from .platform import GATEWAY_NAMESPACE, PLATFORM, RELEASE
 from .rollout import SERVER
@@ -260,6 +272,9 @@ def test_overload_at_three_times_capacity(load, rows, mlflow_url):
     os.environ.get("MLKUBE_E2E_CLUSTER_RESTART") != "1",
     reason="the whole-cluster restart runs in `make test-faults` (MLKUBE_E2E_CLUSTER_RESTART=1)",
 )
+# kind's nodes are containers that keep nothing of the pod network set by the role (tasks/pod_network.yml) across
+# a restart: `docker restart` of the nodes is not a stop and start kind supports, and is not proven here.
+@pytest.mark.skipif(TARGET == "kind", reason="the local cluster's stop and start; kind's nodes are not restarted")
 def test_the_whole_cluster_stopped_and_started(load, rows, mlflow_url, gateway):
     """`make local-cluster-down`, then `make local-cluster-up`, as a laptop's user stops and starts the cluster. While
     it is down every request fails (no replica survives that); once it is up the platform comes back by itself: no

@@ -1,7 +1,16 @@
-"""7. A training Job with GPU enabled lands on a (KWOK) GPU node and nowhere else; serving stays off GPU nodes."""
+"""7. A training Job with GPU enabled lands on a GPU node and nowhere else; serving stays off GPU nodes. The GPU
+nodes advertise `nvidia.com/gpu` without a GPU: KWOK's fake nodes on the local cluster; on kind, the suite puts it
+on the GPU worker's status as the NVIDIA device plugin would (`make up` with MLKUBE_GPU=true installs the plugin
+where there is a GPU), and takes it away after."""
 
-from .kube import ROOT, helm, kubectl_json, pods, wait_for
+import json
+
+import pytest
+
+from .kube import ROOT, TARGET, helm, kubectl, kubectl_json, pods, wait_for
 from .platform import RELEASE
+
+GPU = "nvidia.com/gpu"
 
 
 def _gpu_nodes() -> set[str]:
@@ -9,7 +18,23 @@ def _gpu_nodes() -> set[str]:
     return {n["metadata"]["name"] for n in nodes}
 
 
-def test_gpu_training_job_is_scheduled_onto_a_gpu_node_only(platform):
+@pytest.fixture
+def advertised_gpus():
+    """On kind: one `nvidia.com/gpu` in each GPU worker's capacity for the test's length."""
+    nodes = sorted(_gpu_nodes()) if TARGET == "kind" else []
+    for node in nodes:
+        _set_capacity(node, "1")
+    yield
+    for node in nodes:
+        _set_capacity(node, None)
+
+
+def _set_capacity(node: str, gpus: str | None) -> None:
+    patch = {"status": {"capacity": {GPU: gpus}, "allocatable": {GPU: gpus}}}
+    kubectl("patch", "node", node, "--subresource=status", "--type=merge", "-p", json.dumps(patch), namespace=None)
+
+
+def test_gpu_training_job_is_scheduled_onto_a_gpu_node_only(platform, advertised_gpus):
     gpu_nodes = _gpu_nodes()
     assert gpu_nodes, "the cluster has no node labelled nvidia.com/gpu.present=true"
     helm(

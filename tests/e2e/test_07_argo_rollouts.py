@@ -1,4 +1,4 @@
-"""Argo Rollouts on the local cluster: the controller built from Go modules serves its metrics; a canary
+"""Argo Rollouts on the suite's cluster: the controller built from Go modules serves its metrics; a canary
 Rollout steps through setWeight 50 and a timed pause to Healthy after a template change, as
 `kubectl argo rollouts get rollout` (the plugin built beside it) shows; and with the Traefik router the
 controller sets the weights of a TraefikService that an HTTPRoute of the local Gateway sends traffic to."""
@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cluster.kube import read_env_file
 
-from .kube import ROOT, kubectl, kubectl_json, run, service_url, wait_for
+from .kube import ROOT, TARGET, kubectl, kubectl_json, port_forward, run, service_url, wait_for
 from .platform import PLATFORM
 
 VERSIONS = read_env_file(ROOT / "versions.env")
@@ -120,10 +120,16 @@ def plugin_view(namespace: str) -> str:
 
 
 def metrics(namespace: str) -> dict[str, list]:
-    """The controller's /metrics through its Service, as {family name: samples}."""
+    """The controller's /metrics through its Service, as {family name: samples}. Its policy admits Prometheus and the
+    cluster's nodes: the local cluster's host is its node; from kind's Docker host, through a port-forward."""
     url = service_url("argo-rollouts-metrics", "metrics", namespace=namespace)
-    assert url.endswith(f":{PLATFORM['ARGO_ROLLOUTS_METRICS_PORT']}")
-    text = httpx.get(f"{url}/metrics", timeout=5).raise_for_status().text
+    port = PLATFORM["ARGO_ROLLOUTS_METRICS_PORT"]
+    assert url.endswith(f":{port}")
+    if TARGET == "kind":
+        with port_forward("service/argo-rollouts-metrics", int(port), namespace) as forwarded:
+            text = httpx.get(f"{forwarded}/metrics", timeout=5).raise_for_status().text
+    else:
+        text = httpx.get(f"{url}/metrics", timeout=5).raise_for_status().text
     return {family.name: family.samples for family in text_string_to_metric_families(text)}
 
 

@@ -42,7 +42,8 @@ def champion(mlflow_url: str, name: str, auth: httpx.Auth) -> dict:
 def fresh_release(platform):
     """The umbrella chart again, release `mlkube` in its own namespace, without training Jobs: every version it
     will know comes from the restore. One server replica, no monitoring and no HTTPRoute (the platform's route holds
-    the local Gateway's paths): none of them has to do with the registry, and the machine runs the platform too."""
+    the local Gateway's paths): none of them has to do with the registry, and the machine runs the platform too.
+    ClusterIP Services: on kind the suite's release holds the profile's NodePorts."""
     kubectl("create", "namespace", RESTORE_NAMESPACE, namespace=None, check=False)
     kubectl("label", "--overwrite", "namespace", RESTORE_NAMESPACE, "pod-security.kubernetes.io/enforce=restricted",
             "app.kubernetes.io/part-of=mlkube", namespace=None)  # fmt: skip
@@ -51,6 +52,8 @@ def fresh_release(platform):
         "monitoring.enabled": "false",
         "model-server.replicaCount": "1",
         "model-server.gateway.enabled": "false",
+        "model-server.service.type": "ClusterIP",
+        "mlflow.service.type": "ClusterIP",
     }
     try:
         started = time.monotonic()

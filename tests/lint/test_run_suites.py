@@ -14,7 +14,8 @@ RUNNER = ROOT / "tests" / "run_suites.sh"
 
 
 def fake_make(tmp_path: Path) -> Path:
-    """`make SUITE` for suites named `<name>-<seconds>`: sleeps that long, logs start and end, fails for `fail-*`."""
+    """`make SUITE` for suites named `<name>-<seconds>`: sleeps that long, logs start and end, fails for `fail-*` with
+    a line as pytest prints a failed test."""
     script = tmp_path / "make"
     script.write_text(
         "#!/usr/bin/env bash\n"
@@ -22,6 +23,7 @@ def fake_make(tmp_path: Path) -> Path:
         'echo "running $1"\n'
         'sleep "${1##*-}"\n'
         f'echo "end $1" >> {tmp_path}/log\n'
+        '[[ "$1" != fail-* ]] || echo "FAILED tests/x.py::test_$1 - AssertionError: boom"\n'
         '[[ "$1" != fail-* ]]\n'
     )
     script.chmod(0o755)
@@ -62,6 +64,13 @@ def test_a_failing_suite_stops_the_run_after_its_step(tmp_path):
     assert phase_times(proc.stdout) == {"a-0": "ok", "fail-0": "FAILED", "c-1": "ok"}
     assert "FAILED: fail-0" in proc.stdout
     assert "start d-0" not in (tmp_path / "log").read_text()
+
+
+def test_the_failed_tests_of_a_failed_suite_are_repeated_after_the_phase_times(tmp_path):
+    proc, _ = run(tmp_path, "c-1+fail-0")
+    after = proc.stdout.split("==> phase times\n", 1)[1]
+    assert "==> fail-0 failed:\n[fail-0] FAILED tests/x.py::test_fail-0 - AssertionError: boom\n" in after, after
+    assert "c-1" not in after.split("(side by side)")[1], after
 
 
 def test_keep_going_runs_every_step_and_still_fails(tmp_path):
