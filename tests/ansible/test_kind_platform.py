@@ -21,15 +21,14 @@ import httpx
 import pytest
 import yaml
 
-from tests.ansible.host_routes import route_keys, routes_into
-from tests.ansible.playbook import ROOT, VERSIONS, PlaybookRun, built_kubectl, built_kubectl_output, run_playbook
+from tests.ansible.host_routes import routes_into
+from tests.ansible.playbook import ROOT, VERSIONS, PlaybookRun, built_kubectl_output, run_playbook
 from tests.e2e.docs import printed_section
 
 pytestmark = pytest.mark.kind
 
 NAME = "mlkube-kind-platform"
 NAMESPACE = "mlkube"
-KUBECTL = built_kubectl()
 CACHE = Path(os.environ.get("MLKUBE_CACHE", ROOT / ".cache"))
 # manifests/kind-config.yaml's pod and Service ranges, which the host routes lead into.
 KIND_NETWORKING = yaml.safe_load((ROOT / "manifests" / "kind-config.yaml").read_text())["networking"]
@@ -150,13 +149,10 @@ def test_services_and_pods_answer_on_their_cluster_addresses(platform: tuple[Pat
     """The host routes: kind's Service range through the control plane, each node's pod range through the node."""
     tmp_path, _ = platform
     nodes = json.loads(_kubectl(tmp_path, "get", "nodes", "-o", "json"))["items"]
-    routes = route_keys(routes_into(KIND_RANGES))
+    routed = {(r["dst"], r.get("gateway")) for r in routes_into(KIND_RANGES)}
     for node in nodes:
         [address] = [a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"]
-        assert (node["spec"]["podCIDR"], address) in {(dst, via) for dst, via, _ in routes}, (
-            node["metadata"]["name"],
-            routes,
-        )
+        assert (node["spec"]["podCIDR"], address) in routed, (node["metadata"]["name"], routed)
     service = json.loads(_kubectl(tmp_path, "-n", NAMESPACE, "get", "service", "mlkube-model-server", "-o", "json"))
     port = service["spec"]["ports"][0]["port"]
     assert httpx.get(f"http://{service['spec']['clusterIP']}:{port}/v2/health/ready", timeout=10).status_code == 200
