@@ -20,9 +20,9 @@ TEST_SUITES += test-server
 SERVE_HOST ?= 127.0.0.1
 
 .PHONY: serve
-serve: venv ## Serve the champion Penguins models from MLFLOW_TRACKING_URI (default: the trainers' embedded store) on SERVE_HOST:MODEL_SERVER_PORT (127.0.0.1)
+serve: venv ## Serve the champion Penguins models from MLFLOW_TRACKING_URI (default: the trainers' embedded store) on SERVE_HOST:MODEL_SERVER_PORT (127.0.0.1), /metrics and health on MODEL_SERVER_METRICS_PORT
 	@MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(ROOT)/.mlkube/mlruns.db} \
-	 $(VENV)/bin/mlkube-serve --host $(SERVE_HOST) --port $(MODEL_SERVER_PORT) \
+	 $(VENV)/bin/mlkube-serve --host $(SERVE_HOST) --port $(MODEL_SERVER_PORT) --metrics-port $(MODEL_SERVER_METRICS_PORT) \
 	  --model models:/penguins-random-forest@champion \
 	  --model models:/penguins-logistic-regression@champion \
 	  --model models:/penguins-svm@champion

@@ -165,7 +165,7 @@ class MlkubeServer(Peer):
 
     def start(self, log: Path) -> ManagedProcess:
         argv = [str(ROOT / ".venv" / "bin" / "mlkube-serve"), "--host", HOST, "--port", str(self.port),
-                "--tracking-uri", self.tracking_uri]  # fmt: skip
+                "--metrics-port", str(free_port(HOST)), "--tracking-uri", self.tracking_uri]  # fmt: skip
         for name, uri in self.models().items():
             argv += ["--model", f"{name}={uri}"]
         env = {**os.environ, "MLKUBE_SERVER_MODEL_CACHE_DIR": str(self.cache / "mlkube-models"), **self.extra_env}

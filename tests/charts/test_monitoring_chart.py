@@ -140,6 +140,19 @@ def test_dns_names_are_the_model_server_headless_service() -> None:
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "model-server"]
     assert job["dns_sd_configs"][0]["names"] == ["mlkube-model-server-metrics.mlkube.svc.cluster.local"]
     assert job["dns_sd_configs"][0]["port"] == service["spec"]["ports"][0]["port"]
+    # ... and that port is the server's metrics port, open from the start (the serving port waits for the models).
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    containers = [
+        c
+        for o in objects
+        if o["kind"] in ("Deployment", "Rollout") and o["spec"].get("template")
+        for c in o["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "server"
+    ]
+    assert containers
+    for container in containers:
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["metrics"] == job["dns_sd_configs"][0]["port"]
 
 
 @pytest.mark.parametrize(

@@ -250,7 +250,7 @@ def _needed_flows(pods: list[Pod], objects: tuple[dict[str, Any], ...]) -> list[
     jobs = _scrape_jobs(objects)
     targets = (servers if "model-server" in jobs else []) + (mlflow if "mlflow" in jobs else []) + pushgateway
     targets += controllers if "argo-rollouts" in jobs else []
-    flows += [(p, t, _port(t)) for p in prometheus for t in targets]
+    flows += [(p, t, _scraped_port(t)) for p in prometheus for t in targets]
     if any("kubernetes_sd_configs" in job for job in jobs.values()):
         flows += [(p, API, API_PORT) for p in prometheus]
     flows += [(g, p, prometheus_port) for g in grafana for p in prometheus]
@@ -399,6 +399,13 @@ def _port(target: Pod) -> int | None:
         return 443
     ports = [p["containerPort"] for c in target.spec.get("containers", []) for p in c.get("ports", [])]
     return ports[0] if ports else None
+
+
+def _scraped_port(target: Pod) -> int | None:
+    """The port named `metrics` (the model server's and Argo Rollouts' own), else the first."""
+    named = [p["containerPort"] for c in target.spec.get("containers", []) for p in c.get("ports", [])
+             if p.get("name") == "metrics"]  # fmt: skip
+    return named[0] if named else _port(target)
 
 
 def _remote_artifacts(pod: Pod) -> bool:

@@ -222,8 +222,10 @@ def test_server_pods_carry_variant_and_version_as_labels_and_env(scenario: Scena
             assert labels[PLATFORM["LABEL_VARIANT"]] in ("stable", "canary", "blue", "green")
         assert labels[PLATFORM["LABEL_MODEL_VERSION"]] == env[PLATFORM["ENV_MODEL_VERSION"]]
         assert labels[PLATFORM["LABEL_MODEL"]]
-        port = spec["containers"][0]["ports"][0]["containerPort"]
-        assert port == int(PLATFORM["MODEL_SERVER_PORT"])
+        ports = {p.get("name"): p["containerPort"] for p in spec["containers"][0]["ports"]}
+        assert spec["containers"][0]["ports"][0]["containerPort"] == int(PLATFORM["MODEL_SERVER_PORT"])
+        if obj["kind"] != "InferenceService":  # Knative admits one container port
+            assert ports["metrics"] == int(PLATFORM["MODEL_SERVER_METRICS_PORT"])
         if obj["kind"] in ("Deployment", "Rollout"):
             probes = spec["containers"][0]
             assert probes["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"

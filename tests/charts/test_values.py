@@ -181,6 +181,8 @@ def test_defaults_agree_with_platform_env() -> None:
     ):
         assert image["repository"].startswith(prefix) and image["tag"] == tag, image
     assert server["server"]["port"] == server["service"]["port"] == int(PLATFORM["MODEL_SERVER_PORT"])
+    metrics_port = int(PLATFORM["MODEL_SERVER_METRICS_PORT"])
+    assert server["server"]["metricsPort"] == monitoring["scrape"]["modelServer"]["servicePort"] == metrics_port
     assert mlflow["server"]["port"] == mlflow["service"]["port"] == int(PLATFORM["MLFLOW_PORT"])
     assert monitoring["prometheus"]["port"] == int(PLATFORM["PROMETHEUS_PORT"])
     assert monitoring["grafana"]["port"] == int(PLATFORM["GRAFANA_PORT"])

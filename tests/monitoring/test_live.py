@@ -26,7 +26,7 @@ from mlkube_monitoring.contracts import argo
 from mlkube_monitoring.contracts import serving as S
 from mlkube_monitoring.promql import le_value
 from tests.support.mlflow_server import run_mlflow_server
-from tests.support.processes import ManagedProcess, free_port, wait_for_http
+from tests.support.processes import ManagedProcess, free_ports, wait_for_http
 from tests.support.training import PENGUINS_FAST_CONFIG, run_trainer
 
 from . import traffic
@@ -93,7 +93,7 @@ def _train(tracking_uri: str, pushgateway: str, workdir: Path) -> dict[str, list
 
 @contextlib.contextmanager
 def _server(variant: str, models: list[str], tracking_uri: str, workdir: Path):
-    port = free_port()
+    port, metrics_port = free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLKUBE_", "MLFLOW_"))}
     env.update(
         {
@@ -104,13 +104,14 @@ def _server(variant: str, models: list[str], tracking_uri: str, workdir: Path):
             "MLKUBE_SERVER_MODEL_CACHE_DIR": str(workdir / f"cache-{variant}"),
         }
     )
-    argv = [sys.executable, "-m", "mlkube_server", "--host", HOST, "--port", str(port), "--tracking-uri", tracking_uri]
+    argv = [sys.executable, "-m", "mlkube_server", "--host", HOST, "--port", str(port),
+            "--metrics-port", str(metrics_port), "--tracking-uri", tracking_uri]  # fmt: skip
     for model in models:
         argv += ["--model", model]
     process = ManagedProcess(f"model server ({variant})", argv, workdir / f"server-{variant}.log", env=env, cwd=workdir)
     try:
         wait_for_http(f"http://{HOST}:{port}/v2/health/ready", timeout=120, process=process)
-        yield f"http://{HOST}:{port}", process
+        yield f"http://{HOST}:{port}", f"http://{HOST}:{metrics_port}"  # serving, and what Prometheus scrapes
     finally:
         process.stop()
 
@@ -130,16 +131,16 @@ def live(tmp_path_factory: pytest.TempPathFactory):
         assert len(versions[RF]) == 2 and len(versions[LR]) == 1, versions
         rf_stable, rf_canary = versions[RF]
         mark = time.monotonic()
-        stable_url, _ = stack.enter_context(
+        stable_url, stable_metrics = stack.enter_context(
             _server("stable", [f"{RF}=models:/{RF}/{rf_stable}", f"{LR}=models:/{LR}@champion"], mlflow.url, workdir)
         )
-        canary_url, _ = stack.enter_context(
+        canary_url, canary_metrics = stack.enter_context(
             _server("canary", [f"{RF}=models:/{RF}/{rf_canary}", f"{LR}=models:/{LR}@champion"], mlflow.url, workdir)
         )
         timings["two servers ready"] = time.monotonic() - mark
         target = lambda url, pod: Target(url.split("//")[1], {"namespace": NAMESPACE, "pod": pod})  # noqa: E731
         config = prometheus_config(
-            [target(stable_url, "model-server-stable-0"), target(canary_url, "model-server-canary-0")],
+            [target(stable_metrics, "model-server-stable-0"), target(canary_metrics, "model-server-canary-0")],
             target(pushgateway, "pushgateway-0"),
             RULE_FILES,
             SCRAPE,

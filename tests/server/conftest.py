@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.fixtures import mlflow_server  # noqa: F401 - re-exported fixture
 from tests.support.mlflow_server import MlflowServer
-from tests.support.processes import ManagedProcess, free_port, wait_for_http
+from tests.support.processes import ManagedProcess, free_ports, wait_for_http
 from tests.support.training import RegisteredModel, train_digits, train_penguins
 
 HOST = "127.0.0.1"
@@ -32,6 +33,7 @@ class RunningServer:
     url: str
     process: ManagedProcess
     client: httpx.Client
+    metrics_url: str  # /metrics and the health checks, open before the serving port
 
     def log(self) -> str:
         return self.process.log_tail(20000)
@@ -63,23 +65,27 @@ def start_server(
     tmp: Path,
     models: list[str],
     tracking_uri: str | None,
-    wait_ready: bool = True,
+    wait: Literal["ready", "open", "live"] = "ready",
     launcher: list[str] | None = None,
     **env: str,
 ) -> Iterator[RunningServer]:
-    port = free_port(HOST)
-    argv = [*(launcher or [str(SERVE)]), "--host", HOST, "--port", str(port)]
+    """``wait``: until the server is ready; until its serving port is open (every model loaded or failed for good);
+    or only until its metrics port answers."""
+    port, metrics_port = free_ports(2, HOST)
+    argv = [*(launcher or [str(SERVE)]), "--host", HOST, "--port", str(port), "--metrics-port", str(metrics_port)]
     for spec in models:
         argv += ["--model", spec]
     env.setdefault("MLKUBE_SERVER_MODEL_CACHE_DIR", str(tmp / "model-cache"))
     process = ManagedProcess("mlkube-serve", argv, tmp / f"server-{port}.log", env=server_env(tracking_uri, **env))
-    url = f"http://{HOST}:{port}"
+    url, metrics_url = f"http://{HOST}:{port}", f"http://{HOST}:{metrics_port}"
     try:
-        wait_for_http(f"{url}/v2/health/live", timeout=60, process=process)
-        if wait_ready:
+        wait_for_http(f"{metrics_url}/v2/health/live", timeout=60, process=process)
+        if wait == "open":
+            wait_for_http(f"{url}/v2/health/live", timeout=120, process=process)
+        elif wait == "ready":
             wait_for_http(f"{url}/v2/health/ready", timeout=120, process=process)
         with httpx.Client(base_url=url, timeout=30) as client:
-            yield RunningServer(url, process, client)
+            yield RunningServer(url, process, client, metrics_url)
     finally:
         process.stop()
 

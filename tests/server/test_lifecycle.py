@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -10,40 +11,76 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from mlkube_server.metric_names import MODELS_PENDING
 from tests.support.images import digit_png
 from tests.support.processes import free_port
 
 from .conftest import DIGITS, LR, PENGUIN, start_server
+from .delaying_proxy import delaying_proxy
 
 
 def test_unreachable_mlflow_is_retried_with_one_line_per_attempt_then_reported(tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"
-    with start_server(tmp_path, [f"models:/{LR}@champion"], dead, wait_ready=False,
+    with start_server(tmp_path, [f"models:/{LR}@champion"], dead, wait="live",
                       MLKUBE_SERVER_LOAD_ATTEMPTS="3", MLKUBE_SERVER_LOAD_BACKOFF_SECONDS="0.2") as srv:  # fmt: skip
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "failed to load" not in srv.log():
-            assert srv.client.get("/v2/health/ready").status_code == 503
+            assert httpx.get(f"{srv.metrics_url}/v2/health/ready").status_code == 503
             time.sleep(0.3)
         log = srv.log()
         attempts = [line for line in log.splitlines() if "MLflow unreachable (attempt" in line]
         assert len(attempts) == 2, log  # attempts 1 and 2 retried, the 3rd gives up
         assert all(json.loads(line)["level"] == "warning" for line in attempts)
         assert "gave up after 3 attempts" in log
-        assert srv.client.get("/v2/health/live").status_code == 200
-        assert srv.client.get("/v2/health/ready").status_code == 503
-        health = srv.client.get("/health")
+        # Retried until MLflow answers: not settled, so the serving port stays closed (a proxy in front retries
+        # another endpoint) while the metrics port says why.
+        with pytest.raises(httpx.ConnectError):
+            srv.client.post("/predict", json=PENGUIN)
+        assert httpx.get(f"{srv.metrics_url}/v2/health/live").status_code == 200
+        assert httpx.get(f"{srv.metrics_url}/v2/health/ready").status_code == 503
+        health = httpx.get(f"{srv.metrics_url}/health")
         assert health.status_code == 503
         assert health.json()["models"][LR]["state"] == "failed"
-        answer = srv.client.post("/predict", json=PENGUIN)
-        assert answer.status_code == 503 and LR in answer.json()["error"]
-        metrics = srv.client.get("/metrics").text
+        metrics = httpx.get(f"{srv.metrics_url}/metrics").text
         assert f'mlkube_model_load_failures_total{{model="{LR}"}} 1.0' in metrics
+        assert _pending(metrics) == 1
+
+
+def _pending(metrics: str) -> float:
+    return sum(s.value for f in text_string_to_metric_families(metrics) for s in f.samples if s.name == MODELS_PENDING)
+
+
+def test_the_serving_port_opens_once_every_model_has_settled_and_the_metrics_port_answers_before(
+    tmp_path, trained, mlflow_server
+):
+    """A restarted container must refuse connections (which Traefik retries on another endpoint) rather than
+    answer 503 while its endpoint is still listed as ready."""
+    with delaying_proxy(mlflow_server.url, delay=0.5) as slow_mlflow:
+        with start_server(tmp_path, [f"models:/{LR}@champion"], slow_mlflow.url, wait="live") as srv:
+            health = httpx.get(f"{srv.metrics_url}/health").json()
+            assert health["status"] == "loading", health
+            with pytest.raises(httpx.ConnectError):
+                srv.client.get("/v2/health/live")
+            assert _pending(httpx.get(f"{srv.metrics_url}/metrics").text) == 1
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.ConnectError):
+                    srv.client.get("/v2/health/live")
+                    break
+                time.sleep(0.1)
+            # Open means settled: the first answer on the serving port is already ready, and predicts.
+            assert srv.client.get("/v2/health/ready").status_code == 200, srv.log()[-3000:]
+            assert srv.client.post("/predict", json=PENGUIN).status_code == 200
+            assert httpx.get(f"{srv.metrics_url}/v2/health/ready").status_code == 200
+            assert slow_mlflow.received >= 2  # the load went through the slow proxy: it took a second at least
 
 
 def test_a_model_missing_from_the_registry_is_named_and_the_others_serve(tmp_path, trained, mlflow_server):
     with start_server(tmp_path, [f"models:/{LR}@champion", "ghost=models:/no-such-model@champion"],
-                      mlflow_server.url, wait_ready=False) as srv:  # fmt: skip
+                      mlflow_server.url, wait="open") as srv:  # fmt: skip
         deadline = time.monotonic() + 90
         states: dict = {}
         while time.monotonic() < deadline:
@@ -73,9 +110,10 @@ def test_sigterm_turns_readiness_off_at_once_and_finishes_in_flight_requests(tmp
             time.sleep(0.3)  # the request is now in flight, its body half sent
             srv.process.popen.send_signal(signal.SIGTERM)
             time.sleep(0.3)
-            ready = httpx.get(f"{srv.url}/v2/health/ready", timeout=5)
-            assert ready.status_code == 503 and ready.json() == {"ready": False}
-            assert httpx.get(f"{srv.url}/v2/health/live", timeout=5).status_code == 200
+            for url in (srv.url, srv.metrics_url):
+                ready = httpx.get(f"{url}/v2/health/ready", timeout=5)
+                assert ready.status_code == 503 and ready.json() == {"ready": False}
+                assert httpx.get(f"{url}/v2/health/live", timeout=5).status_code == 200
             conn.sendall(body[half:])
             response = b""
             while b"\r\n\r\n" not in response or not response.rstrip().endswith(b"}"):
@@ -114,7 +152,7 @@ def test_without_pytorch_the_digits_onnx_serves_and_an_eager_pytorch_model_fails
     )
     launcher = [sys.executable, str(Path(__file__).with_name("without_packages_launcher.py"))]
     models = [f"models:/{LR}@champion", f"{DIGITS}=models:/{DIGITS}/{trained.digits.version}", f"eager={eager_uri}"]
-    with start_server(tmp_path, models, mlflow_server.url, wait_ready=False, launcher=launcher) as srv:
+    with start_server(tmp_path, models, mlflow_server.url, wait="open", launcher=launcher) as srv:
         states = _states(srv, {LR, DIGITS, "eager"})
         assert states[LR]["state"] == "ready"
         assert states[DIGITS]["state"] == "ready", states[DIGITS]
@@ -149,7 +187,7 @@ def test_a_corrupt_onnx_file_is_named_with_its_reason_and_the_others_serve(
     ))  # fmt: skip
     (folder / "model.onnx").write_bytes(b"\x08\x07this is not a protobuf graph" * 10)
     models = [f"models:/{LR}@champion", f"broken={folder}"]
-    with start_server(tmp_path, models, mlflow_server.url, wait_ready=False) as srv:
+    with start_server(tmp_path, models, mlflow_server.url, wait="open") as srv:
         states = _states(srv, {LR, "broken"})
         assert states[LR]["state"] == "ready", states[LR]
         assert states["broken"]["state"] == "failed"
@@ -165,7 +203,7 @@ def test_a_model_registered_after_start_up_is_picked_up_without_a_restart(tmp_pa
     from mlflow import MlflowClient
 
     late = f"penguins-late-{time.monotonic_ns()}"
-    with start_server(tmp_path, [f"models:/{late}@champion"], mlflow_server.url, wait_ready=False,
+    with start_server(tmp_path, [f"models:/{late}@champion"], mlflow_server.url, wait="open",
                       MLKUBE_SERVER_RETRY_FAILED_SECONDS="1") as srv:  # fmt: skip
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "does not exist" not in srv.log():

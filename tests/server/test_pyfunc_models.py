@@ -89,7 +89,7 @@ def test_without_the_flavors_package_the_model_is_named_with_it_and_the_others_s
 ):
     launcher = [sys.executable, str(Path(__file__).with_name("without_packages_launcher.py"))]
     with start_server(tmp_path, [f"models:/{XGB}@champion", f"models:/{LR}@champion"], mlflow_server.url,
-                      wait_ready=False, launcher=launcher, MLKUBE_TEST_MISSING_PACKAGES="xgboost") as srv:  # fmt: skip
+                      wait="open", launcher=launcher, MLKUBE_TEST_MISSING_PACKAGES="xgboost") as srv:  # fmt: skip
         import time
 
         deadline = time.monotonic() + 90

@@ -33,6 +33,7 @@ def clean_env(monkeypatch):
 def test_default_port_and_variant_match_the_platform_contract(clean_env):
     settings = ServerSettings()
     assert settings.port == int(_platform("MODEL_SERVER_PORT"))
+    assert settings.metrics_port == int(_platform("MODEL_SERVER_METRICS_PORT"))
     assert settings.variant == "stable"
     clean_env.setenv(_platform("ENV_VARIANT"), "canary")
     clean_env.setenv(_platform("ENV_MODEL_VERSION"), "7")
@@ -55,9 +56,10 @@ def test_shadow_traffic_is_off_unless_both_url_and_fraction_are_set(clean_env):
 @pytest.mark.parametrize(
     ("key", "value", "named"),
     [("SHADOW_FRACTION", "1.5", "shadow_fraction"), ("SHADOW_FRACTION", "-0.1", "shadow_fraction"),
-     ("SHADOW_URL", "model-server-canary:8080", "shadow_url"), ("SHADOW_QUEUE_SIZE", "0", "shadow_queue_size")],
+     ("SHADOW_URL", "model-server-canary:8080", "shadow_url"), ("SHADOW_QUEUE_SIZE", "0", "shadow_queue_size"),
+     ("METRICS_PORT", "8080", "metrics_port")],
 )  # fmt: skip
-def test_cli_rejects_bad_shadow_settings_in_one_line(clean_env, key, value, named):
+def test_cli_rejects_bad_shadow_and_port_settings_in_one_line(clean_env, key, value, named):
     clean_env.setenv(f"MLKUBE_SERVER_{key}", value)
     result = subprocess.run(
         [sys.executable, "-m", "mlkube_server", "--model", "models:/a@champion"],

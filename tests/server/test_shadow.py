@@ -141,7 +141,9 @@ def test_a_slow_candidate_does_not_slow_callers_and_the_queue_bound_holds(tmp_pa
                 assert stable.client.post("/predict", json=PENGUIN).status_code == 200
                 latencies.append(time.perf_counter() - sent)
             burst = time.monotonic() - started
-            assert max(latencies) < 0.5, latencies  # the candidate takes 2 s per copy
+            # The candidate takes 2 s per copy: a caller that waited for one would take that long. (0.5 s failed once
+            # on 2 busy cores, a request taking 0.69 s beside three other suites.)
+            assert max(latencies) < 1.0, latencies
             assert burst < 2.0, "the burst must fit in one candidate delay for the exact count below"
             # one copy in flight, two queued, the other 18 dropped
             dropped = {m.MODEL: RF, m.OUTCOME: "dropped"}

@@ -122,7 +122,7 @@ def versions(registry) -> dict[str, str]:
 
 def test_the_server_serves_the_signed_version_and_names_why_it_refuses_the_others(tmp_path, registry, versions):
     models = [f"{label.replace(' ', '-')}=models:/{MODEL}/{v}" for label, v in versions.items()]
-    with start_server(tmp_path, models, registry.url, wait_ready=False,
+    with start_server(tmp_path, models, registry.url, wait="open",
                       MLKUBE_SERVER_SIGNING_CERTIFICATE=CERTIFICATE) as srv:  # fmt: skip
         states = _states(srv, {"signed", "unsigned", "copied", "other-key"})
         assert states["signed"]["state"] == "ready", states["signed"]

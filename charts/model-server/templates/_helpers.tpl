@@ -257,6 +257,7 @@ name: {{ .variant.deployment }}
 MLKUBE_SERVER_MODELS: {{ .variant.models | toJson | quote }}
 MLKUBE_SERVER_DEFAULT_MODEL: {{ .root.Values.server.defaultModel | quote }}
 MLKUBE_SERVER_PORT: {{ .root.Values.server.port | quote }}
+MLKUBE_SERVER_METRICS_PORT: {{ .root.Values.server.metricsPort | quote }}
 {{- /* Finish in-flight requests within the grace period left after the preStop pause. */}}
 MLKUBE_SERVER_GRACEFUL_TIMEOUT_SECONDS: {{ max 1 (sub (sub .root.Values.terminationGracePeriodSeconds .root.Values.preStopSleepSeconds) 5) | quote }}
 {{- with .root.Values.server.loadShedding }}
@@ -302,6 +303,12 @@ ports:
   - name: {{ .portName | default "http" }}
     containerPort: {{ $v.server.port }}
     protocol: TCP
+  {{- if ne $v.backend "kserve" }}
+  {{- /* Knative admits one container port; Prometheus finds KServe's pods by their annotations' port number. */}}
+  - name: metrics
+    containerPort: {{ $v.server.metricsPort }}
+    protocol: TCP
+  {{- end }}
 {{- $progressive := include "model-server.progressive" .root }}
 {{- $inline := include "model-server.inlineSettings" .root }}
 {{- if not $inline }}

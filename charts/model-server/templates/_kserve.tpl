@@ -32,7 +32,7 @@ annotations:
   {{- end }}
   {{- if $v.metrics.annotations }}
   prometheus.io/scrape: "true"
-  prometheus.io/port: {{ $v.server.port | quote }}
+  prometheus.io/port: {{ $v.server.metricsPort | quote }}
   prometheus.io/path: {{ $v.metrics.path | quote }}
   {{- end }}
 {{- if not $knative }}

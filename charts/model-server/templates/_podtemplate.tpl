@@ -21,7 +21,7 @@ metadata:
     {{- end }}
     {{- if $.root.Values.metrics.annotations }}
     prometheus.io/scrape: "true"
-    prometheus.io/port: {{ $.root.Values.server.port | quote }}
+    prometheus.io/port: {{ $.root.Values.server.metricsPort | quote }}
     prometheus.io/path: {{ $.root.Values.metrics.path | quote }}
     {{- end }}
     {{- with $.root.Values.podAnnotations }}

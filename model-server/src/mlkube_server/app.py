@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -20,6 +19,7 @@ from .api import mlflow_scoring, repository, seed, v1, v2
 from .api.calls import request_info
 from .api.direct import DirectRoutes
 from .api.docs import install_openapi
+from .api.metrics_port import prometheus_metrics
 from .api.protocols import ProtocolTable
 from .batching import ArrivalGate
 from .context import AppState
@@ -38,6 +38,7 @@ DESCRIPTION = (
     "Serves every configured MLflow model over the seed API, KServe V1, the Open Inference Protocol V2 "
     "and MLflow's /invocations, with adaptive micro-batching and Prometheus metrics at /metrics."
 )
+SETTLE_POLL_SECONDS = 0.02
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -69,9 +70,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             log.warning("no model configured: set MLKUBE_SERVER_MODELS or pass --model; readiness stays false")
         if bool(settings.shadow_url) != (settings.shadow_fraction > 0):
             log.warning("shadow traffic is off: it needs both shadow_url and a shadow_fraction above 0")
-        loading = asyncio.create_task(load_models())  # liveness answers while models load
+        loading = asyncio.create_task(load_models())
         if shadow is not None:
             await shadow.start()
+        # uvicorn opens the serving port once the lifespan has started: here, once every configured model has
+        # loaded or failed for good (api/metrics_port.py says why; the metrics port answers meanwhile).
+        while state.repository.pending_count and not (state.shutting_down or loading.done()):
+            await asyncio.sleep(SETTLE_POLL_SECONDS)
         try:
             yield
         finally:
@@ -123,9 +128,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         log.error("unhandled error", exc_info=exc, extra={"request_id": request_id, "path": request.url.path})
         return error_response(internal_error(request_id), mlflow=mlflow(request))
 
-    @app.get("/metrics", include_in_schema=True, tags=["operations"], summary="Prometheus metrics")
-    async def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    # Also on the metrics port, which Prometheus scrapes; here for callers of the serving port (the seed API's).
+    app.add_api_route("/metrics", prometheus_metrics, tags=["operations"], summary="Prometheus metrics")
 
     # Routes are matched in order: the machine-to-machine protocols first, as they carry the most traffic.
     routers = (v2, repository, v1, mlflow_scoring, seed)

@@ -3,19 +3,25 @@
     mlkube-serve --tracking-uri http://127.0.0.1:5000 \
         --model models:/penguins-random-forest@champion --model models:/penguins-logistic-regression@champion
 
-On SIGTERM (or Ctrl-C) readiness turns false at once; after ``drain_seconds`` the listener closes,
-in-flight requests get up to ``graceful_timeout_seconds`` to finish, then the process exits 0.
+The metrics port (``/metrics`` and the health checks) answers at once; the serving port opens once every
+configured model has loaded or failed for good. On SIGTERM (or Ctrl-C) readiness turns false at once; after
+``drain_seconds`` the serving listener closes, in-flight requests get up to ``graceful_timeout_seconds`` to
+finish, then the metrics port closes and the process exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import gc
 import json
 import logging
 import os
+import socket
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -55,6 +61,30 @@ class GracefulServer(uvicorn.Server):
         self._captured_signals.clear()
 
 
+class MetricsPortServer(uvicorn.Server):
+    """The metrics port's uvicorn, beside the serving one in the same event loop: the serving server owns the
+    signals (it drains first), and this one stops after it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def serve_with_metrics_port(
+    server: GracefulServer, metrics_server: MetricsPortServer, metrics_socket: socket.socket
+) -> None:
+    async def both() -> None:
+        metrics_serving = asyncio.create_task(metrics_server.serve(sockets=[metrics_socket]))
+        try:
+            await server.serve()
+        finally:
+            metrics_server.should_exit = True
+            await metrics_serving
+
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(both())
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="mlkube-serve",
@@ -71,6 +101,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tracking-uri", help="MLflow tracking server (default: MLFLOW_TRACKING_URI)")
     parser.add_argument("--host", help="listen address (default 0.0.0.0)")
     parser.add_argument("--port", type=int, help="listen port (default 8080)")
+    parser.add_argument(
+        "--metrics-port", type=int, help="port of /metrics and the health checks (default 8082; 0: none)"
+    )
     parser.add_argument("--workers", type=int, help="uvicorn worker processes (default 1)")
     parser.add_argument("--config", help="YAML settings file")
     parser.add_argument("--log-level", help="debug, info, warning, error")
@@ -83,7 +116,7 @@ def build_settings(args: argparse.Namespace) -> ServerSettings:
     overrides: dict[str, Any] = {}
     if args.model:
         overrides["models"] = dict(parse_model_spec(spec) for spec in args.model)
-    for key in ("default_model", "tracking_uri", "host", "port", "workers", "log_level"):
+    for key in ("default_model", "tracking_uri", "host", "port", "metrics_port", "workers", "log_level"):
         value = getattr(args, key)
         if value is not None:
             overrides[key] = value
@@ -114,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         proxy_headers=False,
     )
     if settings.workers > 1:
+        if settings.metrics_port:
+            log.warning("with %d workers there is no metrics port: /metrics answers on the serving port, for the "
+                        "worker that takes the request", settings.workers)  # fmt: skip
         # Worker processes rebuild the settings from the environment.
         os.environ[f"{ENV_PREFIX}MODELS"] = json.dumps(settings.models)
         if settings.default_model:
@@ -121,15 +157,27 @@ def main(argv: list[str] | None = None) -> int:
         uvicorn.run("mlkube_server.app:app_from_environment", factory=True, workers=settings.workers, **common)
         return 0
 
+    from .api.metrics_port import create_metrics_port_app
     from .app import create_app
 
     app = create_app(settings)
     server = GracefulServer(uvicorn.Config(app, **common), app.state.mlkube, settings.drain_seconds)
     log.info(
-        "serving %d model(s) on %s:%d", len(settings.models), settings.host, settings.port,
-        extra={"models": settings.models, "variant": settings.variant},
+        "serving %d model(s) on %s:%d, metrics on port %d", len(settings.models), settings.host, settings.port,
+        settings.metrics_port, extra={"models": settings.models, "variant": settings.variant},
     )  # fmt: skip
-    server.run()
+    if not settings.metrics_port:
+        server.run()
+        return 0
+    metrics_app = create_metrics_port_app(app.state.mlkube)
+    metrics_config = uvicorn.Config(metrics_app, **{**common, "port": settings.metrics_port})
+    try:  # before any model loads: a port in use fails at once
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        metrics_socket = socket.create_server((settings.host, settings.metrics_port), family=family, backlog=2048)
+    except OSError as exc:
+        print(f"mlkube-serve: metrics port: {exc.strerror}", file=sys.stderr)
+        return 1
+    serve_with_metrics_port(server, MetricsPortServer(metrics_config), metrics_socket)
     return 0
 
 

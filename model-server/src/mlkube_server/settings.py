@@ -25,6 +25,7 @@ from pydantic_settings import (
 ENV_PREFIX = "MLKUBE_SERVER_"
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
 DEFAULT_PORT = 8080  # MODEL_SERVER_PORT in platform.env; tests/server checks that they agree
+DEFAULT_METRICS_PORT = 8082  # MODEL_SERVER_METRICS_PORT in platform.env
 MIN_TOKEN_LENGTH = 16
 
 
@@ -57,6 +58,13 @@ class ServerSettings(BaseSettings):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; else MLFLOW_TRACKING_URI")
     host: str = "0.0.0.0"  # noqa: S104 - a server inside a pod listens on every interface
     port: int = Field(DEFAULT_PORT, ge=1, le=65535)
+    metrics_port: int = Field(
+        DEFAULT_METRICS_PORT,
+        ge=0,
+        le=65535,
+        description="/metrics and the health checks, open from the start (the serving port opens once every model "
+        "has settled); 0: none, /metrics on the serving port only",
+    )
     workers: int = Field(1, ge=1, description="uvicorn worker processes")
     predict_threads: int = Field(1, ge=1, description="threads running predict calls, shared by all models")
     onnx_threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads per ONNX model")
@@ -249,6 +257,12 @@ class ServerSettings(BaseSettings):
             raise ValueError(
                 f"default_model {self.default_model!r} is not among the configured models {sorted(self.models)}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_ports(self) -> ServerSettings:
+        if self.metrics_port == self.port:
+            raise ValueError(f"metrics_port {self.metrics_port} is the serving port: pick another, or 0 for none")
         return self
 
     @property

@@ -80,7 +80,8 @@ model_server_context() {
   CONTEXT=$WORK_DIR/contexts/model-server
   rm -rf "$CONTEXT" && mkdir -p "$CONTEXT"
   cp -al "$wheels" "$CONTEXT/wheelhouse" 2>/dev/null || cp -a "$wheels" "$CONTEXT/wheelhouse"
-  BUILD_ARGS=(--build-arg WHEELHOUSE=wheelhouse --build-arg "PORT=$MODEL_SERVER_PORT")
+  BUILD_ARGS=(--build-arg WHEELHOUSE=wheelhouse --build-arg "PORT=$MODEL_SERVER_PORT"
+    --build-arg "METRICS_PORT=$MODEL_SERVER_METRICS_PORT")
 }
 
 # Traefik built from Go modules (cached by version) is the whole context; the same step stages the
