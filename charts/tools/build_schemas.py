@@ -12,7 +12,7 @@ written by hand:
   module; TraefikService (and Traefik's other kinds): the CRD file of ``github.com/traefik/traefik/v3``. These
   are read from the module zips (``--crd-in-zip``), since Go refuses to extract a module that needs a newer
   Go than the local one while it still downloads its zip.
-* InferenceService: the model classes of the KServe Python SDK wheel (``kserve`` on PyPI); their
+* InferenceService, ServingRuntime: the model classes of the KServe Python SDK wheel (``kserve`` on PyPI); their
   ``openapi_types`` / ``attribute_map`` tables and required-field checks are turned into a schema,
   with the Kubernetes types they reference (V1Container, ...) taken from the Kubernetes OpenAPI above.
 
@@ -291,13 +291,20 @@ class KServeSchemaBuilder:
         return pin_kind(close_objects(root), kind, api_version)
 
 
-def write_kserve(wheel: Path, k8s_definitions: Schema, out: Path) -> tuple[str, set[str]]:
+KSERVE_KINDS = (
+    ("V1beta1InferenceService", "InferenceService", "serving.kserve.io/v1beta1"),
+    ("V1alpha1ServingRuntime", "ServingRuntime", "serving.kserve.io/v1alpha1"),
+)
+
+
+def write_kserve(wheel: Path, k8s_definitions: Schema, out: Path) -> tuple[list[str], set[str]]:
     builder = KServeSchemaBuilder(parse_sdk_models(wheel), k8s_definitions)
-    api_version, kind = "serving.kserve.io/v1beta1", "InferenceService"
-    doc = builder.standalone("V1beta1InferenceService", kind, api_version)
-    name = kind_file_name(kind, api_version)
-    (out / name).write_text(json.dumps(doc))
-    return name, builder.unresolved
+    names = []
+    for class_name, kind, api_version in KSERVE_KINDS:
+        doc = builder.standalone(class_name, kind, api_version)
+        names.append(kind_file_name(kind, api_version))
+        (out / names[-1]).write_text(json.dumps(doc))
+    return names, builder.unresolved
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     count, definitions = write_kubernetes(args.kubernetes_openapi, args.out)
     crds = write_crds(args.crd, args.out, [read_in_zip(spec) for spec in args.crd_in_zip])
     kserve, unresolved = write_kserve(args.kserve_wheel, definitions, args.out)
-    print(f"schemas: {count} Kubernetes kinds, {len(crds)} CRD versions, {kserve} -> {args.out}")
+    print(f"schemas: {count} Kubernetes kinds, {len(crds)} CRD versions, {', '.join(kserve)} -> {args.out}")
     if unresolved:
         print(f"  KServe SDK types not in this Kubernetes version (accepted as objects): {sorted(unresolved)}")
     return 0

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.charts import kserve_admission
 from tests.cluster.kube import read_env_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,8 +112,11 @@ def scenario(chart: str, *values: str) -> Scenario:
     return Scenario(chart, tuple(values))
 
 
-def pod_templates(obj: dict[str, Any]) -> list[tuple[dict[str, str], dict[str, Any]]]:
-    """(pod labels, pod spec) pairs of a workload, a Pod, or an InferenceService's predictors."""
+def pod_templates(
+    obj: dict[str, Any], objects: tuple[dict[str, Any], ...] = ()
+) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """(pod labels, pod spec) pairs of a workload, a Pod, or an InferenceService's predictors (each laid over its
+    ServingRuntime among ``objects``, as KServe does)."""
     kind, spec = obj["kind"], obj.get("spec", {})
     if kind in ("Deployment", "StatefulSet", "Job", "DaemonSet", "ReplicaSet", "Rollout"):
         return [(spec["template"]["metadata"].get("labels", {}), spec["template"]["spec"])]
@@ -123,7 +127,8 @@ def pod_templates(obj: dict[str, Any]) -> list[tuple[dict[str, str], dict[str, A
         return [(obj["metadata"].get("labels", {}), spec)]
     if kind == "InferenceService":
         predictors = [spec["predictor"]] + [c["predictor"] for c in spec.get("canary", [])]
-        return [(p.get("labels", {}), p) for p in predictors]
+        runtimes = find(objects, "ServingRuntime")
+        return [(p.get("labels", {}), kserve_admission.predictor_pod(p, runtimes)) for p in predictors]
     return []
 
 

@@ -47,7 +47,7 @@ def test_every_chart_renders_images_in_some_scenario() -> None:
     charts_with_images = {s.chart for s in ALL_SCENARIOS if rendered_images(s)}
     assert charts_with_images == set(CHART_NAMES)
     pod_kinds = {o["kind"] for s in ALL_SCENARIOS for o in render(s) if images(o)}
-    assert {"Deployment", "Rollout", "StatefulSet", "Job", "CronJob", "Pod", "InferenceService"} <= pod_kinds
+    assert {"Deployment", "Rollout", "StatefulSet", "Job", "CronJob", "Pod", "ServingRuntime"} <= pod_kinds
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ def server_settings(objects: tuple[dict[str, Any], ...]) -> list[dict[str, str]]
     config_maps = {c["metadata"]["name"]: c.get("data", {}) for c in find(objects, "ConfigMap")}
     found = []
     for obj in objects:
-        for _, spec in pod_templates(obj):
+        for _, spec in pod_templates(obj, objects):
             for container in containers(spec):
                 if container["name"] not in ("server", "kserve-container"):
                     continue

@@ -85,7 +85,7 @@ def _mlflow_clients(objects) -> list[tuple[str, str, dict[str, dict[str, Any]]]]
     """(workload/container, its role by the password key it reads, env) of every container that talks to MLflow."""
     found = []
     for obj in objects:
-        for _, spec in pod_templates(obj):
+        for _, spec in pod_templates(obj, objects):
             for container in containers(spec):
                 env = _env(container)
                 if "MLFLOW_TRACKING_URI" in env or "MLFLOW_URL" in env:
@@ -116,7 +116,7 @@ def test_the_admin_password_reaches_only_mlflow_and_the_webhook_registration() -
     objects = render(Scenario("mlkube", ("profiles/local.yaml",), progressive))
     holders = set()
     for obj in objects:
-        for _, spec in pod_templates(obj):
+        for _, spec in pod_templates(obj, objects):
             for container in containers(spec):
                 for entry in container.get("env", []):
                     ref = entry.get("valueFrom", {}).get("secretKeyRef", {})
@@ -138,8 +138,9 @@ def test_the_signing_key_is_generated_once_and_kept() -> None:
 @pytest.mark.parametrize("profile", UMBRELLA, ids=lambda s: s.id)
 def test_only_training_jobs_hold_the_signing_key_and_every_server_checks_signatures(profile) -> None:
     holders, checkers, servers = set(), set(), set()
-    for obj in render(profile):
-        for labels, spec in pod_templates(obj):
+    objects = render(profile)
+    for obj in objects:
+        for labels, spec in pod_templates(obj, objects):
             for container in containers(spec):
                 env = _env(container)
                 where = f"{obj['kind']}/{obj['metadata']['name']}/{container['name']}"
@@ -156,7 +157,7 @@ def test_only_training_jobs_hold_the_signing_key_and_every_server_checks_signatu
 def test_a_server_can_be_told_to_load_unsigned_models() -> None:
     objects = render(Scenario("model-server", sets=("server.requireSignedModels=false",)))
     for obj in objects:
-        for _, spec in pod_templates(obj):
+        for _, spec in pod_templates(obj, objects):
             for container in containers(spec):
                 assert "MLKUBE_SERVER_SIGNING_CERTIFICATE" not in _env(container)
 
@@ -178,7 +179,7 @@ def test_mlflow_admits_only_the_pods_that_call_it(profile) -> None:
         else:
             assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}, peer
     for obj in objects:
-        for labels, spec in pod_templates(obj):
+        for labels, spec in pod_templates(obj, objects):
             calls = any("MLFLOW_TRACKING_URI" in _env(c) or "MLFLOW_URL" in _env(c) for c in containers(spec))
             admitted = labels.get(PLATFORM["LABEL_MLFLOW_CLIENT"]) == "true"
             where = f"{obj['kind']}/{obj['metadata']['name']}"

@@ -188,7 +188,7 @@ def _pods(objects: tuple[dict[str, Any], ...]) -> list[Pod]:
     for obj in objects:
         hook = "helm.sh/hook" in obj["metadata"].get("annotations", {})
         namespace = obj["metadata"].get("namespace", NAMESPACE)
-        for labels, spec in pod_templates(obj):
+        for labels, spec in pod_templates(obj, objects):
             found.append(Pod(f"{obj['kind']}/{obj['metadata']['name']}", labels, spec, namespace, hook=hook))
     return found
 

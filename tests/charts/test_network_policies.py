@@ -49,7 +49,7 @@ def test_only_the_pods_that_call_a_component_are_labelled_as_its_clients(profile
     peer = _client_peer(policies[0], label)
     assert peer == {"namespaceSelector": {}, "podSelector": {"matchLabels": {label: "true"}}}
     for obj in objects:
-        for labels, spec in pod_templates(obj):
+        for labels, spec in pod_templates(obj, objects):
             calls = bool(_env_names(spec) & set(env_names))
             if calls:
                 where = f"{obj['kind']}/{obj['metadata']['name']}"
@@ -180,7 +180,7 @@ def test_the_training_jobs_reach_only_dns_mlflow_and_the_pushgateway() -> None:
     # Every Job's pods are selected; the helm test pod (not a Job) is not.
     selector = policy["spec"]["podSelector"]
     for obj in objects:
-        for labels, _ in pod_templates(obj):
+        for labels, _ in pod_templates(obj, objects):
             chosen = selector["matchLabels"].items() <= labels.items() and "mlkube.io/job-type" in labels
             assert chosen == (obj["kind"] in ("Job", "CronJob")), obj["metadata"]["name"]
     assert len(_jobs_policy()["spec"]["egress"]) == 2, "no Pushgateway rule without a Pushgateway"

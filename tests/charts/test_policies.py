@@ -40,7 +40,7 @@ WORKLOADS = ("Deployment", "StatefulSet", "Rollout")
 
 def pods(objects: tuple[dict[str, Any], ...]):
     for obj in objects:
-        for labels, spec in pod_templates(obj):
+        for labels, spec in pod_templates(obj, objects):
             yield obj, labels, spec
 
 
@@ -107,7 +107,7 @@ def test_images_are_pinned(scenario: Scenario) -> None:
 @pytest.mark.parametrize("scenario", ALL_SCENARIOS, ids=IDS)
 def test_selectors_match_their_pods(scenario: Scenario) -> None:
     objects = render(scenario)
-    templates = [(o, labels) for o in objects if o["kind"] in WORKLOADS for labels, _ in pod_templates(o)]
+    templates = [(o, labels) for o in objects if o["kind"] in WORKLOADS for labels, _ in pod_templates(o, objects)]
     for obj, labels in templates:
         selector = obj["spec"]["selector"]["matchLabels"]
         assert selector and selects(selector, labels), f"{obj['metadata']['name']}: selector {selector} vs {labels}"
@@ -116,7 +116,7 @@ def test_selectors_match_their_pods(scenario: Scenario) -> None:
         assert any(selects(selector, labels) for _, labels in templates), pdb["metadata"]["name"]
     # A policy may select Jobs' and KServe predictors' pods too, and by a label's presence.
     pod_kinds = (*WORKLOADS, "Job", "CronJob", "InferenceService")
-    pod_labels = [labels for o in objects if o["kind"] in pod_kinds for labels, _ in pod_templates(o)]
+    pod_labels = [labels for o in objects if o["kind"] in pod_kinds for labels, _ in pod_templates(o, objects)]
     for policy in find(objects, "NetworkPolicy"):
         selector = policy["spec"]["podSelector"]
         present = [e["key"] for e in selector.get("matchExpressions", []) if e["operator"] == "Exists"]
@@ -140,7 +140,7 @@ def test_every_workload_with_more_than_one_pod_has_a_disruption_budget(scenario:
         if obj["kind"] not in ("Deployment", "StatefulSet", "Rollout"):
             continue
         replicated = obj["spec"].get("replicas", 1) > 1 or (obj["kind"], obj["metadata"]["name"]) in scaled
-        [(labels, _)] = pod_templates(obj)
+        [(labels, _)] = pod_templates(obj, objects)
         if replicated:
             assert any(selects(b, labels) for b in budgets), f"{obj['kind']}/{obj['metadata']['name']}: no PDB"
 
@@ -361,11 +361,10 @@ def test_kserve_modes() -> None:
     knative = find(render(scenario("model-server", "ci/kserve-knative-values.yaml")), "InferenceService")[0]
     assert knative["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
     assert knative["spec"]["predictor"]["canaryTrafficPercent"] == 20
-    assert knative["spec"]["predictor"]["containers"][0]["ports"][0]["name"] == "http1"
     # Knative's default feature flags reject these pod fields; the container carries the restricted settings.
     for field in ("securityContext", "priorityClassName", "terminationGracePeriodSeconds"):
         assert field not in knative["spec"]["predictor"], field
-    assert knative["spec"]["predictor"]["containers"][0]["securityContext"]["runAsNonRoot"] is True
+    assert knative["spec"]["predictor"]["model"]["securityContext"]["runAsNonRoot"] is True
     standard = find(render(scenario("model-server", "ci/kserve-standard-values.yaml")), "InferenceService")[0]
     assert standard["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
     assert "canaryTrafficPercent" not in standard["spec"]["predictor"]
@@ -486,7 +485,7 @@ def knative_predictor(*sets: str) -> tuple[dict[str, Any], tuple[dict[str, Any],
 
 
 def env_of(predictor: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e.get("value") for e in predictor["containers"][0]["env"]}
+    return {e["name"]: e.get("value") for e in predictor["model"]["env"]}
 
 
 def test_knative_revisions_keep_their_own_settings() -> None:
@@ -494,7 +493,7 @@ def test_knative_revisions_keep_their_own_settings() -> None:
     previous revision's pods would load the canary's models when they restart or scale out."""
     predictor, objects = knative_predictor()
     assert not find(objects, "ConfigMap"), [o["metadata"]["name"] for o in find(objects, "ConfigMap")]
-    assert "envFrom" not in predictor["containers"][0]
+    assert "envFrom" not in predictor["model"]
     assert "checksum/config" not in predictor.get("annotations", {})
     env = env_of(predictor)
     defaults = yaml.safe_load((CHARTS / "model-server" / "values.yaml").read_text())["server"]["models"]
@@ -502,7 +501,7 @@ def test_knative_revisions_keep_their_own_settings() -> None:
     standard = find(render(scenario("model-server", "ci/kserve-standard-values.yaml")), "InferenceService")[0]
     # Standard mode: a Deployment per predictor, each with its own ConfigMap.
     for each in [standard["spec"]["predictor"], standard["spec"]["canary"][0]["predictor"]]:
-        assert "envFrom" in each["containers"][0] and "checksum/config" in each["annotations"]
+        assert "envFrom" in each["model"] and "checksum/config" in each["annotations"]
 
 
 @pytest.mark.parametrize(

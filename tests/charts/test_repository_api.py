@@ -16,7 +16,7 @@ VARIANTS = ("ci/canary-replicas-values.yaml",)  # a stable and a canary Deployme
 def server_envs(objects: tuple[dict[str, Any], ...]) -> list[dict[str, dict[str, Any]]]:
     envs = []
     for obj in objects:
-        for _, spec in pod_templates(obj):
+        for _, spec in pod_templates(obj, objects):
             envs += [{e["name"]: e for e in c.get("env", [])} for c in containers(spec) if c["name"] == "server"]
     assert envs, "no server container rendered"
     return envs

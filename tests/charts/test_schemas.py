@@ -12,6 +12,7 @@ from chart_helpers import ALL_SCENARIOS, ROOT, Scenario, render, render_text, sc
 
 KINDS_FROM_CRDS = {
     "InferenceService": "inferenceservice-serving-v1beta1.json",
+    "ServingRuntime": "servingruntime-serving-v1alpha1.json",
     "PodMonitor": "podmonitor-monitoring-v1.json",
     "ServiceMonitor": "servicemonitor-monitoring-v1.json",
     "PrometheusRule": "prometheusrule-monitoring-v1.json",
