@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.mlflow_server import run_mlflow_server  # noqa: E402
-from tests.support.processes import ManagedProcess, ProcessFailed, free_port, wait_for_http  # noqa: E402
+from tests.support.processes import ManagedProcess, ProcessFailed, free_ports, wait_for_http  # noqa: E402
 from tests.support.training import train_digits, train_penguins  # noqa: E402
 
 BENCH = ROOT / "model-server" / "bench"
@@ -144,7 +144,8 @@ class Peer:
     def __init__(self, cache: Path, suite: Suite, tracking_uri: str):
         self.cache, self.suite, self.tracking_uri = cache, suite, tracking_uri
         self.model_dirs, self.registry = suite.model_dirs, suite.registry
-        self.port = free_port(HOST)
+        # Taken together so that they differ: the serving port and the side ports (metrics, gRPC) a server needs.
+        self.port, *self.side_ports = free_ports(3, HOST)
 
     def unavailable(self) -> str | None:
         return None
@@ -165,7 +166,7 @@ class MlkubeServer(Peer):
 
     def start(self, log: Path) -> ManagedProcess:
         argv = [str(ROOT / ".venv" / "bin" / "mlkube-serve"), "--host", HOST, "--port", str(self.port),
-                "--metrics-port", str(free_port(HOST)), "--tracking-uri", self.tracking_uri]  # fmt: skip
+                "--metrics-port", str(self.side_ports[0]), "--tracking-uri", self.tracking_uri]  # fmt: skip
         for name, uri in self.models().items():
             argv += ["--model", f"{name}={uri}"]
         env = {**os.environ, "MLKUBE_SERVER_MODEL_CACHE_DIR": str(self.cache / "mlkube-models"), **self.extra_env}
@@ -245,7 +246,8 @@ class MLServerServer(Peer):
         repo = self.cache / f"mlserver-repo-{self.suite.key}"
         shutil.rmtree(repo, ignore_errors=True)
         repo.mkdir(parents=True)
-        settings = {"http_port": self.port, "grpc_port": free_port(HOST), "metrics_port": free_port(HOST), "host": HOST}
+        grpc_port, metrics_port = self.side_ports
+        settings = {"http_port": self.port, "grpc_port": grpc_port, "metrics_port": metrics_port, "host": HOST}
         (repo / "settings.json").write_text(json.dumps(settings))
         for name, directory in self.model_dirs.items():
             (repo / name).mkdir()

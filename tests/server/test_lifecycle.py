@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
 import socket
@@ -16,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlkube_server.metric_names import MODELS_PENDING
 from tests.support.images import digit_png
-from tests.support.processes import free_port
+from tests.support.processes import free_port, wait_for_http
 
 from .conftest import DIGITS, LR, PENGUIN, start_server
 from .delaying_proxy import delaying_proxy
@@ -65,12 +64,7 @@ def test_the_serving_port_opens_once_every_model_has_settled_and_the_metrics_por
             with pytest.raises(httpx.ConnectError):
                 srv.client.get("/v2/health/live")
             assert _pending(httpx.get(f"{srv.metrics_url}/metrics").text) == 1
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                with contextlib.suppress(httpx.ConnectError):
-                    srv.client.get("/v2/health/live")
-                    break
-                time.sleep(0.1)
+            wait_for_http(f"{srv.url}/v2/health/live", timeout=90)
             # Open means settled: the first answer on the serving port is already ready, and predicts.
             assert srv.client.get("/v2/health/ready").status_code == 200, srv.log()[-3000:]
             assert srv.client.post("/predict", json=PENGUIN).status_code == 200
