@@ -41,7 +41,6 @@ load_versions "$MLKUBE_ROOT/versions.env"
 load_versions "$MLKUBE_ROOT/platform.env"
 
 # Cluster shape. Every address below exists only on this machine (see lib/network.sh).
-export CLUSTER_NAME=${CLUSTER_NAME:-mlkube-local}
 export NODE_NAME=${CLUSTER_NODE_NAME:-mlkube-node}
 export NODE_IP=${CLUSTER_NODE_IP:-10.250.0.1}
 export HOST_BRIDGE=${CLUSTER_HOST_BRIDGE:-mlkube0}
@@ -50,7 +49,6 @@ export POD_CIDR=${CLUSTER_POD_CIDR:-10.244.0.0/16}
 export NODE_POD_CIDR=${CLUSTER_NODE_POD_CIDR:-10.244.0.0/24}
 export FAKE_POD_CIDR=${CLUSTER_FAKE_POD_CIDR:-10.244.128.0/17}
 export SERVICE_CIDR=${CLUSTER_SERVICE_CIDR:-10.96.0.0/16}
-export SERVICE_API_IP=${CLUSTER_SERVICE_API_IP:-10.96.0.1}
 export DNS_IP=${CLUSTER_DNS_IP:-10.96.0.10}
 export CLUSTER_DOMAIN=${CLUSTER_DOMAIN:-cluster.local}
 export CGROUP_ROOT=${CLUSTER_CGROUP_ROOT:-mlkube}
@@ -68,7 +66,7 @@ export PAUSE_IMAGE=$IMAGE_PREFIX/pause:$IMAGE_TAG
 export COREDNS_IMAGE=$IMAGE_PREFIX/coredns:$COREDNS_VERSION
 export LOCAL_PATH_HELPER_IMAGE=$IMAGE_PREFIX/local-path-helper:$IMAGE_TAG
 
-for lib in build pki network processes components images addons teardown kind_node; do
+for lib in build network processes components images addons teardown kind_node; do
   # shellcheck source=/dev/null
   . "$FILES_DIR/lib/$lib.sh"
 done
@@ -95,12 +93,14 @@ preflight() {
     die "cluster binaries missing under $BIN_CACHE: run 'make local-cluster-build' first"
   local missing
   missing=$(host_tools_missing) || die "host tools missing ($missing): run 'make local-cluster-deps' first"
+  [ -f "$KUBECONFIG_ADMIN" ] && [ -f "$STATE_DIR/pki/sa.pub" ] ||
+    die "certificates missing under $STATE_DIR/pki: the role writes them (make local-cluster-up)"
 }
 
 # What the role's Debian packages (local_cluster_packages) bring that this script runs.
 host_tools_missing() {
   local tool missing=()
-  for tool in containerd runc iptables ipset conntrack ip openssl curl gcc dig busybox umoci skopeo; do
+  for tool in containerd runc iptables ipset conntrack ip curl gcc dig busybox umoci skopeo; do
     command -v "$tool" >/dev/null || missing+=("$tool")
   done
   [ -x "$CNI_BIN_DIR/bridge" ] || missing+=("$CNI_BIN_DIR/bridge")
@@ -116,9 +116,6 @@ cmd_up() {
   network_routes_present || CHANGED=1
   step "host network: node IP $NODE_IP on $HOST_BRIDGE, services $SERVICE_CIDR local, pods $POD_CIDR unreachable off-node"
   network_up
-  [ -f "$STATE_DIR/pki/ca.crt" ] || CHANGED=1
-  step "certificates and kubeconfigs"
-  ensure_pki
   start_containerd
   ensure_system_images
   start_etcd
