@@ -82,6 +82,7 @@ training-image-context: training-wheelhouse ## Docker build context in .cache/tr
 	@cp $(TRAIN_DIR)/Dockerfile $(TRAINING_CONTEXT)/Dockerfile
 	@cp -r $(TRAIN_CONFIGS) $(TRAINING_CONTEXT)/configs
 	@cp -r $(TRAINING_WHEELHOUSE) $(TRAINING_CONTEXT)/wheelhouse
+	@git rev-parse --short=12 HEAD > $(TRAINING_CONTEXT)/code-version 2>/dev/null || echo unknown > $(TRAINING_CONTEXT)/code-version
 	@echo "    context ready: docker build --build-arg BASE=... $(TRAINING_CONTEXT)"
 
 .PHONY: training-image

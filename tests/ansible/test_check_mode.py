@@ -83,10 +83,14 @@ def test_cloud_images_are_pushed_to_the_registry_set(tmp_path: Path) -> None:
     registry = "registry.example:5000/team"
     run = run_playbook("cloud", "--check", "--tags", "images", MLKUBE_CACHE=str(tmp_path), IMAGE_REGISTRY=registry)
     assert run.rc == 0, run.explain()
-    push = run.result("Push every image to")
-    assert push["cmd"][1:] == ["push", registry], push
-    assert push["msg"] == "Command would have run if not in check mode", push
-    assert run.result("Build the images that are out of date")["cmd"][1:] == ["build"]
+    pushes = run.result("Push every image to")["results"]
+    assert len(pushes) == 8 and all(
+        push["cmd"] == ["docker", "push", f"{registry}/{push['item']['ref']}"]
+        and push["msg"] == "Command would have run if not in check mode"
+        for push in pushes
+    ), pushes
+    builds = run.result("Build the images that are out of date")["results"]
+    assert [build["cmd"][:2] for build in builds] == [["docker", "build"]] * 8, builds
     # A cloud cluster has no images of its own to load.
     assert "Load the images into the cluster of target" not in " ".join(run.results())
     assert list(tmp_path.iterdir()) == []

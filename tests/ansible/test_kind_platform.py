@@ -63,7 +63,7 @@ def _play(tmp_path: Path, *args: str) -> PlaybookRun:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, PlaybookRun]]:
     tmp_path = tmp_path_factory.mktemp("kind-platform")
     # The Docker engine, started as the images role starts it where no service manager runs one.
-    subprocess.run([ROOT / "ansible/roles/images/files/mlkube-images.sh", "base"], check=True, timeout=1200)
+    subprocess.run([ROOT / "ansible/roles/images/files/dockerd.sh", "start", CACHE / "docker"], check=True, timeout=120)
     run = _play(tmp_path)
     try:
         yield tmp_path, run

@@ -2,7 +2,6 @@
 # mlkube local cluster: a single-node Kubernetes built from Kubernetes' own Go modules, running as
 # plain background processes on this machine (no systemd, no container registry).
 #
-#   cluster.sh build                build the binaries into the version-keyed cache (skips what exists)
 #   cluster.sh up                   start everything; idempotent, prints each step with its timing
 #   cluster.sh down [--purge]       stop everything and clean the host; --purge also deletes the state
 #   cluster.sh status               components, nodes and system pods
@@ -28,7 +27,6 @@ export FILES_DIR TEMPLATES_DIR
 export MLKUBE_ROOT=${MLKUBE_ROOT:-$(cd "$FILES_DIR/../../../.." && pwd)}
 export MLKUBE_CACHE=${MLKUBE_CACHE:-$MLKUBE_ROOT/.cache}
 export BIN_CACHE=${CLUSTER_BIN_CACHE:-$MLKUBE_CACHE/cluster-bin}
-export BUILD_CACHE=${CLUSTER_BUILD_CACHE:-$MLKUBE_CACHE/cluster-build}
 export STATE_DIR=${CLUSTER_STATE_DIR:-$MLKUBE_CACHE/cluster}
 export LOG_DIR=$STATE_DIR/logs
 export KUBECONFIG_ADMIN=$STATE_DIR/kubeconfig
@@ -66,31 +64,19 @@ export PAUSE_IMAGE=$IMAGE_PREFIX/pause:$IMAGE_TAG
 export COREDNS_IMAGE=$IMAGE_PREFIX/coredns:$COREDNS_VERSION
 export LOCAL_PATH_HELPER_IMAGE=$IMAGE_PREFIX/local-path-helper:$IMAGE_TAG
 
-for lib in build network processes components images addons teardown kind_node; do
+for lib in binaries network processes components images addons teardown kind_node; do
   # shellcheck source=/dev/null
   . "$FILES_DIR/lib/$lib.sh"
 done
 
 export CNI_BIN_DIR=${CLUSTER_CNI_BIN_DIR:-$(cni_bin_dir)}
 
-cmd_build() {
-  mkdir -p "$BIN_CACHE" "$BUILD_CACHE"
-  local t0=$SECONDS
-  build_kubernetes
-  build_etcd
-  build_coredns
-  build_kwok
-  build_local_path_provisioner
-  build_kube_router
-  step "binaries ready in $((SECONDS - t0)) s under $BIN_CACHE"
-}
-
 preflight() {
   [ "$(id -u)" = 0 ] || die "the local cluster needs root (iptables, mounts, cgroups); run as root"
   all_present "$(k8s_dir)" "${K8S_BINARIES[@]}" && all_present "$(etcd_dir)" etcd &&
     all_present "$(coredns_dir)" coredns && all_present "$(kwok_dir)" kwok &&
     all_present "$(local_path_dir)" local-path-provisioner && all_present "$(kube_router_dir)" kube-router ||
-    die "cluster binaries missing under $BIN_CACHE: run 'make local-cluster-build' first"
+    die "cluster binaries missing under $BIN_CACHE: the role builds them (make local-cluster-build)"
   local missing
   missing=$(host_tools_missing) || die "host tools missing ($missing): run 'make local-cluster-deps' first"
   [ -f "$KUBECONFIG_ADMIN" ] && [ -f "$STATE_DIR/pki/sa.pub" ] ||
@@ -170,21 +156,20 @@ cmd_import_image() {
 
 usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 
-# up, down and build change shared host state: one at a time, whoever calls (make, Ansible, a test).
+# up and down change shared host state: one at a time, whoever calls (make, Ansible, a test).
 take_lock() {
   mkdir -p "$MLKUBE_CACHE"
   exec 9>"$MLKUBE_CACHE/cluster.lock"
   if ! flock -n 9; then
-    say "another cluster.sh up/down/build is running: waiting for it (up to 30 min)"
+    say "another cluster.sh up/down is running: waiting for it (up to 30 min)"
     flock -w 1800 9 || die "gave up waiting for the lock $MLKUBE_CACHE/cluster.lock"
   fi
 }
 
 main() {
   local cmd="${1:-}"; shift || true
-  case "$cmd" in build|up|down|kind-node-bits) take_lock ;; esac
+  case "$cmd" in up|down|kind-node-bits) take_lock ;; esac
   case "$cmd" in
-    build) cmd_build ;;
     up) cmd_up ;;
     down) cluster_down "${1:-}"; step "cluster down" ;;
     status) cmd_status ;;
@@ -198,7 +183,6 @@ main() {
       pack_image "$@" ;;
     kind-node-bits)
       [ "$#" = 1 ] || die "usage: $0 kind-node-bits DIR"
-      mkdir -p "$BIN_CACHE" "$BUILD_CACHE"
       kind_node_bits "$1" ;;
     kubeconfig) echo "$KUBECONFIG_ADMIN" ;;
     kubectl) kubectl_admin "$@" ;;

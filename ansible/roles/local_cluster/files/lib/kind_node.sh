@@ -9,14 +9,11 @@
 # builds them on the Debian base).
 kind_node_bits() {
   local dir="$1" k8s name
-  K8S_BINARIES+=(kubeadm)
-  build_kubernetes
-  build_etcd
-  build_coredns
-  build_local_path_provisioner
-  build_kube_router
-  build_crictl
   k8s=$(k8s_dir)
+  all_present "$k8s" "${K8S_BINARIES[@]}" kubeadm && all_present "$(etcd_dir)" etcd &&
+    all_present "$(coredns_dir)" coredns && all_present "$(local_path_dir)" local-path-provisioner &&
+    all_present "$(kube_router_dir)" kube-router && all_present "$(crictl_dir)" crictl ||
+    die "binaries missing under $BIN_CACHE: the local_cluster role's build makes them (kind_cluster runs it first)"
   mkdir -p "$dir/bin" "$dir/images"
   for name in kubeadm kubelet kubectl; do install -m 0755 "$k8s/$name" "$dir/bin/$name"; done
   install -m 0755 "$(crictl_dir)/crictl" "$dir/bin/crictl"
