@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import uuid
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ansible.playbook import run_playbook
 from tests.cluster.kube import ROOT, ClusterPaths, Kubectl, KubectlError, read_env_file
 
 PLATFORM = read_env_file(ROOT / "platform.env")
@@ -59,9 +61,11 @@ def smoke_image(paths: ClusterPaths, kubectl: Kubectl) -> str:
         env=env,
         check=True,
     )
-    pack = [str(paths.cluster_script), "pack-image", SMOKE_IMAGE, str(out / "image.tar"), "/cluster-smoke"]
-    pack += ["65532:65532", f"{out / 'cluster-smoke'}:/cluster-smoke", "8080/tcp"]
-    subprocess.run(pack, check=True, capture_output=True)
+    (out / "image.tar").unlink(missing_ok=True)
+    image = {"name": SMOKE_IMAGE, "archive": str(out / "image.tar"), "src": str(out / "cluster-smoke")}
+    image |= {"dest": "/cluster-smoke", "entrypoint": "/cluster-smoke", "user": "65532:65532", "ports": ["8080/tcp"]}
+    packed = run_playbook("local", "-e", json.dumps({"image": image}), playbook="pack-image.yml", timeout=300)
+    assert packed.rc == 0, packed.explain()
     subprocess.run([str(paths.cluster_script), "import-image", str(out / "image.tar")], check=True, capture_output=True)
     return SMOKE_IMAGE
 

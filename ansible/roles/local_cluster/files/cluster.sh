@@ -7,14 +7,11 @@
 #   cluster.sh status               components, nodes and system pods
 #   cluster.sh import-image FILE... import docker-save or OCI archives into the cluster's containerd
 #   cluster.sh has-image REF        exit 0 if the image (e.g. mlkube/model-server:0.1.0) is imported
-#   cluster.sh pack-image NAME ARCHIVE ENTRYPOINT USER SOURCE:DEST [PORT/PROTO...]
-#                                   one static file as a one-layer image archive (for import-image)
-#   cluster.sh kind-node-bits DIR   kubeadm, kubelet, kubectl and the control plane's images for a kind node image
 #   cluster.sh kubeconfig           print the admin kubeconfig path
 #   cluster.sh kubectl ARGS...      kubectl with the admin kubeconfig
 #
-# Settings come from the environment (defaults below); versions from versions.env. The node's Debian packages
-# are installed by the role (ansible/roles/local_cluster: make local-cluster-deps); this script only checks them.
+# Settings come from $STATE_DIR/cluster.env, which the role writes (its local_cluster_settings): the cluster's shape,
+# ports, images and binaries. The node's Debian packages are installed by the role; this script only checks them.
 set -euo pipefail
 # Components inherit this: a stricter umask would leave containerd's image snapshots unreadable
 # to the non-root users pods run as.
@@ -26,57 +23,21 @@ export FILES_DIR TEMPLATES_DIR
 
 export MLKUBE_ROOT=${MLKUBE_ROOT:-$(cd "$FILES_DIR/../../../.." && pwd)}
 export MLKUBE_CACHE=${MLKUBE_CACHE:-$MLKUBE_ROOT/.cache}
-export BIN_CACHE=${CLUSTER_BIN_CACHE:-$MLKUBE_CACHE/cluster-bin}
 export STATE_DIR=${CLUSTER_STATE_DIR:-$MLKUBE_CACHE/cluster}
-export LOG_DIR=$STATE_DIR/logs
-export KUBECONFIG_ADMIN=$STATE_DIR/kubeconfig
-export VOLUMES_DIR=$STATE_DIR/volumes
-export CONTAINERD_SOCK=$STATE_DIR/containerd/containerd.sock
 
 # shellcheck source=lib/common.sh
 . "$FILES_DIR/lib/common.sh"
-load_versions "$MLKUBE_ROOT/versions.env"
-load_versions "$MLKUBE_ROOT/platform.env"
-
-# Cluster shape. Every address below exists only on this machine (see lib/network.sh).
-export NODE_NAME=${CLUSTER_NODE_NAME:-mlkube-node}
-export NODE_IP=${CLUSTER_NODE_IP:-10.250.0.1}
-export HOST_BRIDGE=${CLUSTER_HOST_BRIDGE:-mlkube0}
-export CNI_BRIDGE=${CLUSTER_CNI_BRIDGE:-mlkube-cni0}
-export POD_CIDR=${CLUSTER_POD_CIDR:-10.244.0.0/16}
-export NODE_POD_CIDR=${CLUSTER_NODE_POD_CIDR:-10.244.0.0/24}
-export FAKE_POD_CIDR=${CLUSTER_FAKE_POD_CIDR:-10.244.128.0/17}
-export SERVICE_CIDR=${CLUSTER_SERVICE_CIDR:-10.96.0.0/16}
-export DNS_IP=${CLUSTER_DNS_IP:-10.96.0.10}
-export CLUSTER_DOMAIN=${CLUSTER_DOMAIN:-cluster.local}
-export CGROUP_ROOT=${CLUSTER_CGROUP_ROOT:-mlkube}
-export FAKE_GPU_NODES=${CLUSTER_FAKE_GPU_NODES:-2}
-export FAKE_GPUS_PER_NODE=${CLUSTER_FAKE_GPUS_PER_NODE:-8}
-export FAKE_GPU_NODE_PREFIX=${CLUSTER_FAKE_GPU_NODE_PREFIX:-mlkube-fake-gpu}
-export PROVISIONER_NAME=mlkube.io/hostpath
-export ETCD_CLIENT_PORT=2379 ETCD_PEER_PORT=2380 ETCD_METRICS_PORT=${CLUSTER_ETCD_METRICS_PORT:-12381}
-export KUBELET_HEALTHZ_PORT=${CLUSTER_KUBELET_HEALTHZ_PORT:-10248}
-export KUBE_PROXY_HEALTHZ_PORT=${CLUSTER_KUBE_PROXY_HEALTHZ_PORT:-10256}
-export KUBE_PROXY_METRICS_PORT=${CLUSTER_KUBE_PROXY_METRICS_PORT:-10249}
-export KWOK_HEALTHZ_PORT=${CLUSTER_KWOK_HEALTHZ_PORT:-10247}
-export KUBE_ROUTER_HEALTH_PORT=${CLUSTER_KUBE_ROUTER_HEALTH_PORT:-20244}
-export PAUSE_IMAGE=$IMAGE_PREFIX/pause:$IMAGE_TAG
-export COREDNS_IMAGE=$IMAGE_PREFIX/coredns:$COREDNS_VERSION
-export LOCAL_PATH_HELPER_IMAGE=$IMAGE_PREFIX/local-path-helper:$IMAGE_TAG
-
-for lib in binaries network processes components images addons teardown kind_node; do
+for lib in network processes components images addons teardown; do
   # shellcheck source=/dev/null
   . "$FILES_DIR/lib/$lib.sh"
 done
 
-export CNI_BIN_DIR=${CLUSTER_CNI_BIN_DIR:-$(cni_bin_dir)}
-
 preflight() {
   [ "$(id -u)" = 0 ] || die "the local cluster needs root (iptables, mounts, cgroups); run as root"
-  all_present "$(k8s_dir)" "${K8S_BINARIES[@]}" && all_present "$(etcd_dir)" etcd &&
-    all_present "$(coredns_dir)" coredns && all_present "$(kwok_dir)" kwok &&
-    all_present "$(local_path_dir)" local-path-provisioner && all_present "$(kube_router_dir)" kube-router ||
-    die "cluster binaries missing under $BIN_CACHE: the role builds them (make local-cluster-build)"
+  local binary
+  for binary in ${CLUSTER_BINARIES:-none}; do
+    [ -x "$binary" ] || die "cluster binary missing ($binary): the role builds them and names them (make local-cluster-up)"
+  done
   local missing
   missing=$(host_tools_missing) || die "host tools missing ($missing): run 'make local-cluster-deps' first"
   [ -f "$KUBECONFIG_ADMIN" ] && [ -f "$STATE_DIR/pki/sa.pub" ] ||
@@ -86,7 +47,7 @@ preflight() {
 # What the role's Debian packages (local_cluster_packages) bring that this script runs.
 host_tools_missing() {
   local tool missing=()
-  for tool in containerd runc iptables ipset conntrack ip curl gcc dig busybox umoci skopeo; do
+  for tool in containerd runc iptables ipset conntrack ip curl dig; do
     command -v "$tool" >/dev/null || missing+=("$tool")
   done
   [ -x "$CNI_BIN_DIR/bridge" ] || missing+=("$CNI_BIN_DIR/bridge")
@@ -99,9 +60,8 @@ cmd_up() {
   CHANGED=0
   preflight
   mkdir -p "$STATE_DIR/config" "$LOG_DIR" "$STATE_DIR/run"
-  network_routes_present || CHANGED=1
-  step "host network: node IP $NODE_IP on $HOST_BRIDGE, services $SERVICE_CIDR local, pods $POD_CIDR unreachable off-node"
-  network_up
+  network_routes_present ||
+    die "the host network ($HOST_BRIDGE, routes to $SERVICE_CIDR and $POD_CIDR) is not set up: the role does it (make cluster-up)"
   start_containerd
   ensure_system_images
   start_etcd
@@ -154,7 +114,7 @@ cmd_import_image() {
   import_archives "$@"
 }
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # up and down change shared host state: one at a time, whoever calls (make, Ansible, a test).
 take_lock() {
@@ -168,7 +128,15 @@ take_lock() {
 
 main() {
   local cmd="${1:-}"; shift || true
-  case "$cmd" in up|down|kind-node-bits) take_lock ;; esac
+  case "$cmd" in -h|--help|help|'') ;; *)
+    if [ ! -f "$STATE_DIR/cluster.env" ]; then
+      echo "no local cluster set up here ($STATE_DIR/cluster.env missing): the role writes it (make cluster-up)" >&2
+      exit 3
+    fi
+    # shellcheck source=/dev/null
+    . "$STATE_DIR/cluster.env" ;;
+  esac
+  case "$cmd" in up|down) take_lock ;; esac
   case "$cmd" in
     up) cmd_up ;;
     down) cluster_down "${1:-}"; step "cluster down" ;;
@@ -178,12 +146,6 @@ main() {
       [ "$#" = 1 ] || die "usage: $0 has-image REF"
       containerd_ready >/dev/null 2>&1 || die "the cluster's containerd is not running: run '$0 up' first"
       image_present "$1" ;;
-    pack-image)
-      [ "$#" -ge 5 ] || die "usage: $0 pack-image NAME ARCHIVE ENTRYPOINT USER SOURCE:DEST [PORT/PROTO...]"
-      pack_image "$@" ;;
-    kind-node-bits)
-      [ "$#" = 1 ] || die "usage: $0 kind-node-bits DIR"
-      kind_node_bits "$1" ;;
     kubeconfig) echo "$KUBECONFIG_ADMIN" ;;
     kubectl) kubectl_admin "$@" ;;
     -h|--help|help) usage ;;

@@ -19,16 +19,6 @@ fail_component() {
   exit 1
 }
 
-# Reads KEY=VALUE pins from versions.env without overriding what the caller exported.
-load_versions() {
-  local file="$1" key value
-  [ -f "$file" ] || die "versions file not found: $file (set MLKUBE_ROOT to the repository root)"
-  while IFS='=' read -r key value; do
-    [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]] || continue
-    [ -n "${!key:-}" ] || export "$key=$value"
-  done < "$file"
-}
-
 # Polls a command until it succeeds or the timeout (seconds) passes.
 wait_for() {
   local timeout="$1"; shift

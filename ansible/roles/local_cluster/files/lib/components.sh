@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # The cluster's components: how each is started and how its readiness is checked.
 
-k8s_bin() { echo "$(k8s_dir)/$1"; }
+k8s_bin() { echo "$K8S_BIN_DIR/$1"; }
 kubectl_admin() { "$(k8s_bin kubectl)" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 ctr_k8s() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 https_ok() { curl -fsk --max-time 3 "$1" >/dev/null; }
@@ -29,7 +29,7 @@ start_containerd() {
 }
 
 start_etcd() {
-  ensure_component etcd 60 etcd_ready -- "$(etcd_dir)/etcd" \
+  ensure_component etcd 60 etcd_ready -- "$ETCD_BIN" \
     --name "$NODE_NAME" --data-dir "$STATE_DIR/etcd" \
     --listen-client-urls "http://$NODE_IP:$ETCD_CLIENT_PORT" \
     --advertise-client-urls "http://$NODE_IP:$ETCD_CLIENT_PORT" \
@@ -121,7 +121,7 @@ start_kube_proxy() {
 }
 
 start_kwok() {
-  ensure_component kwok 60 kwok_ready -- "$(kwok_dir)/kwok" \
+  ensure_component kwok 60 kwok_ready -- "$KWOK_BIN" \
     --kubeconfig="$KUBECONFIG_ADMIN" \
     --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
@@ -145,7 +145,7 @@ start_provisioner() {
   render_template local-path-helper-pod.yaml | write_if_changed "$helper_pod"
   [ "$before" = "$(cat "$helper_pod")" ] || stop_component local-path-provisioner
   stop_component hostpath-provisioner  # the hand-written provisioner of clusters brought up before this one
-  ensure_component local-path-provisioner 60 provisioner_ready -- "$(local_path_dir)/local-path-provisioner" \
+  ensure_component local-path-provisioner 60 provisioner_ready -- "$LOCAL_PATH_PROVISIONER_BIN" \
     start --kubeconfig "$STATE_DIR/config/local-path-provisioner.kubeconfig" \
     --config "$STATE_DIR/config/local-path-config.json" \
     --helper-pod-file "$STATE_DIR/config/local-path-helper-pod.yaml" \
@@ -159,7 +159,7 @@ start_provisioner() {
 # A new pod's address joins the policies' ipsets on kube-router's next sync, triggered by the pod's update: a
 # connection made within that moment of a pod's start (before the sync) is refused where a policy selects by pod.
 start_network_policy_controller() {
-  ensure_component kube-router 60 kube_router_ready -- "$(kube_router_dir)/kube-router" \
+  ensure_component kube-router 60 kube_router_ready -- "$KUBE_ROUTER_BIN" \
     --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
     --enable-pod-egress=false --enable-ipv6=false \
     --kubeconfig="$STATE_DIR/config/kube-router.kubeconfig" --hostname-override="$NODE_NAME" \

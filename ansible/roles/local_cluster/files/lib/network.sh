@@ -1,29 +1,6 @@
 # shellcheck shell=bash
-# Host networking. Nothing addressed to the cluster may leave the machine:
-#  - the node IP lives as a /32 on a port-less bridge of our own ($HOST_BRIDGE);
-#  - the service range is routed to that bridge: kube-proxy's OUTPUT DNAT rewrites ClusterIP traffic
-#    after the route lookup succeeded, and whatever is not translated dies on the empty bridge
-#    (an unreachable route here would make connect() to a ClusterIP fail before any DNAT);
-#  - the pod range gets an unreachable route; the CNI bridge's /24 is more specific and wins locally.
-
-network_up() {
-  if ! ip link show "$HOST_BRIDGE" >/dev/null 2>&1; then
-    ip link add "$HOST_BRIDGE" type bridge
-  fi
-  ip link set "$HOST_BRIDGE" up
-  # (No `| grep -q` under pipefail: grep's early exit can fail the producer with SIGPIPE.)
-  [[ "$(ip addr show dev "$HOST_BRIDGE")" == *"inet $NODE_IP/32 "* ]] || ip addr add "$NODE_IP/32" dev "$HOST_BRIDGE"
-  ip route del unreachable "$NODE_IP/32" 2>/dev/null || true  # guard left by `down`
-  ip route replace "$SERVICE_CIDR" dev "$HOST_BRIDGE"
-  ip route replace unreachable "$POD_CIDR"
-  sysctl -qw net.ipv4.ip_forward=1
-  # Bridged pod traffic must traverse iptables so that Service DNAT works between pods on cni0.
-  if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
-    sysctl -qw net.bridge.bridge-nf-call-iptables=1
-  fi
-  mkdir -p "$STATE_DIR/cni/net.d" "$STATE_DIR/cni/networks"
-  render_template cni.conflist | write_if_changed "$STATE_DIR/cni/net.d/10-mlkube.conflist"
-}
+# Host networking: the role sets it up (tasks/network.yml, which says why each route is there); `down` takes the
+# bridges out and leaves the cluster's ranges unreachable.
 
 network_routes_present() {
   ip link show "$HOST_BRIDGE" >/dev/null 2>&1 &&
@@ -76,13 +53,4 @@ network_down() {
     fi
   done
   rm -rf "$STATE_DIR/cni/networks"
-}
-
-# Where Debian's containernetworking-plugins put the CNI plugins (older releases: /opt/cni/bin).
-cni_bin_dir() {
-  local dir
-  for dir in /usr/lib/cni /opt/cni/bin; do
-    [ -x "$dir/bridge" ] && { echo "$dir"; return; }
-  done
-  echo /usr/lib/cni
 }
