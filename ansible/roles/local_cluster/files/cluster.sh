@@ -2,7 +2,9 @@
 # mlkube local cluster: a single-node Kubernetes built from Kubernetes' own Go modules, running as
 # plain background processes on this machine (no systemd, no container registry).
 #
-#   cluster.sh up                   start everything; idempotent, prints each step with its timing
+#   cluster.sh up                   start the control plane and the node; idempotent, prints each step with its timing
+#   cluster.sh controllers          start the host-side controllers (policies, volumes, fake GPU nodes) once the role
+#                                   applied what they read
 #   cluster.sh down [--purge]       stop everything and clean the host; --purge also deletes the state
 #   cluster.sh status               components, nodes and system pods
 #   cluster.sh import-image FILE... import docker-save or OCI archives into the cluster's containerd
@@ -11,15 +13,15 @@
 #   cluster.sh kubectl ARGS...      kubectl with the admin kubeconfig
 #
 # Settings come from $STATE_DIR/cluster.env, which the role writes (its local_cluster_settings): the cluster's shape,
-# ports, images and binaries. The node's Debian packages are installed by the role; this script only checks them.
+# ports, images and binaries. The role also writes the certificates, the components' configuration files and the
+# host's network, applies the add-ons and installs the node's Debian packages; this script only checks for them.
 set -euo pipefail
 # Components inherit this: a stricter umask would leave containerd's image snapshots unreadable
 # to the non-root users pods run as.
 umask 022
 
 FILES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TEMPLATES_DIR=$(cd "$FILES_DIR/../templates" && pwd)
-export FILES_DIR TEMPLATES_DIR
+export FILES_DIR
 
 export MLKUBE_ROOT=${MLKUBE_ROOT:-$(cd "$FILES_DIR/../../../.." && pwd)}
 export MLKUBE_CACHE=${MLKUBE_CACHE:-$MLKUBE_ROOT/.cache}
@@ -27,7 +29,7 @@ export STATE_DIR=${CLUSTER_STATE_DIR:-$MLKUBE_CACHE/cluster}
 
 # shellcheck source=lib/common.sh
 . "$FILES_DIR/lib/common.sh"
-for lib in network processes components images addons teardown; do
+for lib in network processes components images teardown; do
   # shellcheck source=/dev/null
   . "$FILES_DIR/lib/$lib.sh"
 done
@@ -42,6 +44,10 @@ preflight() {
   missing=$(host_tools_missing) || die "host tools missing ($missing): run 'make local-cluster-deps' first"
   [ -f "$KUBECONFIG_ADMIN" ] && [ -f "$STATE_DIR/pki/sa.pub" ] ||
     die "certificates missing under $STATE_DIR/pki: the role writes them (make local-cluster-up)"
+  local file
+  for file in containerd.toml kubelet.yaml resolv.conf kube-proxy.yaml local-path-config.json local-path-helper-pod.yaml; do
+    [ -f "$STATE_DIR/config/$file" ] || die "configuration missing ($STATE_DIR/config/$file): the role writes it (make local-cluster-up)"
+  done
 }
 
 # What the role's Debian packages (local_cluster_packages) bring that this script runs.
@@ -75,16 +81,24 @@ cmd_up() {
     fail_component kubelet "node $NODE_NAME is not Ready after 90 s"
   say "node $NODE_NAME Ready"
   start_kube_proxy
-  addon_network_policies
-  addon_coredns
-  addon_storage
-  addon_fake_gpu_nodes
-  wait_addons
   if [ "$CHANGED" = 0 ]; then
-    step "cluster already up: nothing changed ($((SECONDS - t0)) s)"
+    step "node already up: nothing changed ($((SECONDS - t0)) s)"
   else
-    step "cluster up in $((SECONDS - t0)) s — kubeconfig: $KUBECONFIG_ADMIN"
+    step "control plane and node up in $((SECONDS - t0)) s — kubeconfig: $KUBECONFIG_ADMIN"
   fi
+}
+
+# What reads the add-ons the role applies after `up`: NetworkPolicy enforcement, volumes, the fake GPU nodes.
+cmd_controllers() {
+  CHANGED=0
+  preflight
+  step "NetworkPolicy enforcement (kube-router $KUBE_ROUTER_VERSION's policy controller on the host)"
+  start_network_policy_controller
+  step "default StorageClass 'standard': its host-side provisioner"
+  start_provisioner
+  step "KWOK controller for $FAKE_GPU_NODES fake GPU node(s) with $FAKE_GPUS_PER_NODE x nvidia.com/gpu"
+  start_kwok
+  if [ "$CHANGED" = 0 ]; then step "controllers already running: nothing changed"; else step "controllers running"; fi
 }
 
 cmd_status() {
@@ -114,7 +128,7 @@ cmd_import_image() {
   import_archives "$@"
 }
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # up and down change shared host state: one at a time, whoever calls (make, Ansible, a test).
 take_lock() {
@@ -136,9 +150,10 @@ main() {
     # shellcheck source=/dev/null
     . "$STATE_DIR/cluster.env" ;;
   esac
-  case "$cmd" in up|down) take_lock ;; esac
+  case "$cmd" in up|controllers|down) take_lock ;; esac
   case "$cmd" in
     up) cmd_up ;;
+    controllers) cmd_controllers ;;
     down) cluster_down "${1:-}"; step "cluster down" ;;
     status) cmd_status ;;
     import-image) cmd_import_image "$@" ;;

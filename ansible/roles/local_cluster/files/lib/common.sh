@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers: settings, progress output and failure reporting.
+# Shared helpers: progress output, failure reporting and waiting.
 
 STEP_T0=$SECONDS
 say()  { printf '    %s\n' "$*"; }
@@ -27,24 +27,4 @@ wait_for() {
     [ "$SECONDS" -lt "$deadline" ] || return 1
     sleep 1
   done
-}
-
-# render_template NAME — prints templates/NAME.in with ${VAR} replaced from the environment.
-render_template() {
-  python3 - "$TEMPLATES_DIR/$1.in" <<'PY'
-import os, string, sys
-path = sys.argv[1]
-try:
-    print(string.Template(open(path).read()).substitute(os.environ), end="")
-except KeyError as missing:
-    sys.exit(f"ERROR: template {path} needs the setting {missing.args[0]}, which is not set")
-PY
-}
-
-# write_if_changed FILE — stdin to FILE, leaving FILE untouched when the content is the same
-# (kube-proxy exits when its config file is written to).
-write_if_changed() {
-  local file="$1" tmp; tmp=$(mktemp "$file.XXXX")
-  cat > "$tmp"
-  if cmp -s "$tmp" "$file"; then rm -f "$tmp"; else mv "$tmp" "$file"; fi
 }

@@ -23,7 +23,6 @@ provisioner_ready() {
 
 start_containerd() {
   mkdir -p "$STATE_DIR/containerd"
-  render_template containerd.toml | write_if_changed "$STATE_DIR/config/containerd.toml"
   ensure_component containerd 30 containerd_ready -- \
     "$(command -v containerd)" --config "$STATE_DIR/config/containerd.toml"
 }
@@ -103,9 +102,6 @@ ensure_cgroup_root() {
 
 start_kubelet() {
   ensure_cgroup_root
-  printf 'nameserver %s\nsearch %s\noptions ndots:5\n' "$DNS_IP" "svc.$CLUSTER_DOMAIN" \
-    | write_if_changed "$STATE_DIR/config/resolv.conf"
-  render_template kubelet.yaml | write_if_changed "$STATE_DIR/config/kubelet.yaml"
   ensure_component kubelet 60 kubelet_ready -- "$(k8s_bin kubelet)" \
     --config="$STATE_DIR/config/kubelet.yaml" \
     --kubeconfig="$STATE_DIR/config/kubelet.kubeconfig" \
@@ -115,17 +111,24 @@ start_kubelet() {
 }
 
 start_kube_proxy() {
-  render_template kube-proxy.yaml | write_if_changed "$STATE_DIR/config/kube-proxy.yaml"
   ensure_component kube-proxy 60 kube_proxy_ready -- "$(k8s_bin kube-proxy)" \
     --config="$STATE_DIR/config/kube-proxy.yaml" --v=1
 }
 
 start_kwok() {
+  local i
+  if ! component_running kwok; then
+    # A new kwok process has a new lease identity: it would wait for the old holder's leases to
+    # expire (40 s) before playing the nodes again.
+    for i in $(seq 1 "$FAKE_GPU_NODES"); do
+      kubectl_admin -n kube-node-lease delete lease "$FAKE_GPU_NODE_PREFIX-$i" --ignore-not-found >/dev/null
+    done
+  fi
   ensure_component kwok 60 kwok_ready -- "$KWOK_BIN" \
     --kubeconfig="$KUBECONFIG_ADMIN" \
     --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --config="$TEMPLATES_DIR/kwok-stages.yaml" \
+    --config="$FILES_DIR/kwok-stages.yaml" \
     --cidr="$FAKE_POD_CIDR" --node-ip="$NODE_IP" \
     --node-lease-duration-seconds=40 \
     --server-address="127.0.0.1:$KWOK_HEALTHZ_PORT"
@@ -137,13 +140,10 @@ start_kwok() {
 # Its helper pods' logs are not copied into its log: upstream reads them with an in-cluster client, so each volume
 # logs "failed to save ... logs" (harmless; the helper's exit status is what counts).
 start_provisioner() {
-  local helper_pod="$STATE_DIR/config/local-path-helper-pod.yaml" before
+  local helper_pod="$STATE_DIR/config/local-path-helper-pod.yaml"
   mkdir -p "$VOLUMES_DIR"
-  # It watches its config file, but reads the helper pod's only at start.
-  render_template local-path-config.json | write_if_changed "$STATE_DIR/config/local-path-config.json"
-  before=$(cat "$helper_pod" 2>/dev/null || true)
-  render_template local-path-helper-pod.yaml | write_if_changed "$helper_pod"
-  [ "$before" = "$(cat "$helper_pod")" ] || stop_component local-path-provisioner
+  # It watches its config file, but reads the helper pod's only at start: one the role wrote since is read anew.
+  [ "$helper_pod" -ot "$(pid_file local-path-provisioner)" ] || stop_component local-path-provisioner
   stop_component hostpath-provisioner  # the hand-written provisioner of clusters brought up before this one
   ensure_component local-path-provisioner 60 provisioner_ready -- "$LOCAL_PATH_PROVISIONER_BIN" \
     start --kubeconfig "$STATE_DIR/config/local-path-provisioner.kubeconfig" \
@@ -164,10 +164,6 @@ start_network_policy_controller() {
     --enable-pod-egress=false --enable-ipv6=false \
     --kubeconfig="$STATE_DIR/config/kube-router.kubeconfig" --hostname-override="$NODE_NAME" \
     --service-cluster-ip-range="$SERVICE_CIDR" --health-port="$KUBE_ROUTER_HEALTH_PORT" --v=1
-}
-
-node_ready() {
-  [ "$(kubectl_admin get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
 }
 
 # node_ready_since NAME TIME — Ready, as reported by a heartbeat at or after TIME (UTC, RFC 3339):

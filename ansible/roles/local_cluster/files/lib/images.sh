@@ -2,15 +2,9 @@
 # Images the cluster itself needs, packed by the role (tasks/system_images.yml) and imported here into the
 # cluster's containerd once it runs.
 
-image_present() { [ -n "$(ctr_k8s images ls -q "name==$(docker_name "$1")")" ]; }
-
-# docker.io normalisation, as containerd's CRI does for pod specs: mlkube/x:1 -> docker.io/mlkube/x:1.
-docker_name() {
-  local first="${1%%/*}"
-  if [[ "$1" != */* ]]; then echo "docker.io/library/$1"
-  elif [[ "$first" == *[.:]* || "$first" == localhost ]]; then echo "$1"
-  else echo "docker.io/$1"; fi
-}
+# REF as written in pod specs, or as containerd names it after docker.io normalisation (the role packs each archive
+# with its full name): several filters match any of them.
+image_present() { [ -n "$(ctr_k8s images ls -q "name==$1" "name==docker.io/$1" "name==docker.io/library/$1")" ]; }
 
 # import_archives FILE... — docker-save or OCI archives into the k8s.io namespace.
 import_archives() {
